@@ -1,0 +1,46 @@
+"""The recording seam shared by every residual block (compiled steps, RKCNN blocks, ODE blocks).
+
+A block that can be measured inherits :class:`Recordable`. The model that owns it sets
+``stage_id``, ``block_index`` (position inside the stage) and ``first_in_stage``. While a
+recorder is attached (``odeattn.stiffness.record(model)`` does this), the block calls
+``self._emit(x_t, y, phi, dt)`` once per forward with
+
+    x_t  (B, ...)  the state the step starts from (after any projection shortcut),
+    y    (B, ...)  the state after the step, x_{t+1} = x_t + dt ⊙ phi,
+    phi  (B, ...)  the increment Φ(x_t) before the step size is applied,
+    dt   tensor broadcastable to x_t, or a float (1.0 for a plain residual block).
+
+The recorder reduces these to per-sample scalars at once; no feature map is kept. When no
+recorder is attached the cost is one attribute test.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from torch import Tensor
+
+
+class Recorder(Protocol):
+    def emit(self, block: Recordable, x_t: Tensor, y: Tensor, phi: Tensor, dt: Tensor | float) -> None: ...
+
+
+class Recordable:
+    """Mixin for ``nn.Module`` residual blocks that the stiffness recorder can observe."""
+
+    stage_id: int = 0
+    block_index: int = 0
+    first_in_stage: bool = False
+    _recorder: Recorder | None = None
+
+    def _emit(self, x_t: Tensor, y: Tensor, phi: Tensor, dt: Tensor | float) -> None:
+        rec = self._recorder
+        if rec is not None:
+            rec.emit(self, x_t, y, phi, dt)
+
+    def set_position(self, stage_id: int, block_index: int) -> Any:
+        """Tell the block where it sits; returns self so models can chain it."""
+        self.stage_id = int(stage_id)
+        self.block_index = int(block_index)
+        self.first_in_stage = block_index == 0
+        return self

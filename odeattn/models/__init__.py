@@ -1,0 +1,14 @@
+"""Models: ResNet families, RKCNN and ODE-Net baselines as compiled numerical-method steps.
+
+``create_model(name, **kw)`` builds any entry of ``MODELS`` (``list_models()`` lists them);
+keyword arguments are bound against the factory's signature (an unknown keyword is an error with
+a "did you mean"). Every model has ``architecture()`` -> plain dict, and
+``create_model(**model.architecture())`` rebuilds the same network.
+"""
+
+from __future__ import annotations
+
+from odeattn.models import resnet as _resnet  # noqa: F401  (registers the ResNet families)
+from odeattn.models._registry import MODELS, ModelArgumentError, create_model, list_models
+
+__all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models"]

@@ -1,0 +1,63 @@
+"""How the models read the ``adaptor`` / ``sharing`` arguments (see ``odeattn.adaptors``).
+
+``adaptor`` is None, a preset name in ``ADAPTORS``, an ``AdaptorSpec`` or its dict form.
+``architecture()`` records it as a YAML-safe value (name or plain dict). ``sharing=None`` takes
+the adaptor's own default: "stage" for the DIA presets (one module per stage), "block" otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["adaptor_record", "resolve_sharing"]
+
+_SHARINGS = ("block", "stage")
+
+
+def adaptor_record(adaptor: Any) -> Any:
+    """YAML-safe form of the ``adaptor`` argument."""
+    if adaptor is None or isinstance(adaptor, str):
+        return adaptor
+    if isinstance(adaptor, dict):
+        return _plain(adaptor)
+    for attr in ("to_dict", "model_dump", "as_dict"):
+        fn = getattr(adaptor, attr, None)
+        if callable(fn):
+            return _plain(fn())
+    raise ValueError(
+        f"`adaptor` must be None, a preset name, an AdaptorSpec or a dict, but got {adaptor!r}"
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _default_sharing(adaptor: Any) -> str:
+    if adaptor is None:
+        return "block"
+    if isinstance(adaptor, str):
+        from odeattn import adaptors
+
+        fn = getattr(adaptors, "default_sharing", None)
+        if callable(fn):
+            return str(fn(adaptor))
+        return "stage" if adaptor.startswith("dia") else "block"
+    spec = adaptor if isinstance(adaptor, dict) else adaptor_record(adaptor)
+    return str(spec.get("sharing") or "block")
+
+
+def resolve_sharing(adaptor: Any, sharing: str | None) -> str:
+    """The effective sharing mode ("block" or "stage")."""
+    if sharing is None:
+        return _default_sharing(adaptor)
+    if sharing not in _SHARINGS:
+        raise ValueError(
+            f"`sharing` must be one of {', '.join(map(repr, _SHARINGS))} (or None for the "
+            f"adaptor's default), but got sharing={sharing!r}"
+        )
+    return sharing

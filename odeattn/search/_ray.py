@@ -1,0 +1,355 @@
+"""Ray Tune backend: the same define-by-run search, run as Ray Tune trials, kept in Optuna storage.
+
+Ray Tune's ``OptunaSearch`` drives the sampler in the driver process; each suggestion becomes an
+Optuna trial in the **same storage** the ``optuna`` backend uses (so optuna-dashboard shows them),
+and the training runs in a Ray worker (1 CPU, or a fractional GPU, per trial; actors are reused).
+This is the only module that imports :mod:`ray`, and only inside :func:`run`.
+
+Seam with the search core (``python -m odeattn.search`` calls it; see ``/tmp/ray_seam.md``)::
+
+    summary = run(study_cfg, storage_url, *, study_name, objectives=[(metric, "maximize"), ...],
+                  space, n_trials, address=None, sampler=None, timeout=None,
+                  cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=None,
+                  scheduler="fifo" | "asha", scheduler_metric=None, max_epochs=100,
+                  grace_period=1, reduction_factor=3, max_failures=0, storage_path=None,
+                  num_cpus=None, sample_fn=None, trial_fn=None, progress=None)
+
+* ``sample_fn(trial, space) -> params`` (default ``odeattn.search.sample``) runs in the driver.
+  ``trial`` is Ray's suggest-capturing wrapper around an ``optuna.Trial``: ``suggest_*``,
+  ``set_user_attr`` and ``number`` work (attribute access is forwarded), ``isinstance`` does not.
+* ``trial_fn(study_cfg, params, report, trial=trial) -> dict[str, float]`` (default
+  ``odeattn.search.run_trial``) runs in a Ray worker with a live ``optuna.Trial`` bound to the same
+  storage and trial id, so user attributes and artifacts land in the study. ``report(epoch,
+  metrics)`` forwards to ``tune.report`` and stores the intermediate value of the scheduler metric
+  (default: the first objective) at step ``epoch``, also in multi-objective studies; ASHA stops a
+  trial by raising ``SystemExit`` inside ``tune.report``.
+* The driver tells Optuna COMPLETE (objective values from ``trial_fn``'s result), PRUNED (stopped
+  by ASHA) or FAIL (raised after ``max_failures`` retries, or cut by ``timeout``).
+* ``n_trials`` counts the trials to run now; the caller computes what remains of the study budget.
+* Local Ray (``address=None``) is private and bound to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
+  no dashboard, no usage stats, no auth token file). ``address="auto"`` (inside ``ray job submit``)
+  or ``"host:6379"`` attaches to a cluster; that needs a server RDB storage
+  (``postgresql+psycopg2://…``) that every node reaches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+__all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
+
+log = logging.getLogger(__name__)
+
+#: Environment set (if unset) before ``import ray``: silent, loopback-only, no files outside the run.
+QUIET_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # per-epoch reports need not carry every objective
+}
+SCHEDULERS = ("fifo", "asha")
+_DIRECTIONS = {"maximize": "max", "minimize": "min"}
+_META, _PARAMS, _FINAL = "_odeattn_trial", "_odeattn_params", "_odeattn_final"
+_OBJECT_STORE = 256 * 1024**2
+_CREATED: dict[str, list[int]] = {}  # run token -> optuna trial ids created by this driver
+_STORAGES: dict[tuple[int, str], Any] = {}  # (pid, url) -> storage, one per process
+
+
+def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
+    """Make file storages absolute (Ray workers run in other directories); check cluster use.
+
+    ``sqlite:///rel.db`` and journal-file paths (no ``://``) become absolute; in-memory storage is
+    refused (workers are other processes); with ``cluster=True`` only a server RDB is accepted.
+    """
+    text = str(url).strip()
+    if not text or text in (":memory:", "sqlite://", "sqlite:///:memory:") or text.startswith("memory"):
+        raise ValueError(f"the ray backend needs a storage that worker processes can open, but got "
+                         f"storage={url!r}; use a journal file, sqlite:///FILE or postgresql://…")
+    server = "://" in text and not text.startswith("sqlite")
+    if cluster and not server:
+        raise ValueError(f"a Ray cluster (`--address`) needs a server database every node reaches, "
+                         f"but got storage={url!r}; use postgresql+psycopg2://user@host:port/db")
+    if "://" not in text:
+        return str(Path(text).expanduser().resolve())
+    if text.startswith("sqlite:///"):
+        return "sqlite:///" + str(Path(text[len("sqlite:///"):]).expanduser().resolve())
+    return text
+
+
+def open_storage(url: str) -> Any:
+    """One Optuna storage object per process and URL: RDB for URLs, a journal file for paths."""
+    key = (os.getpid(), str(url))
+    if key not in _STORAGES:
+        if "://" not in str(url):
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
+        elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
+            _STORAGES[key] = optuna.storages.RDBStorage(
+                str(url), engine_kwargs={"connect_args": {"timeout": 60}})
+        else:
+            _STORAGES[key] = optuna.storages.RDBStorage(str(url))
+    return _STORAGES[key]
+
+
+def ray_available() -> bool:
+    """True when ``ray[tune]`` can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+def _import_ray() -> Any:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        import ray
+        from ray import tune  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "backend 'ray' needs Ray Tune, but `import ray` failed "
+            f"({exc}); install it with `pip install 'odeattn[ray]'` or use `backend: optuna`"
+        ) from exc
+    return ray
+
+
+def _check_args(objectives: Sequence[tuple[str, str]], n_trials: int, scheduler: str,
+                cpus_per_trial: float, gpus_per_trial: float, max_failures: int) -> None:
+    if not objectives:
+        raise ValueError("`objectives` must name at least one (metric, direction) pair, but got []")
+    for name, direction in objectives:
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"objective {name!r}: direction must be 'maximize' or 'minimize', "
+                             f"but got {direction!r}")
+    if not isinstance(n_trials, int) or n_trials < 0:
+        raise ValueError(f"`n_trials` must be an int >= 0, but got n_trials={n_trials!r}")
+    if scheduler not in SCHEDULERS:
+        close = difflib.get_close_matches(str(scheduler), SCHEDULERS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"`scheduler` must be one of {list(SCHEDULERS)}, but got {scheduler!r}{hint}")
+    if not cpus_per_trial > 0 or gpus_per_trial < 0:
+        raise ValueError("`cpus_per_trial` must be > 0 and `gpus_per_trial` >= 0, but got "
+                         f"cpus_per_trial={cpus_per_trial}, gpus_per_trial={gpus_per_trial}")
+    if max_failures < -1:
+        raise ValueError(f"`max_failures` must be >= -1 (-1: retry forever), but got {max_failures}")
+
+
+def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """Start (or attach to) Ray; returns True when this call started it (so we shut it down)."""
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is not None:
+        ray.init(address=address, **quiet)
+        return True
+    temp_dir = Path(tempfile.gettempdir()) / f"ray-odeattn-{os.getuid()}"  # socket paths < 107 chars
+    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+             object_store_memory=_OBJECT_STORE, _temp_dir=str(temp_dir), **quiet)
+    return True
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool | int | float):
+            out[str(key)] = float(value)
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            out[str(key)] = float(value.item())
+    return out
+
+
+def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn: Callable,
+                    objectives: Sequence[str], report_metric: str, threads: int) -> Callable:
+    def trainable(config: dict) -> dict:
+        import torch
+        from ray import tune
+
+        torch.set_num_threads(threads)  # never above the trial's CPUs (oversubscription is 4x slower)
+        storage = open_storage(storage_url)
+        trial_id = int(config[_META])
+        trial = optuna.Trial(optuna.load_study(study_name=study_name, storage=storage), trial_id)
+        last = {"epoch": 0}
+
+        def report(epoch: int, metrics: Mapping[str, Any]) -> bool:
+            flat = _scalars(metrics)
+            value = flat.get(report_metric)
+            if value is not None and math.isfinite(value):
+                storage.set_trial_intermediate_value(trial_id, int(epoch), value)
+            last["epoch"] = int(epoch)
+            tune.report({**flat, "epoch": int(epoch)})
+            return False
+
+        out = _scalars(trial_fn(study_cfg, config[_PARAMS], report, trial=trial))
+        missing = [m for m in objectives if m not in out]
+        if missing:
+            raise KeyError(f"the trial function returned no value for objective(s) {missing}; "
+                           f"it returned {sorted(out)}")
+        return {**out, "epoch": last["epoch"], _FINAL: 1.0}
+
+    return trainable
+
+
+def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], modes: list[str],
+                   sampler: Any, study_name: str, storage: Any, token: str,
+                   progress: Callable | None) -> Any:
+    class _Searcher(ray_searcher):
+        """OptunaSearch that tags configs with the Optuna trial id and tells our own states."""
+
+        def suggest(self, trial_id: str) -> dict | None:
+            config = super().suggest(trial_id)
+            if config is None:
+                return None
+            ot_trial = self._ot_trials[trial_id]
+            _CREATED.setdefault(token, []).append(ot_trial._trial_id)
+            return {_META: ot_trial._trial_id, _PARAMS: config[_PARAMS]}
+
+        def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the Optuna storage is the state; resume = run again on the same study
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            return None  # intermediate values are written by the worker, at step = epoch
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                              error: bool = False) -> None:
+            if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+                return
+            self._completed_trials.add(trial_id)
+            ot_trial = self._ot_trials[trial_id]
+            values, state = None, optuna.trial.TrialState.FAIL if error else (
+                optuna.trial.TrialState.PRUNED)
+            if result and result.get(_FINAL) and not error:
+                values = [float(result[m]) for m in names]
+                state = optuna.trial.TrialState.COMPLETE
+            try:
+                self._ot_study.tell(ot_trial, values, state=state)
+            except Exception as exc:  # e.g. a NaN objective: Optuna stores it as FAIL itself
+                log.warning("trial %d: tell failed: %s", ot_trial.number, exc)
+            if progress is not None:
+                progress(ot_trial.number, state.name, result or {})
+
+    single = len(names) == 1
+    return _Searcher(space=space_fn, metric=names[0] if single else names,
+                     mode=modes[0] if single else modes, sampler=sampler,
+                     study_name=study_name, storage=storage)
+
+
+def _space_fn(sample_fn: Callable, space: Any) -> Callable:
+    def define_by_run(trial: Any) -> dict:
+        params = sample_fn(trial, space)
+        if params is None:
+            params = dict(trial.captured_values)
+        return {_PARAMS: dict(params)}
+
+    return define_by_run
+
+
+def _make_scheduler(scheduler: str, metric: str, mode: str, max_epochs: int, grace_period: int,
+                    reduction_factor: float) -> Any:
+    if scheduler == "fifo":
+        return None
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    return AsyncHyperBandScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=max_epochs,
+                                   grace_period=grace_period, reduction_factor=reduction_factor)
+
+
+def _fail_leftovers(storage: Any, token: str) -> int:
+    """Trials this driver created that Tune never finished (time budget, crash): mark FAIL."""
+    n = 0
+    for trial_id in _CREATED.pop(token, []):
+        if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
+            storage.set_trial_user_attr(trial_id, "ray_status", "unfinished when Tune stopped")
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            n += 1
+    return n
+
+
+def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict[str, Any]:
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number >= before]
+    count = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    return {"n_trials": len(trials), "complete": count["COMPLETE"], "pruned": count["PRUNED"],
+            "failed": count["FAIL"], "wall_s": wall_s, "experiment_path": path}
+
+
+def _default_fns(sample_fn: Callable | None, trial_fn: Callable | None) -> tuple[Callable, Callable]:
+    if sample_fn is None or trial_fn is None:
+        from odeattn import search
+
+        sample_fn = sample_fn or search.sample
+        trial_fn = trial_fn or search.run_trial
+    return sample_fn, trial_fn
+
+
+def run(study_cfg: Any, storage_url: str, *, study_name: str,
+        objectives: Sequence[tuple[str, str]], space: Any, n_trials: int,
+        address: str | None = None, sampler: optuna.samplers.BaseSampler | None = None,
+        timeout: float | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
+        max_concurrent: int | None = None, scheduler: str = "fifo",
+        scheduler_metric: str | None = None, max_epochs: int = 100, grace_period: int = 1,
+        reduction_factor: float = 3, max_failures: int = 0,
+        storage_path: str | os.PathLike | None = None, num_cpus: int | None = None,
+        sample_fn: Callable | None = None, trial_fn: Callable | None = None,
+        progress: Callable[[int, str, dict], None] | None = None) -> dict[str, Any]:
+    """Run ``n_trials`` trials of the study with Ray Tune; returns a summary of this run's trials."""
+    _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
+    storage_url = resolve_storage_url(storage_url, cluster=address is not None)
+    names = [name for name, _ in objectives]
+    modes = [_DIRECTIONS[d] for _, d in objectives]
+    metric = scheduler_metric or names[0]
+    mode = modes[names.index(metric)] if metric in names else "max"
+    sample_fn, trial_fn = _default_fns(sample_fn, trial_fn)
+    storage = open_storage(storage_url)
+    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
+                                directions=[d for _, d in objectives])
+    if len(names) > 1 and not study.metric_names:
+        study.set_metric_names(names)
+    before = len(study.get_trials(deepcopy=False))
+    path = Path(storage_path or Path("runs") / study_name / "ray").resolve()
+    if n_trials == 0:
+        return _summary(study, before, 0.0, str(path))
+    ray = _import_ray()
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    token, start = uuid.uuid4().hex, time.perf_counter()
+    searcher = _make_searcher(OptunaSearch, space_fn=_space_fn(sample_fn, space), names=names,
+                              modes=modes, sampler=sampler, study_name=study_name,
+                              storage=storage, token=token, progress=progress)
+    trainable = _make_trainable(study_cfg, storage_url, study_name, trial_fn, names, metric,
+                                max(1, int(cpus_per_trial)))
+    started = _init_ray(ray, address, num_cpus)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, num_samples=n_trials, reuse_actors=True,
+                scheduler=_make_scheduler(scheduler, metric, mode, max_epochs, grace_period,
+                                          reduction_factor),
+                max_concurrent_trials=max_concurrent, time_budget_s=timeout),
+            run_config=tune.RunConfig(
+                name=f"{study_name}-{time.strftime('%Y%m%d-%H%M%S')}-{token[:6]}",
+                storage_path=str(path), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=max_failures)))
+        grid = tuner.fit()
+        for result in grid:
+            if result.error is not None:
+                log.warning("ray trial failed: %s", str(result.error).strip().splitlines()[-1:])
+    finally:
+        _fail_leftovers(storage, token)
+        if started:
+            ray.shutdown()
+    return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

@@ -8,7 +8,9 @@ a "did you mean"). Every model has ``architecture()`` -> plain dict, and
 
 from __future__ import annotations
 
-from odeattn.models import resnet as _resnet  # noqa: F401  (registers the ResNet families)
+from odeattn.models import odenet as _odenet  # noqa: F401  (importing registers the families)
+from odeattn.models import resnet as _resnet  # noqa: F401
+from odeattn.models import rkcnn as _rkcnn  # noqa: F401
 from odeattn.models._registry import MODELS, ModelArgumentError, create_model, list_models
 
 __all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models", "register", "register_parser"]
+__all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models", "register", "register_parser", "register_variant"]
 
 #: name -> factory. Each factory returns an ``nn.Module`` with an ``architecture()`` method.
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -40,6 +40,32 @@ def register(*names: str, family: str) -> Callable[[Callable[..., nn.Module]], C
         return factory
 
     return deco
+
+
+def register_variant(
+    base: Callable[..., nn.Module], name: str, *, family: str, hidden: tuple[str, ...] = (), **fixed: Any
+) -> Callable[..., nn.Module]:
+    """Register ``base`` under ``name`` with some keywords fixed (``hidden``: not settable) and
+    new defaults for the others; the factory's signature shows exactly the settable keywords."""
+    sig = inspect.signature(base)
+    missing = set(fixed) - set(sig.parameters)
+    if missing:
+        raise RuntimeError(f"{name}: {sorted(missing)} are not parameters of {base.__name__}")
+    params = [
+        p.replace(default=fixed[n]) if n in fixed else p
+        for n, p in sig.parameters.items()
+        if n not in hidden and n != "name"
+    ]
+    pinned = {k: v for k, v in fixed.items() if k in hidden}
+    defaults = {k: v for k, v in fixed.items() if k not in hidden}
+
+    def factory(**kw: Any) -> nn.Module:
+        return base(name=name, **pinned, **{**defaults, **kw})
+
+    factory.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"{name}: {base.__name__} with {fixed}.\n\n{base.__doc__ or ''}"
+    return register(name, family=family)(factory)
 
 
 def register_parser(parser: Callable[[str], tuple[str, dict[str, Any]] | None]) -> None:

@@ -16,7 +16,6 @@ comes from; the equality tests compare against it), ImageNet to post-activation 
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,8 +29,14 @@ from odeattn.models._common import (
     parse_placement,
     stage_tuple,
 )
-from odeattn.models._registry import register
-from odeattn.models.blocks import BasicBranch, BottleneckBranch, PostActivation, build_stage, projection
+from odeattn.models._registry import register_variant
+from odeattn.models.blocks import (
+    BasicBranch,
+    BottleneckBranch,
+    PostActivation,
+    build_stage,
+    projection,
+)
 
 __all__ = ["ResNet", "resnet"]
 
@@ -165,24 +170,8 @@ def resnet(
     return ResNet(stem_mod, stages, Head(cin, num_classes, preact=preact), arch)
 
 
-def _variant(name: str, **fixed: Any):
-    """A registered factory: ``resnet`` with ``name``/``block``/``stem`` fixed and new defaults."""
-    hidden = {"name", "block", "stem"}
-    sig = inspect.signature(resnet)
-    params = [
-        p.replace(default=fixed[n]) if n in fixed else p
-        for n, p in sig.parameters.items() if n not in hidden
-    ]
-
-    def factory(**kw: Any) -> ResNet:
-        merged = {**{k: v for k, v in fixed.items() if k not in hidden}, **kw}
-        return resnet(name=name, block=fixed["block"], stem=fixed["stem"], **merged)
-
-    factory.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"{name}: {fixed['block']} blocks {fixed['blocks']}; see odeattn.models.resnet."
-    register(name, family="resnet")(factory)
-    return factory
+def _variant(name: str, **fixed: Any) -> None:
+    register_variant(resnet, name, family="resnet", hidden=("block", "stem"), **fixed)
 
 
 for _d in (20, 32, 44, 56, 110):  # basic, depth 6n + 2

@@ -1,0 +1,190 @@
+"""The NSI recorder against NSI computed by hand from full stored features; bit-exactness; measure()."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from odeattn._record import Recordable
+from odeattn.stiffness import measure, record, tns
+
+
+class _Block(nn.Module, Recordable):
+    """A tiny residual block: optional projection shortcut, optional SE-like gate Δt ∈ (0, 1)."""
+
+    def __init__(self, cin: int, cout: int, gated: bool) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(cin, cout, 1, bias=False) if cin != cout else None
+        self.f = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.Tanh())
+        self.gate = nn.Linear(cout, cout) if gated else None
+        self.store: list[tuple[torch.Tensor, ...]] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_t = self.proj(x) if self.proj is not None else x
+        phi = self.f(x)  # (B, C, H, W)
+        if self.gate is None:
+            dt: torch.Tensor | float = 1.0
+            y = x_t + phi
+        else:
+            dt = torch.sigmoid(self.gate(phi.mean((2, 3))))[:, :, None, None]  # (B, C, 1, 1)
+            y = x_t + dt * phi
+        if self.store is not None:  # full features, for the by-hand reference
+            self.store.append((x_t.clone(), y.clone(), torch.as_tensor(dt).clone()))
+        self._emit(x_t, y, phi, dt)
+        return y
+
+
+class _Net(nn.Module):
+    def __init__(self, gated: bool = True) -> None:
+        super().__init__()
+        widths = [(2, 4), (4, 4), (4, 4), (4, 6), (6, 6), (6, 6), (6, 6)]
+        stages = [0, 0, 0, 1, 1, 1, 1]
+        self.blocks = nn.ModuleList()
+        index = 0
+        for i, ((cin, cout), s) in enumerate(zip(widths, stages)):
+            index = 0 if i == 0 or stages[i - 1] != s else index + 1
+            self.blocks.append(_Block(cin, cout, gated).set_position(s, index))
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x.mean((2, 3)))
+
+
+def _net(gated=True, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    return _Net(gated).to(dtype)
+
+
+def _by_hand(net: _Net, x: torch.Tensor, include_first: bool):
+    for b in net.blocks:
+        b.store = []
+    with torch.no_grad():
+        net(x)
+    step, fd, stage = [], [], []
+    for b in net.blocks:
+        (x_t, y, dt), b.store = b.store[0], None
+        if b.first_in_stage and not include_first:
+            continue
+        nx = x_t.flatten(1).norm(dim=1)
+        fd.append((y - x_t).flatten(1).norm(dim=1) / nx)
+        step.append(((y - x_t) / dt).flatten(1).norm(dim=1) / nx)
+        stage.append(b.stage_id)
+    return torch.stack(step, 1), torch.stack(fd, 1), stage
+
+
+@pytest.mark.parametrize("gated", [False, True])
+@pytest.mark.parametrize("include_first", [False, True])
+def test_recorder_nsi_equals_hand_computed(gated, include_first):
+    net = _net(gated)
+    x = torch.randn(5, 2, 6, 6, dtype=torch.float64)
+    step, fd, stage = _by_hand(net, x, include_first)
+    with record(net, include_first=include_first) as rec:
+        net(x)
+    assert rec.stage == stage == ([0, 0, 0, 1, 1, 1, 1] if include_first else [0, 0, 1, 1, 1])
+    torch.testing.assert_close(rec.nsi("step"), step, rtol=1e-12, atol=0)
+    torch.testing.assert_close(rec.nsi("fd"), fd, rtol=1e-12, atol=0)
+    assert rec.nsi().shape == (5, len(stage))
+    if gated:  # a gate Δt < 1 makes the two definitions differ: step-normalised is larger
+        assert (rec.nsi("step") > rec.nsi("fd")).all()
+    else:
+        torch.testing.assert_close(rec.nsi("step"), rec.nsi("fd"), rtol=1e-12, atol=0)
+
+
+def test_recording_changes_no_bit_of_output_or_gradients():
+    net = _net(True, torch.float32)
+    x = torch.randn(4, 2, 6, 6)
+    out = net(x)
+    out.square().sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    with record(net) as rec:
+        out2 = net(x)
+        out2.square().sum().backward()
+    assert torch.equal(out, out2)
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, net.parameters()))
+    assert rec.nsi().shape == (4, 5) and not rec.nsi().requires_grad
+    assert all(b.__dict__.get("_recorder") is None for b in net.blocks)  # detached on exit
+
+
+def test_batches_concatenate_and_repeat_calls_are_columns():
+    net = _net(False)
+    x = torch.randn(7, 2, 6, 6, dtype=torch.float64)
+    with record(net) as rec, torch.no_grad():
+        net(x[:3])
+        net(x[3:])
+    with record(net) as whole, torch.no_grad():
+        net(x)
+    torch.testing.assert_close(rec.nsi(), whole.nsi(), rtol=1e-12, atol=0)
+    assert rec.names == ["blocks.1", "blocks.2", "blocks.4", "blocks.5", "blocks.6"]
+
+    class Twice(nn.Module):  # a shared block applied twice per forward: two columns
+        def __init__(self):
+            super().__init__()
+            self.b = _Block(2, 2, False).set_position(0, 1)
+
+        def forward(self, x):
+            return self.b(self.b(x))
+
+    twice = Twice().double()
+    with record(twice) as rec2, torch.no_grad():
+        twice(x[:2])
+        twice(x[2:])
+    assert rec2.names == ["b", "b#1"] and rec2.nsi().shape == (7, 2)
+
+
+def test_recorder_errors():
+    with pytest.raises(ValueError, match="no odeattn Recordable"), record(nn.Linear(2, 2)):
+        pass
+    net = _net()
+    with record(net) as rec:
+        pass
+    with pytest.raises(RuntimeError, match="no block was recorded"):
+        rec.nsi()
+    with record(net) as rec, torch.no_grad():
+        net(torch.randn(2, 2, 6, 6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="did you mean 'step'"):
+        rec.nsi("stepp")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_recorder_on_cuda_matches_cpu():
+    net = _net(True, torch.float32)
+    x = torch.randn(4, 2, 6, 6)
+    with record(net) as cpu, torch.no_grad():
+        ref = net(x)
+    net.cuda()
+    with record(net) as gpu, torch.no_grad():
+        out = net(x.cuda())
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gpu.nsi(), cpu.nsi(), rtol=1e-4, atol=1e-6)
+
+
+def test_measure_report_is_json_and_consistent():
+    net = _net(True, torch.float32)
+    x = torch.randn(40, 2, 6, 6)
+    y = torch.randint(0, 3, (40,))
+    rep = measure(net, (x, y), batch_size=16, per_sample=True, m=[(0.0, 0.0), (0.2, 0.1)])
+    json.dumps(rep)
+    with record(net) as rec, torch.no_grad():
+        logits = net(x)
+    assert rep["definition"] == "step" and rep["n_samples"] == 40 and rep["n_blocks"] == 5
+    assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)
+    assert rep["tns_by_definition"]["fd"] == pytest.approx(tns(rec.nsi("fd"), rec.stage), rel=1e-6)
+    assert rep["accuracy"] == pytest.approx(float((logits.argmax(1) == y).float().mean()))
+    means = [b["mean"] for b in rep["blocks"]]
+    np.testing.assert_allclose(means, rec.nsi().mean(0).numpy(), rtol=1e-6)
+    assert [b["stage"] for b in rep["blocks"]] == [0, 0, 1, 1, 1]
+    z, mu = rec.nsi().numpy(), np.zeros((40, 5))
+    for cols in ([0, 1], [2, 3, 4]):
+        mu[:, cols] = z[:, cols].mean(1, keepdims=True)
+    for entry in rep["stiffness_proportion"]:
+        thr = np.maximum(mu * (1 + entry["m1"]), entry["m2"])
+        assert entry["p_hat"] == pytest.approx((z >= thr).mean(), abs=1e-9)
+    assert np.mean(rep["per_sample"]["tns"]) == pytest.approx(rep["tns"])
+    assert net.training  # measure restores the mode

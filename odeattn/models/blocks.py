@@ -12,6 +12,8 @@ Conventions (bearpaw ``pytorch-classification``, used by DIANet / IEBN / StepNet
   (applied by :class:`PostActivation` outside the step: the recorded step is ``x_t + Δt ⊙ Φ``);
 - the stride sits on the 3x3 conv; the adaptor sees the branch output (after the last BN in
   post-act, after conv3 in pre-act) — the group's placement "after bn3, before the addition";
+- ``norm`` builds every BN inside a branch: ``nn.BatchNorm2d`` or IEBN (Liang et al. 2020, which
+  replaces the block BNs and the stem BN, not the shortcut BN);
 - the block with a projection shortcut (the transition block of a stage) is always Euler,
   because a multi-stage method needs x_t and Φ(x_t) of equal shape.
 """
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 
+Norm = Callable[[int], nn.Module]
+
+
 def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
 
@@ -51,21 +56,22 @@ class BasicBranch(nn.Module):
     """
 
     def __init__(
-        self, cin: int, cout: int, stride: int = 1, *, preact: bool = True, dropout: float = 0.0
+        self, cin: int, cout: int, stride: int = 1, *, preact: bool = True, dropout: float = 0.0,
+        norm: Norm = nn.BatchNorm2d,
     ):
         super().__init__()
         self.preact = preact
         if preact:
-            self.bn1 = nn.BatchNorm2d(cin)
+            self.bn1 = norm(cin)
         self.conv1 = _conv3(cin, cout, stride)
         if not preact:
-            self.bn1 = nn.BatchNorm2d(cout)
+            self.bn1 = norm(cout)
         if preact:
-            self.bn2 = nn.BatchNorm2d(cout)
+            self.bn2 = norm(cout)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.conv2 = _conv3(cout, cout)
         if not preact:
-            self.bn2 = nn.BatchNorm2d(cout)
+            self.bn2 = norm(cout)
         he_init_conv(self)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -83,7 +89,8 @@ class BottleneckBranch(nn.Module):
     """
 
     def __init__(
-        self, cin: int, planes: int, stride: int = 1, *, preact: bool = True, expansion: int = 4
+        self, cin: int, planes: int, stride: int = 1, *, preact: bool = True, expansion: int = 4,
+        norm: Norm = nn.BatchNorm2d,
     ):
         super().__init__()
         self.preact = preact
@@ -91,11 +98,11 @@ class BottleneckBranch(nn.Module):
         for i, (a, b, k) in enumerate(widths, start=1):
             conv = _conv3(a, b, stride) if k == 3 else _conv1(a, b)
             if preact:
-                setattr(self, f"bn{i}", nn.BatchNorm2d(a))
+                setattr(self, f"bn{i}", norm(a))
                 setattr(self, f"conv{i}", conv)
             else:
                 setattr(self, f"conv{i}", conv)
-                setattr(self, f"bn{i}", nn.BatchNorm2d(b))
+                setattr(self, f"bn{i}", norm(b))
         he_init_conv(self)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, Cin, H, W) -> (B, 4·planes, H/s, W/s)
@@ -176,10 +183,10 @@ def build_stage(
     for i, (branch, shortcut) in enumerate(zip(branches, shortcuts)):
         step = None
         if adaptor is not None and mask[i]:
-            if shared is not None:
-                step = bind(shared, rank)
+            if sharing == "stage":
+                step = None if shared is None else bind(shared, rank)
             else:
-                step = create_adaptor(adaptor, channels, **adaptor_kw)
+                step = create_adaptor(adaptor, channels, **{"sharing": "block", **adaptor_kw})
             rank += 1
         m = "euler" if shortcut is not None else method
         block = compile_step(m, branch, step=step, shortcut=shortcut)

@@ -33,6 +33,7 @@ from odeattn.models._registry import register_variant
 from odeattn.models.blocks import (
     BasicBranch,
     BottleneckBranch,
+    Norm,
     PostActivation,
     build_stage,
     projection,
@@ -80,32 +81,44 @@ class Head(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def _stem(kind: str, cin: int, width: int, preact: bool) -> nn.Module:
+def _stem(kind: str, cin: int, width: int, preact: bool, norm: Norm) -> nn.Module:
     if kind == "imagenet":  # conv7x7/2 - BN - ReLU - maxpool3x3/2 (also for pre-act)
         layers: list[nn.Module] = [
             nn.Conv2d(cin, width, 7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1),
+            norm(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1),
         ]
     else:  # CIFAR / digits: conv3x3 (+ BN-ReLU in post-act)
         layers = [nn.Conv2d(cin, width, 3, padding=1, bias=False)]
         if not preact:
-            layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [norm(width), nn.ReLU(inplace=True)]
     stem = nn.Sequential(*layers)
     he_init_conv(stem)
     return stem
 
 
-def _branches(block: str, cin: int, width: int, n: int, stride: int, preact: bool, dropout: float):
+def _branches(
+    block: str, cin: int, width: int, n: int, stride: int, preact: bool, dropout: float, norm: Norm
+):
     out = width * 4 if block == "bottleneck" else width
     branches, shortcuts = [], []
     for i in range(n):
         s, c = (stride, cin) if i == 0 else (1, out)
         if block == "bottleneck":
-            branches.append(BottleneckBranch(c, width, s, preact=preact))
+            branches.append(BottleneckBranch(c, width, s, preact=preact, norm=norm))
         else:
-            branches.append(BasicBranch(c, width, s, preact=preact, dropout=dropout))
+            branches.append(BasicBranch(c, width, s, preact=preact, dropout=dropout, norm=norm))
         shortcuts.append(projection(c, out, s, preact=preact) if (s != 1 or c != out) else None)
     return branches, shortcuts, out
+
+
+def _norm(norm: str) -> Norm:
+    if norm == "bn":
+        return nn.BatchNorm2d
+    if norm == "iebn":
+        from odeattn.adaptors import IEBatchNorm2d
+
+        return IEBatchNorm2d
+    raise ValueError(f"`norm` must be 'bn' or 'iebn' (IEBN in blocks and stem), but got norm={norm!r}")
 
 
 def _check_int(value: Any, what: str) -> int:
@@ -126,6 +139,7 @@ def resnet(
     widths: Sequence[int] = (16, 32, 64),
     stem_width: int = 16,
     dropout: float = 0.0,
+    norm: str = "bn",
     method: Any = "euler",
     adaptor: Any = None,
     adaptor_kw: dict[str, Any] | None = None,
@@ -140,6 +154,7 @@ def resnet(
     _check_int(stem_width, "stem_width")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout!r}")
+    norm_cls = _norm(norm)
     methods = method_names(method, n_stages)
     mask = parse_placement(placement, blocks_t)
     if adaptor is None and placement is not None and any(any(m) for m in mask):
@@ -149,11 +164,13 @@ def resnet(
         )
     kw = dict(adaptor_kw or {})
     share = resolve_sharing(adaptor, sharing)
-    stem_mod = _stem(stem, in_channels, stem_width, preact)
+    stem_mod = _stem(stem, in_channels, stem_width, preact, norm_cls)
     stages, cin = [], stem_width
     for s in range(n_stages):
         stride = 1 if s == 0 else 2
-        branches, shortcuts, cin = _branches(block, cin, widths_t[s], blocks_t[s], stride, preact, dropout)
+        branches, shortcuts, cin = _branches(
+            block, cin, widths_t[s], blocks_t[s], stride, preact, dropout, norm_cls
+        )
         stages.append(build_stage(
             branches, shortcuts, cin, stage_id=s, method=methods[s], mask=mask[s],
             adaptor=adaptor, adaptor_kw=kw, sharing=share,
@@ -162,7 +179,7 @@ def resnet(
     arch = {
         "name": name, "family": "resnet", "num_classes": num_classes, "in_channels": in_channels,
         "preact": bool(preact), "blocks": list(blocks_t), "widths": list(widths_t),
-        "stem_width": stem_width, "dropout": float(dropout), "method": methods,
+        "stem_width": stem_width, "dropout": float(dropout), "norm": norm, "method": methods,
         "adaptor": adaptor_record(adaptor), "adaptor_kw": kw,
         "placement": format_placement(mask) if adaptor is not None else None,
         "sharing": share,

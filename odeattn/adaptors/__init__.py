@@ -18,7 +18,7 @@ from ._adaptor import Adaptor, BoundAdaptor, bind
 from ._extract import dct_filters
 from ._gate import GATES
 from ._iebn import IEBatchNorm2d
-from ._presets import ADAPTORS, PRESETS, create_adaptor, resolve_spec
+from ._presets import ADAPTORS, PRESETS, create_adaptor, default_sharing, resolve_spec
 from ._process import eca_kernel_size
 from ._spec import AdaptorSpec
 
@@ -33,6 +33,7 @@ __all__ = [
     "bind",
     "create_adaptor",
     "dct_filters",
+    "default_sharing",
     "eca_kernel_size",
     "resolve_spec",
 ]

@@ -4,12 +4,12 @@ Called as ``dt = adaptor(x_t, phi, index=0)`` by a compiled step (odeattn.compil
 state the step starts from and phi = Φ(x_t) the residual branch; it returns Δt ∈ (0, 1)
 broadcastable to x_t: (B, C, 1, 1) for channel attention, (B, 1, H, W) or (B, C, H, W) for spatial.
 
-Sharing (DIA). An adaptor built with ``shared_blocks=n`` (or ``sharing="stage"``) is ONE module for
-the blocks of a stage: its parameters exist once, ``index`` is the block's position among the blocks
+Sharing (DIA). An adaptor built with ``shared_blocks=n`` is ONE module for the n blocks of a stage: its parameters exist once, ``index`` is the block's position among the blocks
 it serves, BatchNorms inside it are kept per block (``index`` picks the block's own; DIA paper
 Sec. 7.3.2), recurrent state is reset at ``index == 0`` and carried to ``index + 1``. After the last
 served block (index n − 1) the state is dropped so no autograd graph outlives the forward pass.
-A per-block adaptor (``sharing="block"``) carries nothing: every call is a first call.
+Without ``shared_blocks`` the adaptor serves one block and carries nothing: every call is a first
+call (a spec's ``sharing`` field is the default a model applies, see ``default_sharing``).
 ``bind(adaptor, index)`` wraps a shared adaptor for one block as ``compile_step(step=...)`` wants it.
 """
 
@@ -38,18 +38,16 @@ class Adaptor(nn.Module):
                                           or not isinstance(shared_blocks, int) or shared_blocks < 1):
             raise ValueError(f"`shared_blocks` must be None or a positive int (the number of blocks "
                              f"this stage-shared adaptor serves), but got {shared_blocks!r}")
-        if shared_blocks is not None and spec.sharing != "stage":
-            spec = spec.replace(sharing="stage", then=spec.then and spec.then.replace(sharing="stage"))
+        sharing = "block" if shared_blocks is None else "stage"
+        if spec.sharing != sharing:  # the spec's sharing is a default; shared_blocks decides
+            spec = spec.replace(sharing=sharing, then=spec.then and spec.then.replace(sharing=sharing))
         self.spec, self.channels, self.kind = spec, channels, kind
         self.shared_blocks = shared_blocks
-        self.stage_shared = spec.sharing == "stage"
+        self.stage_shared = shared_blocks is not None
         hp = spec.resolved()
         self.extract = build_extractor(spec.extractor, channels, hp)
         k = self.extract.descriptors * (2 if spec.inputs == "pair" else 1)
         self.process = build_processor(spec.processor, channels, k, hp, shared_blocks or 1, spec.gate)
-        if self.stage_shared and shared_blocks is None and _has_norms(self.process):
-            raise ValueError(f"sharing='stage' with processor {spec.processor!r} keeps one BatchNorm "
-                             "per block (DIA Sec. 7.3.2): pass shared_blocks=<blocks in the stage>")
         self.gate = GATES[spec.gate]
         self.then = Adaptor(spec.then, channels, shared_blocks=shared_blocks) if spec.then else None
 
@@ -80,7 +78,7 @@ class Adaptor(nn.Module):
     def forward(self, x_t: Tensor, phi: Tensor, index: int = 0) -> Tensor:
         if not self.stage_shared:
             index = 0
-        elif index < 0 or (self.shared_blocks is not None and index >= self.shared_blocks):
+        elif not 0 <= index < self.shared_blocks:
             raise IndexError(f"`index` must be in [0, {self.shared_blocks}) for this stage-shared "
                              f"adaptor (shared_blocks={self.shared_blocks}), but got index={index}")
         logits = self.process(self._descriptors(x_t, phi), index)
@@ -89,7 +87,7 @@ class Adaptor(nn.Module):
             dt = self.process.expand(dt, self.channels)
         if self.then is not None:
             dt = dt * self.then(x_t, phi * dt, index)
-        if self.shared_blocks is not None and index == self.shared_blocks - 1:
+        if self.stage_shared and index == self.shared_blocks - 1:
             self.reset()
         return dt
 
@@ -102,10 +100,6 @@ class Adaptor(nn.Module):
 
 def _cat(spatial: bool, a: Tensor, b: Tensor) -> Tensor:
     return torch.cat((a, b), dim=1 if spatial else -1)
-
-
-def _has_norms(module: nn.Module) -> bool:
-    return getattr(module, "norms", None) is not None
 
 
 class BoundAdaptor(nn.Module):

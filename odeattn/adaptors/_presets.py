@@ -56,7 +56,7 @@ from torch import nn
 from ._adaptor import Adaptor
 from ._spec import AdaptorSpec, closest_error
 
-__all__ = ["ADAPTORS", "PRESETS", "create_adaptor", "resolve_spec"]
+__all__ = ["ADAPTORS", "PRESETS", "create_adaptor", "default_sharing", "resolve_spec"]
 
 _PAIR_SE = {"inputs": "pair", "processor": "fc"}
 
@@ -126,6 +126,12 @@ def create_adaptor(kind: str | AdaptorSpec | Mapping[str, Any] | None, channels:
     if spec is None:
         return None
     return Adaptor(spec, channels, shared_blocks=shared_blocks, kind=name)
+
+
+def default_sharing(kind: str | AdaptorSpec | Mapping[str, Any] | None) -> str:
+    """The sharing a model should use by default: "stage" for the DIA presets, else the spec's."""
+    spec, _ = resolve_spec(kind)
+    return "block" if spec is None else spec.sharing
 
 
 def _factory(name: str) -> Callable[..., nn.Module | None]:

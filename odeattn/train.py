@@ -353,3 +353,11 @@ def _final(net, data, cfg, tf, amp, topk, history, stopped) -> dict[str, float]:
     if cfg.eval_test and len(data.test):
         out |= {f"test_{k}": x for k, x in _evaluate(net, data.test, tf, cfg.eval_batch_size, amp, topk).items()}
     return out
+
+
+if __name__ == "__main__":  # python -m odeattn.train
+    import sys
+
+    from odeattn._train_cli import main
+
+    sys.exit(main())

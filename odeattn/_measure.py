@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from odeattn import _tns
+from odeattn._augment import BatchTransform
 from odeattn._recorder import NSI_DEFINITIONS, record
 
 
@@ -33,17 +34,13 @@ def _bundle_split(data: Any, split: str) -> tuple[Tensor, Tensor | None, Any]:
 
 
 def _normalise(x: Tensor, bundle: Any) -> Tensor:
+    """uint8 images → float with the bundle's ``(x / 255 − mean) / std`` (the training transform)."""
     if x.dtype != torch.uint8:
-        return x.float()
-    x = x.float() / 255.0
-    mean = getattr(bundle, "mean", None)
-    std = getattr(bundle, "std", None)
-    if mean is not None and std is not None:
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
-        std = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(shape)
-        x = (x - mean) / std
-    return x
+        return x if x.is_floating_point() else x.float()
+    mean, std = getattr(bundle, "mean", None), getattr(bundle, "std", None)
+    if mean is None or std is None:
+        return x.float() / 255.0
+    return BatchTransform(mean, std, device=x.device).normalize(x)
 
 
 def _batches(data: Any, split: str, batch_size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
@@ -60,10 +57,19 @@ def _batches(data: Any, split: str, batch_size: int) -> Iterator[tuple[Tensor, T
     else:
         x, y, bundle = _bundle_split(data, split)
     for i in range(0, x.shape[0], batch_size):
-        yield (
-            _normalise(x[i : i + batch_size], bundle),
-            None if y is None else y[i : i + batch_size],
-        )
+        yb = None if y is None else y[i : i + batch_size]
+        yield _normalise(x[i : i + batch_size], bundle), yb
+
+
+def _limited(batches: Iterator, limit: int | None) -> Iterator[tuple[Tensor, Tensor | None]]:
+    seen = 0
+    for xb, yb in batches:
+        if limit is not None:
+            if seen >= limit:
+                return
+            xb, yb = xb[: limit - seen], None if yb is None else yb[: limit - seen]
+        seen += xb.shape[0]
+        yield xb, yb
 
 
 def _block_stats(
@@ -82,12 +88,10 @@ def _block_stats(
     ]
 
 
-def _run(
-    model: nn.Module, data: Any, split: str, batch_size: int, include_first: bool, device: Any
-):
+def _run(model: nn.Module, batches: Iterator, include_first: bool, device: Any):
     correct, seen, labelled = 0, 0, True
     with record(model, include_first=include_first) as rec, torch.no_grad():
-        for xb, yb in _batches(data, split, batch_size):
+        for xb, yb in batches:
             out = model(xb.to(device))
             if yb is None or not isinstance(out, Tensor) or out.ndim != 2:
                 labelled = False
@@ -109,13 +113,16 @@ def measure(
     quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
     batch_size: int = 256,
     per_sample: bool = False,
+    max_samples: int | None = None,
     device: Any = None,
 ) -> dict[str, Any]:
     """Record NSI over ``data`` (in eval mode, without grad) and summarise its stiffness.
 
     ``data``: an input tensor, an ``(inputs, labels)`` pair, an iterable of batches, or an
     :func:`odeattn.data.load_dataset` bundle (``split`` picks the part; uint8 images are scaled and
-    normalised with the bundle's mean/std). ``m`` lists the (M1, M2) at which p̂ is reported.
+    normalised with the bundle's mean/std as in training). ``m`` lists the (M1, M2) at which p̂ is
+    reported; ``max_samples`` caps the number of samples; ``per_sample`` adds every sample's NSI
+    row and TNS contribution.
     """
     from odeattn.stiffness import stiffness_proportion, tns_per_sample
 
@@ -127,7 +134,8 @@ def measure(
     was_training = model.training
     model.eval()
     try:
-        rec, accuracy = _run(model, data, split, int(batch_size), include_first, device)
+        batches = _limited(_batches(data, split, int(batch_size)), max_samples)
+        rec, accuracy = _run(model, batches, include_first, device)
     finally:
         model.train(was_training)
     both = {k: rec.nsi(k) for k in NSI_DEFINITIONS}

@@ -164,3 +164,9 @@ def tns_grid(
     m1 = (np.arange(n1) + 0.5) * (a_max / n1)
     m2 = (np.arange(n2) + 0.5) * (b_max / n2)
     return float(delta_grid(z, stage, m1, m2, mu=mu).sum() * (a_max / n1) * (b_max / n2))
+
+
+if __name__ == "__main__":
+    from odeattn._stiffness_cli import main
+
+    raise SystemExit(main())

@@ -127,9 +127,11 @@ def _attach_gradient(f: Func, plan: Plan, ts: list[Tensor], y: Tensor, ks: list[
         return [o.detach() for o in out]
     if s * n <= dense_limit:
         mt = _dense_matrix(f, plan, ts, y.detach(), [k.detach() for k in ks], hb.detach()).T
-        flat.register_hook(lambda g: torch.linalg.solve(mt, g))
+        flat.register_hook(lambda g: None if g is None else torch.linalg.solve(mt, g))
     else:
-        def hook(g: Tensor) -> Tensor:
+        def hook(g: Tensor | None) -> Tensor | None:
+            if g is None:
+                return None
             lam = g
             for _ in range(200):
                 vjp = torch.autograd.grad(flat, leaves, lam, retain_graph=True, allow_unused=True)

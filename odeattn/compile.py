@@ -82,13 +82,17 @@ class Stepper:
         hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
         if plan.explicit:
             ks: list[Tensor] = []
+            nodes: dict[float, Tensor] = {}
             z = y
             for i in range(plan.stages):
                 if i == 0 and k1 is not None:
                     ks.append(k1)
                     continue
+                c = plan.c[i]
+                if c not in nodes:
+                    nodes[c] = node(t, c, h)
                 z = shift(y, plan.rows[i], ks, hb)
-                ks.append(f(node(t, plan.c[i], h), z))
+                ks.append(f(nodes[c], z))
             y_new = z if plan.y_is_last_stage else shift(y, plan.b, ks, hb)
         else:
             ks = solve_stages(f, t, y, h, hb, plan, rtol=self.rtol, atol=self.atol,
@@ -216,7 +220,7 @@ class MethodStep(StepBase):
     def _stages_implicit(self, x: Tensor, t: Tensor | float | None) -> list[Tensor]:
         field = self._field_of[0]
         fn = (lambda tt, z: field(tt, z)) if self.time_input else (lambda tt, z: field(z))
-        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        tt = torch.as_tensor(self.t0 if t is None else t, dtype=x.dtype, device=x.device)
         hh = torch.tensor(self.h, dtype=x.dtype, device=x.device)
         s = self.stepper
         return solve_stages(fn, tt, x, hh, hh, self.plan, rtol=s.rtol, atol=s.atol,

@@ -258,6 +258,9 @@ def compile_step(method: Any, fields: Any, *, step: Any = None, shortcut: nn.Mod
                          "combines its stages with b")
     tab = method.tableau if isinstance(method, MethodGraph) else get_tableau(method)
     if isinstance(method, MethodGraph) and step is None and method.step is not None:
+        if method.step in ("adaptor", "controller"):
+            raise ValueError(f"the graph's step node is {method.step!r}: pass the module as "
+                             f"compile_step(..., step=<module called dt = step(x_t, phi)>)")
         step = method.step
     return MethodStep(tab, fields, step=step, shortcut=shortcut, h=h, time_input=time_input,
                       **kwargs)

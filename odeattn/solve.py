@@ -1,0 +1,331 @@
+"""Continuous-depth integration: a torchdiffeq-compatible ``odeint`` over every tableau we ship.
+
+``odeint(func, y0, t, method=..., rtol=..., atol=..., options=...)`` solves ``dy/dt = func(t, y)``
+and returns ``y(t_i)`` stacked, shape ``(len(t), *y0.shape)``; ``out[0]`` is ``y0``. One step is
+always ``odeattn.compile.Stepper.step`` (the only stage loop in the package); this module only
+decides where the steps go:
+
+- **Fixed grid** (``options={"step_size": h}``; any method). Each output interval
+  ``[t_{i-1}, t_i]`` is split into ``n = ceil(|t_i − t_{i-1}| / h)`` equal steps of size
+  ``(t_i − t_{i-1}) / n ≤ h``. Output times are therefore always hit exactly (no interpolation
+  error) and a ``step_size`` that does not divide an interval gives slightly shorter equal steps
+  there. When every interval is a multiple of h this is exactly torchdiffeq's grid (torchdiffeq
+  instead shortens the last step and interpolates linearly at off-grid outputs).
+- **Adaptive** (methods with an embedded error estimate ``b_err``, when no ``step_size`` is
+  given): Hairer's initial step, PI controller, accept/reject as tensor masks (see
+  ``odeattn._controller``), FSAL reuse (the last stage of an accepted step is the next first
+  stage). Output times between step ends: ``options["interp"]`` = ``"auto"`` (default) uses
+  dense output where its accuracy matches the method, i.e. dopri5's own quartic (Shampine's
+  mid-point weights) for dopri5 and the cubic Hermite interpolant for pairs of order ≤ 3
+  (bosh3); every other pair (order ≥ 4 without a dense output of that order: tsit5,
+  fehlberg45, cashkarp) clips its steps to land exactly on each output time. ``"hermite"``
+  forces Hermite for all, ``"clip"`` forces clipping for all. The last step always lands exactly
+  on ``t[-1]``. One host sync per step (the loop must know where it is).
+- **Implicit** tableaux: the stage equations are solved by the Stepper with a tolerance derived
+  from ``rtol``/``atol`` (``options={"implicit": "newton" | "fixed_point", "max_iter": n}``), so
+  there is no fixed accuracy floor. Without ``b_err`` they need a ``step_size``.
+
+Methods without an error estimate raise ``ValueError`` when no ``step_size`` is given (torchdiffeq
+silently steps once per output interval, its "dangerous default"). Unknown option keys raise
+``ValueError`` naming the key and the closest valid one (torchdiffeq only warns). Autograd flows
+through every step (discretise-then-optimise); the controller's step sizes are not differentiated.
+``last_stats()`` returns the statistics of the most recent solve (nfe, accepted, rejected).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from odeattn import _interp
+from odeattn._controller import ControllerConfig, error_ratio, initial_step, pi_update
+
+__all__ = ["OPTIONS", "SolveStats", "last_stats", "odeint"]
+
+Func = Callable[[Tensor, Tensor], Tensor]
+
+#: Every option ``odeint`` understands, with what it does (``None`` = the default applies).
+OPTIONS: dict[str, str] = {
+    "step_size": "fixed grid: largest step; each output interval gets ceil(span/h) equal steps",
+    "first_step": "adaptive: initial step (default: Hairer's initial step selection)",
+    "safety": "adaptive: safety factor of the controller (default 0.9)",
+    "ifactor": "adaptive: largest growth factor of the step (default 10)",
+    "dfactor": "adaptive: smallest shrink factor after a rejected step (default 0.2)",
+    "pcoeff": "adaptive: proportional coefficient k_P of the PI controller (default 0.2; 0 = I)",
+    "icoeff": "adaptive: integral coefficient k_I of the PI controller (default 0.65)",
+    "max_step": "adaptive: largest step (default inf)",
+    "max_num_steps": "adaptive: most steps (accepted + rejected) before RuntimeError",
+    "interp": "adaptive: outputs between steps, 'auto' (see module doc), 'hermite' or 'clip'",
+    "implicit": "implicit tableaux: stage solver, 'newton' (default) or 'fixed_point'",
+    "max_iter": "implicit tableaux: most stage-solver iterations per step",
+}
+_ADAPTIVE_ONLY = ("first_step", "safety", "ifactor", "dfactor", "pcoeff", "icoeff", "max_step",
+                  "max_num_steps", "interp")
+
+
+@dataclass
+class SolveStats:
+    """Statistics of one ``odeint`` call (``last_stats()``)."""
+
+    method: str
+    adaptive: bool
+    nfe: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+    @property
+    def steps(self) -> int:
+        return self.accepted + self.rejected
+
+
+_LAST: list[SolveStats] = []
+
+
+def last_stats() -> SolveStats:
+    """Statistics (``nfe``, ``accepted``, ``rejected``, ``steps``) of the most recent solve."""
+    if not _LAST:
+        raise RuntimeError("`last_stats()` needs a finished `odeint` call first, but none ran yet")
+    return _LAST[-1]
+
+
+class _Counted:
+    """``func`` with an evaluation counter."""
+
+    __slots__ = ("f", "n")
+
+    def __init__(self, f: Func) -> None:
+        self.f, self.n = f, 0
+
+    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
+        self.n += 1
+        return self.f(t, y)
+
+
+def _closest(name: str, valid: Sequence[str]) -> str:
+    match = difflib.get_close_matches(name, valid, n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _positive(opts: Mapping[str, Any], key: str, *, integer: bool = False, upper: float | None = None,
+              lower_incl: float | None = None) -> None:
+    if key not in opts:
+        return
+    v = opts[key]
+    ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+    if isinstance(v, bool) or not ok_type or not (v > 0 if lower_incl is None else v >= lower_incl) \
+            or (upper is not None and v > upper) or (not integer and math.isnan(v)):
+        rng = f"in [{lower_incl}, {upper}]" if lower_incl is not None else (
+            f"in (0, {upper}]" if upper is not None else "> 0")
+        kind = "an int" if integer else "a number"
+        raise ValueError(f"`options[{key!r}]` must be {kind} {rng}, but got {key}={v!r}")
+
+
+def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: bool) -> dict:
+    opts = dict(options or {})
+    for key in opts:
+        if key not in OPTIONS:
+            raise ValueError(f"unknown option {key!r} for odeattn.odeint{_closest(key, list(OPTIONS))} "
+                             f"valid options: {', '.join(OPTIONS)}")
+    if not adaptive:
+        extra = [k for k in _ADAPTIVE_ONLY if k in opts]
+        if extra:
+            raise ValueError(f"option {extra[0]!r} only applies to adaptive solves, but "
+                             f"`step_size` was given (a fixed grid); remove one of them")
+    if not implicit:
+        extra = [k for k in ("implicit", "max_iter") if k in opts]
+        if extra:
+            raise ValueError(f"option {extra[0]!r} only applies to implicit tableaux; drop it")
+    for key in ("step_size", "first_step", "ifactor", "max_step"):
+        _positive(opts, key)
+    _positive(opts, "safety", upper=1.0)
+    _positive(opts, "dfactor", upper=1.0)
+    _positive(opts, "pcoeff", lower_incl=0.0, upper=1.0)
+    _positive(opts, "icoeff", upper=1.0)
+    _positive(opts, "max_num_steps", integer=True)
+    _positive(opts, "max_iter", integer=True)
+    if opts.get("ifactor", 10.0) < 1.0:
+        raise ValueError(f"`options['ifactor']` must be >= 1, but got ifactor={opts['ifactor']!r}")
+    for key, valid in (("interp", ("auto", "hermite", "clip")), ("implicit", ("newton", "fixed_point"))):
+        if key in opts and opts[key] not in valid:
+            raise ValueError(f"`options[{key!r}]` must be one of {valid}, but got {opts[key]!r}")
+    return opts
+
+
+def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: float
+                  ) -> tuple[Tensor, list[float]]:
+    if not isinstance(y0, Tensor) or not y0.is_floating_point():
+        raise TypeError(f"`y0` must be a floating-point tensor (concatenate several states into one), "
+                        f"but got {type(y0).__name__}" + (f" of dtype {y0.dtype}" if isinstance(y0, Tensor) else ""))
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+            raise ValueError(f"`{name}` must be a number >= 0, but got {name}={v!r}")
+    if rtol == 0 and atol == 0:
+        raise ValueError("`rtol` and `atol` cannot both be 0; e.g. rtol=1e-7, atol=1e-9")
+    if isinstance(t, Tensor):
+        if t.dim() != 1 or t.numel() < 1:
+            raise ValueError(f"`t` must be a 1-D tensor of output times, but got shape {tuple(t.shape)}")
+        times = t.detach().tolist()  # the one host read of the output times
+        tt = t.to(dtype=torch.float64)
+    else:
+        times = [float(v) for v in t]
+        if not times:
+            raise ValueError("`t` must hold at least one output time, but got an empty sequence")
+        tt = torch.tensor(times, dtype=torch.float64, device=y0.device)
+    d = [b - a for a, b in itertools.pairwise(times)]
+    if not (all(x > 0 for x in d) or all(x < 0 for x in d)) or not all(map(math.isfinite, times)):
+        raise ValueError(f"`t` must be finite and strictly increasing or strictly decreasing, "
+                         f"but got t={times[:6]}{'...' if len(times) > 6 else ''}")
+    return tt.to(y0.device), times
+
+
+def _tableau(method: Any):
+    from odeattn.tableau import ButcherTableau, get_tableau
+
+    if isinstance(method, ButcherTableau):
+        return method
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be a tableau name or a ButcherTableau, but got {method!r}")
+    return get_tableau(method)  # ValueError listing valid names and the closest match
+
+
+def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any = "dopri5",
+           rtol: float = 1e-7, atol: float = 1e-9, options: Mapping[str, Any] | None = None
+           ) -> Tensor:
+    """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0``; return ``y`` at ``t``, ``(len(t), *y0.shape)``.
+
+    ``method`` is a name in ``odeattn.tableau.TABLEAUS`` (or a ``ButcherTableau``); ``t`` a 1-D
+    tensor (or a sequence of floats: then nothing is read back from the device) of strictly
+    monotone times; ``options`` is described in ``OPTIONS``. ``func`` gets a 0-d float64 time.
+    """
+    tab = _tableau(method)
+    fixed = options is not None and "step_size" in options
+    opts = _check_options(options, adaptive=not fixed, implicit=not tab.is_explicit)
+    tt, times = _check_inputs(y0, t, rtol, atol)
+    if not fixed and tab.b_err is None:
+        raise ValueError(f"method {tab.name!r} has no embedded error estimate, so it cannot choose "
+                         f"its own steps: pass options={{'step_size': h}} (or use an embedded pair, "
+                         f"e.g. 'dopri5', 'bosh3', 'tsit5')")
+    from odeattn.compile import Stepper
+
+    kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
+    if not tab.is_explicit:
+        kw["implicit"] = opts.get("implicit", "newton")
+        if "max_iter" in opts:
+            kw["max_iter"] = opts["max_iter"]
+    stepper = Stepper(tab, **kw)
+    f = _Counted(func)
+    stats = SolveStats(method=tab.name, adaptive=not fixed)
+    _LAST[:] = [stats]
+    if len(times) == 1:
+        out = y0.unsqueeze(0)
+    elif fixed:
+        out = _solve_fixed(stepper, f, y0, tt, times, float(opts["step_size"]), tab.fsal, stats)
+    else:
+        out = _solve_adaptive(stepper, f, y0, tt, times, tab, opts, rtol, atol, stats)
+    stats.nfe = f.n
+    return out
+
+
+def _solve_fixed(stepper: Any, f: _Counted, y0: Tensor, tt: Tensor, times: list[float],
+                 h_max: float, fsal: bool, stats: SolveStats) -> Tensor:
+    ys = [y0]
+    y, k1 = y0, None
+    for j in range(1, len(times)):
+        n = max(1, math.ceil(abs(times[j] - times[j - 1]) / h_max * (1 - 1e-12)))
+        t0 = tt[j - 1]
+        h = (tt[j] - t0) / n  # 0-d
+        for i in range(n):
+            y, _, ks = stepper.step(f, t0 + i * h if i else t0, y, h, k1=k1)
+            k1 = ks[-1] if fsal else None
+        stats.accepted += n
+        ys.append(y)
+    return torch.stack(ys)
+
+
+def _solve_adaptive(stepper: Any, f: _Counted, y0: Tensor, tt: Tensor, times: list[float],
+                    tab: Any, opts: dict, rtol: float, atol: float, stats: SolveStats) -> Tensor:
+    if times[-1] < times[0]:  # integrate s = -t forward: dy/ds = -f(-s, y)
+        g = _Counted(lambda s, y: -f.f(-s, y))
+        out = _solve_adaptive(stepper, g, y0, -tt, [-v for v in times], tab, opts, rtol, atol, stats)
+        f.n += g.n
+        return out
+    order = min(tab.order, tab.err_order if tab.err_order is not None else tab.order)
+    cfg = ControllerConfig(rtol=rtol, atol=atol, k=order + 1, **{
+        k: float(opts[k]) for k in ("safety", "ifactor", "dfactor", "pcoeff", "icoeff", "max_step")
+        if k in opts})
+    interp, mid = opts.get("interp", "auto"), None
+    if interp == "auto":
+        from odeattn.tableau import TABLEAUS
+
+        mid = _interp.MID_WEIGHTS.get(tab.name)
+        mid = tuple(map(float, mid)) if mid is not None and tab == TABLEAUS.get(tab.name) else None
+        interp = "quartic" if mid is not None else ("hermite" if tab.order <= 3 else "clip")
+    loop = _AdaptiveLoop(stepper, f, tt, times, tab.fsal, cfg, mid, interp == "clip", stats,
+                         int(opts.get("max_num_steps", 2**31 - 1)))
+    f0 = f(tt[0], y0)
+    if "first_step" in opts:
+        h = torch.full_like(tt[0], float(opts["first_step"]))
+    else:
+        h = initial_step(f, tt[0], y0, f0, tab.order, cfg, tt[-1] - tt[0])
+    return loop.run(y0, f0, h)
+
+
+class _AdaptiveLoop:
+    """The accept/reject loop of one adaptive solve (state lives in ``run``'s locals)."""
+
+    def __init__(self, stepper, f, tt, times, fsal, cfg, mid, clip, stats, max_steps) -> None:
+        self.stepper, self.f, self.tt, self.times, self.fsal = stepper, f, tt, times, fsal
+        self.cfg, self.mid, self.clip, self.stats, self.max_steps = cfg, mid, clip, stats, max_steps
+
+    def run(self, y: Tensor, f0: Tensor, h: Tensor) -> Tensor:
+        tt, times, cfg, stats = self.tt, self.times, self.cfg, self.stats
+        t, t_host, t_end, j = tt[0], times[0], tt[-1], 1
+        ys = [y]
+        r_prev = torch.ones_like(t)
+        streak = 0
+        while j < len(times):
+            if stats.accepted + stats.rejected >= self.max_steps:
+                raise RuntimeError(f"odeint: `max_num_steps`={self.max_steps} reached at t={t_host} "
+                                   f"before t={times[-1]}; raise options['max_num_steps'] or rtol/atol")
+            target = tt[j] if self.clip else t_end
+            last = h >= target - t  # clip the step to land exactly on the target
+            t1 = torch.where(last, target, t + h)
+            dt = t1 - t
+            y1, err, ks = self.stepper.step(self.f, t, y, dt, k1=f0)
+            r = error_ratio(err, y, y1, cfg.rtol, cfg.atol)
+            accept, h_next, r_prev = pi_update(dt, r, r_prev, cfg)
+            # an accepted clipped step keeps at least the proposal it was clipped from
+            h = torch.where(last & accept, torch.maximum(h_next, h), h_next)
+            t_new = torch.where(accept, t1, t)
+            t_new_host = t_new.item()  # the one host sync of the step
+            if t_new_host == t_host:
+                stats.rejected += 1
+                streak += 1
+                if streak > 60:
+                    raise RuntimeError(f"odeint: 60 rejected steps in a row at t={t_host} (step "
+                                       f"{dt.item():.3g}); f may be non-finite or the ODE stiff")
+                continue
+            streak = 0
+            stats.accepted += 1
+            f1 = ks[-1] if self.fsal else self.f(t1, y1)
+            while j < len(times) and times[j] <= t_new_host:
+                ys.append(y1 if times[j] == t_new_host else
+                          self._dense(tt[j], t, dt, y, y1, f0, f1, ks))
+                j += 1
+            t, t_host, y, f0 = t_new, t_new_host, y1, f1
+        return torch.stack(ys)
+
+    def _dense(self, t_out, t0, dt, y0, y1, f0, f1, ks) -> Tensor:
+        theta = ((t_out - t0) / dt).to(y0.dtype)
+        h = dt.to(y0.dtype)
+        if self.mid is not None:
+            y_mid = _interp.mid_state(y0, h, ks, self.mid)
+            return _interp.quartic(theta, y0, y1, h * f0, h * f1, y_mid)
+        return _interp.hermite(theta, y0, y1, h * f0, h * f1)

@@ -188,3 +188,48 @@ def test_measure_report_is_json_and_consistent():
         assert entry["p_hat"] == pytest.approx((z >= thr).mean(), abs=1e-9)
     assert np.mean(rep["per_sample"]["tns"]) == pytest.approx(rep["tns"])
     assert net.training  # measure restores the mode
+
+
+# --- linear-ODE view: SI, SAI (Eq. 3) along odeattn.odeint solves, Theorem 2 -----------------
+
+
+def test_stiffness_index_known_spectra():
+    from odeattn.linear_ode import stiffness_index, symmetric_system
+
+    assert stiffness_index(np.diag([-1.0, -50.0, -0.5])) == 50.0
+    assert stiffness_index([[-1.0, 10.0], [-10.0, -1.0]]) == pytest.approx(1.0)  # λ = −1 ± 10i
+    a, q = symmetric_system([-3.0, -40.0, -0.1], seed=2)
+    torch.testing.assert_close(q.T @ q, torch.eye(3, dtype=torch.float64), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(np.linalg.eigvalsh(a.numpy()), [-40.0, -3.0, -0.1], rtol=1e-12)
+    assert stiffness_index(a) == pytest.approx(40.0, rel=1e-12)
+
+
+def test_sai_along_odeint_trajectory_matches_closed_form():
+    from odeattn.linear_ode import sai, solve_linear, symmetric_system
+
+    lam = np.array([-30.0, -2.0, -0.3])
+    a, q = symmetric_system(lam, seed=1)
+    y0 = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
+    t = torch.linspace(0.0, 0.5, 11, dtype=torch.float64)
+    traj = solve_linear(a, y0, t, method="dopri5", rtol=1e-11, atol=1e-13)
+    got = sai(traj, t)  # (10,)
+    h = 0.05
+    coef = (q.T @ y0).numpy()[None, :] * np.exp(lam[None, :] * t[:-1, None].numpy())  # (10, 3)
+    exact = np.sqrt((coef**2 * (np.expm1(lam * h) / h) ** 2).sum(1) / (coef**2).sum(1))
+    np.testing.assert_allclose(got.numpy(), exact, rtol=1e-7)
+    assert got[0] > got[-1]  # the stiff mode dies out along the trajectory
+
+
+def test_theorem2_ratio_tends_to_sqrt_c_when_si_is_large():
+    from odeattn.linear_ode import examine_theorem2
+
+    rows = examine_theorem2([3.0, 10.0, 100.0, 1000.0], h=1e-7)  # h·SI ≪ 1 throughout
+    for r in rows:
+        assert r["sai"] == pytest.approx(r["sai_exact"], rel=1e-7)
+    q = [abs(r["q"]) for r in rows]
+    assert q[0] > q[1] > q[2] > q[3] and q[3] < 1e-4
+    assert rows[-1]["ratio"] == pytest.approx(rows[-1]["sqrt_c"], rel=1e-3)
+    # with a coarse observation spacing (h·SI ≫ 1) SAI saturates near 1/h instead of tracking SI
+    coarse = examine_theorem2([100.0, 1000.0], h=0.05)
+    assert coarse[1]["sai"] == pytest.approx(coarse[0]["sai"], rel=0.01)
+    assert coarse[1]["sai"] == pytest.approx(coarse[1]["sai_exact"], rel=1e-7)

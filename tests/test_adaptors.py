@@ -13,6 +13,7 @@ from torch import nn
 
 from odeattn.adaptors import (
     ADAPTORS,
+    SPEC_CHOICES,
     Adaptor,
     AdaptorSpec,
     IEBatchNorm2d,
@@ -409,6 +410,26 @@ def test_gates_bounded_including_extremes():
     a = create_adaptor("dia_lstm", C, gate="hard_sigmoid")  # DIA: h = o · gate(c)
     x, phi = inputs()
     assert bool((a(x, phi) < 1).all())
+
+
+def test_every_valid_combination_builds_and_is_bounded():
+    """The adaptor-structure search space: every accepted (inputs, extractor, processor), gates
+    rotated over the combinations (a gate is an elementwise map, tested on its own below)."""
+    import itertools
+
+    x, phi = inputs(channels=64, h=4)
+    gates = SPEC_CHOICES["gate"]
+    built = 0
+    for combo in itertools.product(*(SPEC_CHOICES[k] for k in ("inputs", "extractor", "processor"))):
+        try:
+            spec = AdaptorSpec(*combo, gate=gates[built % len(gates)])
+        except ValueError:
+            continue
+        dt = create_adaptor(spec, 64)(x, phi)
+        assert torch.broadcast_shapes(dt.shape, x.shape) == x.shape, combo
+        assert bool(((dt > 0) & (dt < 1)).all()), combo
+        built += 1
+    assert built == 636 // len(gates)
 
 
 # ---------------------------------------------------------------- spec: YAML and validation

@@ -20,12 +20,13 @@ from ._gate import GATES
 from ._iebn import IEBatchNorm2d
 from ._presets import ADAPTORS, PRESETS, create_adaptor, default_sharing, resolve_spec
 from ._process import eca_kernel_size
-from ._spec import AdaptorSpec
+from ._spec import SPEC_CHOICES, AdaptorSpec
 
 __all__ = [
     "ADAPTORS",
     "GATES",
     "PRESETS",
+    "SPEC_CHOICES",
     "Adaptor",
     "AdaptorSpec",
     "BoundAdaptor",

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AdaptorSpec", "closest_error"]
+__all__ = ["SPEC_CHOICES", "AdaptorSpec", "closest_error"]
 
 INPUTS = ("phi", "x", "next", "diff", "pair")
 CHANNEL_EXTRACTORS = ("gap", "avgmax", "style", "dct", "pyramid")
@@ -40,6 +40,11 @@ MERGES = ("concat", "sum")
 NORMS = ("none", "bn", "iebn", "ie")
 FC_INITS = ("torch", "zero_bias")
 CFC_INITS = ("zero", "he", "ie")
+# The categorical parts of the space an adaptor-structure search explores (field -> choices).
+SPEC_CHOICES: dict[str, tuple[str, ...]] = {
+    "inputs": INPUTS, "extractor": EXTRACTORS, "processor": PROCESSORS, "gate": GATES,
+    "sharing": SHARING, "merge": MERGES, "norm": NORMS,
+}
 
 # Which extractors each processor can read.
 _PROCESSOR_EXTRACTORS: dict[str, tuple[str, ...]] = {

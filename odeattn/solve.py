@@ -273,7 +273,9 @@ def _solve_adaptive(stepper: Any, f: _Counted, y0: Tensor, tt: Tensor, times: li
     if "first_step" in opts:
         h = torch.full_like(tt[0], float(opts["first_step"]))
     else:
-        h = initial_step(f, tt[0], y0, f0, tab.order, cfg, tt[-1] - tt[0])
+        with torch.no_grad():
+            h = initial_step(f, tt[0].detach(), y0.detach(), f0.detach(), tab.order, cfg,
+                             (tt[-1] - tt[0]).detach())
     return loop.run(y0, f0, h)
 
 
@@ -299,7 +301,7 @@ class _AdaptiveLoop:
             t1 = torch.where(last, target, t + h)
             dt = t1 - t
             y1, err, ks = self.stepper.step(self.f, t, y, dt, k1=f0)
-            r = error_ratio(err, y, y1, cfg.rtol, cfg.atol)
+            r = error_ratio(err.detach(), y.detach(), y1.detach(), cfg.rtol, cfg.atol)
             accept, h_next, r_prev = pi_update(dt, r, r_prev, cfg)
             # an accepted clipped step keeps at least the proposal it was clipped from
             h = torch.where(last & accept, torch.maximum(h_next, h), h_next)

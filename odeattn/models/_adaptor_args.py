@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["adaptor_record", "resolve_sharing"]
+__all__ = ["adaptor_record", "effective_adaptor", "resolve_sharing"]
 
 _SHARINGS = ("block", "stage")
 
@@ -61,3 +61,12 @@ def resolve_sharing(adaptor: Any, sharing: str | None) -> str:
             f"adaptor's default), but got sharing={sharing!r}"
         )
     return sharing
+
+
+def effective_adaptor(adaptor: Any) -> Any:
+    """None when ``adaptor`` means Δt = 1 (None, "none", ``{"preset": "none"}``), else itself."""
+    if adaptor is None:
+        return None
+    from odeattn.adaptors import resolve_spec
+
+    return None if resolve_spec(adaptor)[0] is None else adaptor

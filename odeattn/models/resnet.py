@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from odeattn.models._adaptor_args import adaptor_record, resolve_sharing
+from odeattn.models._adaptor_args import adaptor_record, effective_adaptor, resolve_sharing
 from odeattn.models._common import (
     format_placement,
     he_init_conv,
@@ -164,6 +164,7 @@ def resnet(
         )
     kw = dict(adaptor_kw or {})
     share = resolve_sharing(adaptor, sharing)
+    active = effective_adaptor(adaptor)  # "none" -> no adaptor modules at all
     stem_mod = _stem(stem, in_channels, stem_width, preact, norm_cls)
     stages, cin = [], stem_width
     for s in range(n_stages):
@@ -173,7 +174,7 @@ def resnet(
         )
         stages.append(build_stage(
             branches, shortcuts, cin, stage_id=s, method=methods[s], mask=mask[s],
-            adaptor=adaptor, adaptor_kw=kw, sharing=share,
+            adaptor=active, adaptor_kw=kw, sharing=share,
             post=None if preact else PostActivation,
         ))
     arch = {

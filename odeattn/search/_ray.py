@@ -153,11 +153,12 @@ def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    address = address or os.environ.get("RAY_ADDRESS") or None  # set inside `ray job submit`
     if address is not None:
         ray.init(address=address, **quiet)
         return True
     temp_dir = Path(tempfile.gettempdir()) / f"ray-odeattn-{os.getuid()}"  # socket paths < 107 chars
-    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
              object_store_memory=_OBJECT_STORE, _temp_dir=str(temp_dir), **quiet)
     return True
 
@@ -264,7 +265,8 @@ def _make_scheduler(scheduler: str, metric: str, mode: str, max_epochs: int, gra
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
     return AsyncHyperBandScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=max_epochs,
-                                   grace_period=grace_period, reduction_factor=reduction_factor)
+                                   grace_period=grace_period, reduction_factor=reduction_factor,
+                                   stop_last_trials=False)  # a trial ends by itself at max_epochs
 
 
 def _fail_leftovers(storage: Any, token: str) -> int:
@@ -306,12 +308,13 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
         progress: Callable[[int, str, dict], None] | None = None) -> dict[str, Any]:
     """Run ``n_trials`` trials of the study with Ray Tune; returns a summary of this run's trials."""
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
-    storage_url = resolve_storage_url(storage_url, cluster=address is not None)
+    storage_url = resolve_storage_url(storage_url, cluster=bool(address or os.environ.get("RAY_ADDRESS")))
     names = [name for name, _ in objectives]
     modes = [_DIRECTIONS[d] for _, d in objectives]
     metric = scheduler_metric or names[0]
     mode = modes[names.index(metric)] if metric in names else "max"
     sample_fn, trial_fn = _default_fns(sample_fn, trial_fn)
+    ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     storage = open_storage(storage_url)
     study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
                                 directions=[d for _, d in objectives])
@@ -321,7 +324,6 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
     path = Path(storage_path or Path("runs") / study_name / "ray").resolve()
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
-    ray = _import_ray()
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 

@@ -1,0 +1,199 @@
+"""Ray Tune backend: trials land in the shared Optuna storage; odeattn works without Ray installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from odeattn.search import _ray
+
+ROOT = Path(__file__).resolve().parents[1]
+XS = [0.0, 3.0, 0.5, 2.0, 1.0, 4.0]  # trial number -> x (deterministic, independent of the sampler)
+
+
+def sample_fixed(trial, space):
+    trial.suggest_float("u", 0.0, 1.0)  # a real suggestion goes through OptunaSearch
+    trial.set_user_attr("sampled_by", "driver")
+    return {"x": XS[trial.number % len(XS)], "space": space}
+
+
+def trial_sleepy(cfg, params, report, *, trial=None):
+    import torch
+
+    start = time.time()
+    if trial.number < 2:  # trials 0 and 1 wait for each other: passes only if they run at once
+        barrier = Path(cfg["barrier"])
+        (barrier / str(trial.number)).touch()
+        while not ((barrier / "0").exists() and (barrier / "1").exists()):
+            if time.time() - start > 120:
+                raise TimeoutError("trials 0 and 1 did not run concurrently")
+            time.sleep(0.05)
+    x = params["x"]
+    for epoch in (1, 2):
+        time.sleep(cfg["sleep"])
+        report(epoch, {"loss": x * x + 1.0 / epoch, "note": "not a number"})
+    trial.set_user_attr("t0", start)
+    trial.set_user_attr("t1", time.time())
+    trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("space_seen", params["space"])
+    return {"loss": x * x, "acc": 1.0 - x / 10}
+
+
+def trial_four_epochs(cfg, params, report, *, trial=None):
+    x = params["x"]
+    for epoch in range(1, 5):
+        report(epoch, {"loss": x * x + 1.0 / epoch})
+    return {"loss": x * x}
+
+
+def trial_flaky(cfg, params, report, *, trial=None):
+    x = params["x"]
+    if x == 3.0:
+        marker = Path(cfg["dir"]) / f"attempt-{time.time_ns()}"
+        marker.write_text("x")
+        raise RuntimeError("boom")
+    report(1, {"loss": x})
+    return {"loss": x * x, "acc": 1.0 - x / 10}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    pytest.importorskip("ray")
+    ray = _ray._import_ray()
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    started = _ray._init_ray(ray, None, 2)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def _max_overlap(intervals):
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    best = cur = 0
+    for _, step in events:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
+@pytest.mark.ray
+def test_two_concurrent_trials_land_in_optuna_storage(local_ray, tmp_path) -> None:
+    storage = str(tmp_path / "journal.log")
+    kw = dict(study_name="ray_small", objectives=[("loss", "minimize")], space={"k": 1},
+              num_cpus=2, sample_fn=sample_fixed, trial_fn=trial_sleepy,
+              storage_path=tmp_path / "ray", sampler=optuna.samplers.RandomSampler(seed=0))
+    summary = _ray.run({"sleep": 0.3, "barrier": str(tmp_path)}, storage, n_trials=4, **kw)
+    assert summary["n_trials"] == 4 and summary["complete"] == 4
+    study = optuna.load_study(study_name="ray_small", storage=_ray.open_storage(storage))
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    for t in trials:
+        x = XS[t.number]
+        assert t.values == [x * x]
+        assert t.intermediate_values == {1: x * x + 1.0, 2: x * x + 0.5}
+        assert set(t.params) == {"u"} and 0.0 <= t.params["u"] <= 1.0
+        assert t.user_attrs["sampled_by"] == "driver" and t.user_attrs["threads"] == 1
+        assert t.user_attrs["space_seen"] == {"k": 1}
+    assert _max_overlap([(t.user_attrs["t0"], t.user_attrs["t1"]) for t in trials]) == 2  # 2 CPUs
+    # running again continues the same study (resume): one more trial, number 4
+    _ray.run({"sleep": 0.0, "barrier": str(tmp_path)}, storage, n_trials=1, **kw)
+    again = study.get_trials()
+    assert [t.number for t in again] == list(range(5))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)
+
+
+@pytest.mark.ray
+def test_asha_stops_bad_trials_as_pruned(local_ray, tmp_path) -> None:
+    storage = "sqlite:///" + str(tmp_path / "s.db")
+    summary = _ray.run({}, storage, study_name="asha", objectives=[("loss", "minimize")],
+                       space=None, n_trials=2, max_concurrent=1, scheduler="asha", max_epochs=4,
+                       grace_period=1, reduction_factor=2, sample_fn=sample_fixed,
+                       trial_fn=trial_four_epochs, storage_path=tmp_path / "ray")
+    trials = optuna.load_study(study_name="asha", storage=storage).get_trials()
+    first, second = trials
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.values == [0.0]
+    assert first.intermediate_values == {e: 1.0 / e for e in range(1, 5)}
+    # x = 3 is worse than x = 0 at the first rung (epoch 1): ASHA stops it there
+    assert second.state == optuna.trial.TrialState.PRUNED
+    assert second.values == [10.0]  # Optuna's convention: a pruned trial keeps its last report
+    assert second.intermediate_values == {1: 10.0}
+    assert (summary["complete"], summary["pruned"]) == (1, 1)
+
+
+@pytest.mark.ray
+def test_multi_objective_and_failures(local_ray, tmp_path) -> None:
+    storage = str(tmp_path / "journal.log")
+    done = []
+    _ray.run({"dir": str(tmp_path)}, storage, study_name="mo",
+             objectives=[("loss", "minimize"), ("acc", "maximize")], space=None, n_trials=3,
+             max_concurrent=1, max_failures=1, sample_fn=sample_fixed, trial_fn=trial_flaky,
+             storage_path=tmp_path / "ray", progress=lambda n, s, r: done.append((n, s)))
+    study = optuna.load_study(study_name="mo", storage=_ray.open_storage(storage))
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
+    assert study.metric_names == ["loss", "acc"]
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert study.trials[2].values == [0.25, 0.95]
+    assert study.trials[2].intermediate_values == {1: 0.5}  # written in multi-objective too
+    assert len(list(tmp_path.glob("attempt-*"))) == 2  # first try + max_failures=1 retry
+    assert sorted(done) == [(0, "COMPLETE"), (1, "FAIL"), (2, "COMPLETE")]
+
+
+def test_storage_urls_are_resolved_and_checked(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _ray.resolve_storage_url("sqlite:///runs/a.db") == f"sqlite:///{tmp_path}/runs/a.db"
+    assert _ray.resolve_storage_url("runs/j.log") == str(tmp_path / "runs/j.log")
+    pg = "postgresql+psycopg2://u@127.0.0.1:5432/db"
+    assert _ray.resolve_storage_url(pg, cluster=True) == pg
+    for bad in ("", ":memory:", "sqlite:///:memory:"):
+        with pytest.raises(ValueError, match="worker processes"):
+            _ray.resolve_storage_url(bad)
+    with pytest.raises(ValueError, match="postgresql"):
+        _ray.resolve_storage_url("sqlite:///a.db", cluster=True)
+
+
+def test_bad_arguments_name_the_fix(tmp_path) -> None:
+    kw = dict(study_name="s", space=None, n_trials=1, sample_fn=sample_fixed, trial_fn=trial_sleepy)
+    with pytest.raises(ValueError, match="did you mean 'asha'"):
+        _ray.run({}, str(tmp_path / "j"), objectives=[("loss", "minimize")], scheduler="ashа", **kw)
+    with pytest.raises(ValueError, match="maximize"):
+        _ray.run({}, str(tmp_path / "j"), objectives=[("loss", "min")], **kw)
+    with pytest.raises(ValueError, match="n_trials"):
+        _ray.run({}, str(tmp_path / "j"), objectives=[("loss", "minimize")],
+                 **{**kw, "n_trials": -1})
+    assert not (tmp_path / "j").exists()  # nothing written
+
+
+def test_odeattn_works_without_ray(tmp_path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["ray"] = None  # `import ray` raises ImportError, as if it were not installed
+        import odeattn, odeattn.proxies, odeattn.search, odeattn.search._ray as r
+        import odeattn.config
+        assert "ray" not in [m for m in sys.modules if sys.modules[m] is not None], "ray imported"
+        assert r.ray_available() is False
+        try:
+            r.run({{}}, {str(tmp_path / "j.log")!r}, study_name="s", objectives=[("a", "maximize")],
+                  space=None, n_trials=1, sample_fn=print, trial_fn=print)
+        except ImportError as exc:
+            assert "odeattn[ray]" in str(exc), exc
+        else:
+            raise SystemExit("no ImportError")
+        print("ok")
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+    assert not (tmp_path / "j.log").exists()

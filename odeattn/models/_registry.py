@@ -109,7 +109,7 @@ def _bind(name: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any]) 
     for key in kwargs:
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = f" did you mean {close[0]!r}?" if close else ""
             raise ModelArgumentError(
                 f"create_model({name!r}) got an unknown keyword {key!r}.{hint} "
                 f"Valid keywords: {', '.join(valid)}"

@@ -1,0 +1,38 @@
+"""Architecture search over residual networks seen as ODE solvers: ``python -m odeattn.search``.
+
+A study file (``studies/*.yaml``, schema in :mod:`odeattn.config`) names a search-space file
+(``search_spaces/*.yaml``), data, a model family, objectives, a budget, a sampler and a backend.
+The backends share two seams, which stay stable:
+
+``sample(trial, space) -> dict``
+    Define-by-run. ``trial`` is an ``optuna.Trial`` (also what Ray's ``OptunaSearch`` passes to a
+    define-by-run function); ``space`` is the :class:`Space` from ``resolve_space(study)``.
+    Returns the flat ``{optuna_param_name: value}`` dict it suggested (equal to the entries of
+    ``trial.params`` it created). It does no computation, so Ray's define-by-run function can be
+    ``lambda t: (sample(t, space), None)[1]``.
+
+``run_trial(study_cfg, params, report, *, trial=None) -> dict[str, float]``
+    Builds the model from ``params`` (the flat dict above, or Ray's ``config`` = ``trial.params``),
+    trains it with ``odeattn.train.fit``, measures the metrics. ``report(epoch, metrics) ->
+    should_stop`` is called once per epoch (``metrics``: ``val_accuracy``, ``val_loss``,
+    ``train_loss``, and ``tns@<k>``… at epochs a stiffness objective asks for). The result holds
+    every objective name (``study_cfg.objective_names``), ``params``, ``flops``,
+    ``attention_blocks``, ``epochs_run``, ``screened_out`` and ``seconds``. With ``trial`` (an
+    ``optuna.Trial``, or any object with ``set_user_attr``) it also writes the user attributes and,
+    for an ``optuna.Trial``, the artifacts. Optional keywords: ``space=`` (skip re-resolving),
+    ``screen=`` (``score -> keep?`` for the TNS proxy screen), ``seed=``.
+
+``run_ray(study_cfg, space, storage_url, *, console) -> None`` in ``_ray.py`` (the Ray backend)
+runs the study with ``OptunaSearch`` on ``storage_url`` until ``budget_used`` reaches
+``study_cfg.budget.n_trials``. ``study_cfg.ray`` holds its settings (:class:`odeattn.config.RayCfg`).
+"""
+
+from __future__ import annotations
+
+from odeattn.search._objective import run_trial
+from odeattn.search._resolve import resolve_space
+from odeattn.search._space import Space, decode, sample
+from odeattn.search._storage import budget_used, default_storage, make_storage
+
+__all__ = ["Space", "budget_used", "decode", "default_storage", "make_storage", "resolve_space",
+           "run_trial", "sample"]

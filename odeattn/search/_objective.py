@@ -1,0 +1,147 @@
+"""One trial: build the sampled network, screen it, train it, measure every objective.
+
+``run_trial(study, params, report, *, trial=None) -> dict[str, float]`` is the seam both backends
+share. ``params`` is the flat dict :func:`odeattn.search.sample` produced (what Ray hands its
+trainable). Training runs through ``odeattn.train.fit`` with the single seam
+``report(epoch, metrics) -> should_stop``; ``metrics`` carries ``val_accuracy``, ``val_loss``,
+``train_loss`` and, at epochs where a stiffness objective asks for it, ``tns@<k>`` etc.
+
+Returned keys: every objective name (``tns@init``, ``tns`` = at the end, ``val_accuracy``, …),
+``params``, ``flops``, ``attention_blocks``, ``epochs_run``, ``screened_out`` (1.0 when the TNS
+screen rejected the trial before training; ``val_*`` are then NaN). With an Optuna ``trial`` the
+function also writes user attributes and artifacts (see ``_dashboard.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from odeattn.config import STIFFNESS_METRICS, StudyConfig
+from odeattn.search import _build, _metrics
+from odeattn.search._space import Space, decode
+
+__all__ = ["Report", "Screen", "run_trial"]
+
+Report = Callable[[int, dict[str, float]], bool]
+#: screen(score) -> keep?  Decides on the TNS-proxy score before (most of) the training.
+Screen = Callable[[float], bool]
+
+_EPOCH_KEYS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy")
+_ALIASES = {"val_acc": "val_accuracy", "val_top1": "val_accuracy", "acc": "val_accuracy",
+            "loss": "train_loss", "train_acc": "train_accuracy"}
+
+
+def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in (m or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[_ALIASES.get(k, k)] = float(v)
+    if out.get("val_accuracy", 0.0) > 1.0:  # a percentage
+        out["val_accuracy"] /= 100.0
+    return out
+
+
+def _stiff_points(study: StudyConfig) -> set[str | int]:
+    pts: set[str | int] = {"end", "init"}  # init and end summaries are always recorded (attrs)
+    pts |= {o.at for o in study.objectives if o.metric in STIFFNESS_METRICS}
+    if study.screen is not None:
+        pts.add(study.screen.at)
+    return pts
+
+
+def _stiff(model: torch.nn.Module, x: torch.Tensor, study: StudyConfig, bn_mode: str = "eval") -> dict[str, Any]:
+    return _metrics.stiffness(model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m, bn_mode=bn_mode)
+
+
+def _flat(summary: dict[str, Any], at: str | int) -> dict[str, float]:
+    suffix = "" if at == "end" else f"@{at}"
+    return {f"{k}{suffix}": summary[k] for k in STIFFNESS_METRICS}
+
+
+def build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any = None) -> tuple[Any, dict[str, Any]]:
+    """(model, decoded train overrides) for ``params``."""
+    from odeattn.models import create_model
+
+    decoded = decode(space, params)
+    num_classes = getattr(data, "num_classes", None) if data is not None else None
+    kw = _build.model_kwargs(study, decoded, num_classes)
+    return create_model(study.model.name, **kw), decoded.train
+
+
+def run_trial(study: StudyConfig, params: dict[str, Any], report: Report | None = None, *,
+              trial: Any = None, space: Space | None = None, screen: Screen | None = None,
+              seed: int | None = None) -> dict[str, float]:
+    """Train and measure one sampled architecture; see the module docstring for the keys."""
+    from odeattn.search._dashboard import record_trial
+    from odeattn.search._resolve import resolve_space
+    from odeattn.train import fit
+
+    t0 = time.perf_counter()
+    space = space or resolve_space(study)
+    data = _build.data_for(study)
+    if seed is None and study.sampler.seed is not None:
+        seed = study.sampler.seed + (trial.number if trial is not None else 0)
+    if seed is not None:
+        torch.manual_seed(seed)
+    model, train_over = build(study, space, params, data)
+    arch = model.architecture()
+    x = _build.input_batch(data, study.measure.samples)
+    out: dict[str, float] = {"params": float(_metrics.count_params(model)),
+                             "attention_blocks": float(_metrics.attention_blocks(arch))}
+    want_latency = any(o.metric == "latency_ms" for o in study.objectives)
+    out |= _metrics.cost(model, tuple(x.shape[1:]), latency=want_latency,
+                         latency_batch=study.measure.latency_batch)
+    points = _stiff_points(study)
+    summaries: dict[str, Any] = {"init": _stiff(model, x, study, bn_mode="train")}
+    out |= _flat(summaries["init"], "init")
+    cfg = _build.train_config(study, train_over, seed)
+    sc = study.screen
+    keep = True
+    if sc is not None and sc.at == "init":
+        out["screen_score"] = out[f"{sc.metric}@init"] if sc.metric in STIFFNESS_METRICS else out[sc.metric]
+        keep = screen(out["screen_score"]) if screen is not None else True
+    epochs_run = 0
+    history: dict[str, list[float]] = {}
+
+    def on_epoch(epoch: int, m: dict[str, Any]) -> bool:
+        nonlocal epochs_run, keep
+        epochs_run = epoch
+        metrics = {k: v for k, v in _norm_metrics(m).items() if k in _EPOCH_KEYS}
+        if epoch in points:
+            summaries[str(epoch)] = _stiff(model, x, study)
+            metrics |= _flat(summaries[str(epoch)], epoch)
+        for k, v in metrics.items():
+            history.setdefault(k, []).append(v)
+        stop = bool(report(epoch, metrics)) if report is not None else False
+        if sc is not None and sc.at == epoch:
+            key = f"{sc.metric}@{epoch}" if sc.metric in STIFFNESS_METRICS else sc.metric
+            out["screen_score"] = metrics.get(key, out.get(sc.metric, math.nan))
+            keep = screen(out["screen_score"]) if screen is not None else True
+            stop = stop or not keep
+        return stop
+
+    final: dict[str, Any] = {}
+    if keep:
+        final = fit(model, data, cfg, report=on_epoch) or {}
+    fm = _norm_metrics(final)
+    for k in ("val_accuracy", "val_loss", "train_loss"):
+        out[k] = fm.get(k, history.get(k, [math.nan])[-1])
+    if not keep:
+        for k in ("val_accuracy", "val_loss", "train_loss"):
+            out[k] = math.nan
+    summaries["end"] = _stiff(model, x, study)
+    out |= _flat(summaries["end"], "end")
+    for k, v in history.items():
+        if "@" in k:
+            out[k] = v[-1]
+    out["epochs_run"] = float(epochs_run)
+    out["screened_out"] = float(not keep)
+    out["seconds"] = time.perf_counter() - t0
+    if trial is not None:
+        record_trial(study, trial, model, arch, out, summaries, history, train_over)
+    return out

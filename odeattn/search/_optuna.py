@@ -1,0 +1,168 @@
+"""The embedded backend: an ask/tell loop in this process, or N local worker processes.
+
+Each worker repeats: stop when the study's counted trials reach ``budget.n_trials`` (see
+``_storage.budget_used``) or the invocation's timeout has passed; ``ask`` (enqueued params first);
+``sample``; ``run_trial`` with a ``report`` that stores per-epoch values and applies the pruning
+rule; ``tell`` COMPLETE with the objective values, PRUNED (pruned or screened out) or FAIL (an
+exception, recorded in the ``error`` attribute; the search goes on).
+
+Reproducibility: the sampler is seeded with ``sampler.seed`` on a fresh study; on a resumed one
+with a seed derived from (seed, number of existing trials), so a resumed run does not replay
+the first run's random stream; worker i adds i. Same seed, same storage kind, one worker → the
+same sampled architectures.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from odeattn.config import StudyConfig
+from odeattn.search._objective import run_trial
+from odeattn.search._prune import percentile_rule
+from odeattn.search._resolve import resolve_space, sampler_class
+from odeattn.search._space import Space, grid_space, sample
+from odeattn.search._storage import budget_used, make_storage, mark_process
+
+__all__ = ["make_sampler", "open_study", "worker_loop"]
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def make_sampler(study: StudyConfig, space: Space, n_existing: int, worker: int = 0) -> optuna.samplers.BaseSampler:
+    seed = study.sampler.seed
+    if seed is not None:
+        seed = seed + worker if n_existing == 0 else (seed * 1_000_003 + n_existing * 7919 + worker) % 2**31
+    cls = sampler_class(study.sampler.name)
+    kw = dict(study.sampler.kwargs)
+    if study.sampler.name == "grid":
+        return cls(grid_space(space), seed=seed, **kw)
+    return cls(seed=seed, **kw)
+
+
+def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int = 0) -> optuna.Study:
+    storage = make_storage(storage_url)
+    try:
+        n = len(optuna.load_study(study_name=study.name, storage=storage).trials)
+    except KeyError:
+        n = 0
+    s = optuna.create_study(study_name=study.name, storage=storage, directions=study.directions,
+                            sampler=make_sampler(study, space, n, worker), load_if_exists=True)
+    if list(s.directions) != [optuna.study.StudyDirection[d.upper()] for d in study.directions]:
+        raise ValueError(f"study {study.name!r} in {storage_url} has directions "
+                         f"{[d.name.lower() for d in s.directions]}, but the file says {study.directions}; "
+                         "use another --storage or study name")
+    if not s.metric_names:
+        s.set_metric_names(study.objective_names)
+    return s
+
+
+def _history(s: optuna.Study, metric: str, epoch: int) -> list[float]:
+    out = []
+    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        vals = (t.user_attrs.get("intermediate") or {}).get(metric) or []
+        if len(vals) >= epoch and vals[epoch - 1] is not None:
+            out.append(float(vals[epoch - 1]))
+    return out
+
+
+def _screen_scores(s: optuna.Study) -> list[float]:
+    out = []
+    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        score = t.user_attrs.get("screen_score")
+        if score is not None:
+            out.append(float(score))
+    return out
+
+
+def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Progress) -> None:
+    trial = s.ask()
+    mark_process(trial)
+    params = sample(trial, space)
+    single = len(study.directions) == 1
+    pruned = False
+    seen: dict[str, list[float]] = {}
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        nonlocal pruned
+        for k, v in metrics.items():
+            seen.setdefault(k, []).append(v)
+        trial.set_user_attr("intermediate", {k: [None if not math.isfinite(x) else x for x in v]
+                                             for k, v in seen.items()})
+        key = study.pruning.metric if study.pruning else study.objectives[0].name
+        if single and key in metrics and math.isfinite(metrics[key]):
+            trial.report(metrics[key], epoch)
+        progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
+        p = study.pruning
+        if p is not None and p.metric in metrics:
+            pruned = percentile_rule(seen[p.metric], _history(s, p.metric, epoch),
+                                     direction=study.pruning_direction, percentile=p.percentile if p.rule == "percentile" else 50.0,
+                                     epoch=epoch, warmup_epochs=p.warmup_epochs, min_trials=p.min_trials)
+        return pruned
+
+    screen = None
+    if study.screen is not None:
+        from odeattn.proxies import Screen
+
+        sc = study.screen
+        rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
+
+        def screen(score: float) -> bool:
+            decision = rule.decide(score, _screen_scores(s))
+            for k, v in decision.as_user_attrs().items():
+                trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
+            return decision.kept
+
+    progress("start", {"trial": trial.number, "params": params})
+    try:
+        out = run_trial(study, params, report, trial=trial, space=space, screen=screen)
+    except Exception as e:
+        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+        trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+        s.tell(trial, state=TrialState.FAIL)
+        progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
+        return
+    values = [out.get(n, math.nan) for n in study.objective_names]
+    if pruned or out.get("screened_out"):
+        s.tell(trial, state=TrialState.PRUNED)
+        progress("pruned", {"trial": trial.number, **out})
+    elif not all(math.isfinite(v) for v in values):
+        trial.set_user_attr("error", f"non-finite objective values {values}")
+        s.tell(trial, state=TrialState.FAIL)
+        progress("fail", {"trial": trial.number, "error": f"non-finite objective values {values}"})
+    else:
+        s.tell(trial, values)
+        progress("done", {"trial": trial.number, **out})
+
+
+def worker_loop(study: StudyConfig, storage_url: str, *, worker: int = 0, progress: Progress | None = None,
+                threads: int | None = None) -> int:
+    """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = resolve_space(study)
+    s = open_study(study, storage_url, space, worker)
+    deadline = time.monotonic() + study.budget.timeout if study.budget.timeout else math.inf
+    ran = 0
+    while budget_used(s) < study.budget.n_trials and time.monotonic() < deadline:
+        _one_trial(study, space, s, progress or (lambda *_: None))
+        ran += 1
+    return ran
+
+
+def worker_main(study_file: str, overrides: dict[str, Any], storage_url: str, worker: int, threads: int) -> None:
+    """Entry point of a spawned worker process (``--workers N``)."""
+    from odeattn.config import load_study
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    worker_loop(load_study(study_file, **overrides), storage_url, worker=worker, threads=threads)

@@ -1,0 +1,149 @@
+"""Semantic checks of a study against the registries, before any storage is touched.
+
+The schema (``odeattn.config``) checks shapes and types; this module checks names and sizes
+against the real code: the model name (``MODELS``), tableau names (``TABLEAUS``), adaptor names
+(``ADAPTORS``), the training recipe and its fields (``RECIPES``), the fixed placement mask
+against the base model's blocks per stage, parameter targets and ``when`` references, the
+sampler's keyword arguments and grid. Each failure is a :class:`ConfigError` naming the file and
+key. :func:`resolve_space` returns the :class:`Space` (the space plus the base blocks per stage).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from odeattn.config import ConfigError, StudyConfig, closest, load_search_space
+from odeattn.search._space import Space, grid_space, target_of
+
+__all__ = ["resolve_space", "sampler_class"]
+
+_SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "nsga3": "NSGAIIISampler",
+             "gp": "GPSampler", "random": "RandomSampler", "grid": "GridSampler"}
+_EPOCH_METRICS = ("val_accuracy", "val_loss", "train_loss")
+
+
+def sampler_class(name: str) -> Any:
+    import optuna
+
+    return getattr(optuna.samplers, _SAMPLERS[name])
+
+
+def _names(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _check_methods(file: str, key: str, value: Any) -> None:
+    from odeattn.tableau import TABLEAUS
+
+    for i, m in enumerate(_names(value)):
+        if isinstance(m, str) and m not in TABLEAUS:
+            k = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+            raise ConfigError(file, k, f"unknown tableau {m!r}; {closest(m, sorted(TABLEAUS))}")
+
+
+def _check_adaptor(file: str, key: str, value: Any) -> None:
+    from odeattn.adaptors import ADAPTORS
+
+    if isinstance(value, str) and value not in ADAPTORS:
+        raise ConfigError(file, key, f"unknown adaptor {value!r}; {closest(value, sorted(ADAPTORS))}")
+
+
+def _check_model(study: StudyConfig) -> tuple[int, ...]:
+    from odeattn.models import create_model, list_models
+
+    f, m = study.file, study.model
+    names = list_models()
+    if m.name not in names:
+        try:  # names carrying arguments ("rkcnn-R-3_4_4") are parsed by the registry
+            create_model(m.name)
+        except Exception:
+            raise ConfigError(f, "model.name", f"unknown model {m.name!r}; {closest(m.name, names)}") from None
+    if "method" in m.kwargs:
+        _check_methods(f, "model.kwargs.method", m.kwargs["method"])
+    if "adaptor" in m.kwargs:
+        _check_adaptor(f, "model.kwargs.adaptor", m.kwargs["adaptor"])
+    try:
+        model = create_model(m.name, **{"num_classes": 10, **m.kwargs})
+    except (TypeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        key = next((f"model.kwargs.{k}" for k in m.kwargs if f"`{k}`" in msg or f"{k}=" in msg),
+                   "model.kwargs")
+        raise ConfigError(f, key, msg) from None
+    arch = model.architecture()
+    blocks = arch.get("blocks") or arch.get("stages") or (1,)
+    return tuple(int(b) for b in blocks)
+
+
+def _check_train(study: StudyConfig) -> list[str]:
+    from odeattn.search._build import config_fields
+    from odeattn.train import RECIPES
+
+    f = study.file
+    if study.train.recipe not in RECIPES:
+        raise ConfigError(f, "train.recipe", f"unknown recipe {study.train.recipe!r}; "
+                          f"{closest(study.train.recipe, sorted(RECIPES))}")
+    fields = config_fields(RECIPES[study.train.recipe])
+    for k in study.train.overrides:
+        if k not in fields:
+            raise ConfigError(f, f"train.overrides.{k}", f"not a field of the training config; "
+                              f"{closest(k, fields)}")
+    return fields
+
+
+def _check_params(space: Space, train_fields: list[str]) -> None:
+    f, params = space.file, space.config.params
+    seen: list[str] = []
+    for name in space.order:
+        p = params[name]
+        tgt = target_of(name, p)
+        if not tgt.startswith(("model.", "train.")):
+            raise ConfigError(f, f"params.{name}.target", f"must start with model. or train., but got {tgt!r}")
+        if tgt.startswith("train.") and tgt[6:] not in train_fields:
+            raise ConfigError(f, f"params.{name}.target", f"{tgt[6:]!r} is not a training-config field; "
+                              f"{closest(tgt[6:], train_fields)}")
+        choices = getattr(p, "choices", None) or []
+        for i, c in enumerate(choices):
+            if tgt == "model.method":
+                _check_methods(f, f"params.{name}.choices[{i}]", c)
+            if tgt == "model.adaptor":
+                _check_adaptor(f, f"params.{name}.choices[{i}]", c)
+        for k in p.when or {}:
+            if k not in seen:
+                raise ConfigError(f, f"params.{name}.when.{k}", f"must name a parameter declared "
+                                  f"before {name!r}; {closest(k, seen or ['<none>'])}")
+        seen.append(name)
+
+
+def _check_run(study: StudyConfig, space: Space) -> None:
+    f = study.file
+    if study.pruning is not None and study.pruning.metric not in _EPOCH_METRICS:
+        raise ConfigError(f, "pruning.metric", f"must be a per-epoch metric; {closest(study.pruning.metric, _EPOCH_METRICS)}")
+    if study.sampler.name == "grid":
+        try:
+            grid_space(space)
+        except ValueError as e:
+            raise ConfigError(space.file, str(e).split(":")[0], str(e).split(": ", 1)[1]) from None
+    cls = sampler_class(study.sampler.name)
+    valid = [k for k in inspect.signature(cls).parameters if k not in ("seed", "search_space")]
+    for k in study.sampler.kwargs:
+        if k not in valid:
+            raise ConfigError(f, f"sampler.kwargs.{k}", f"not an argument of {cls.__name__}; {closest(k, valid)}")
+
+
+def resolve_space(study: StudyConfig) -> Space:
+    """Validate ``study`` against the registries and return its resolved :class:`Space`."""
+    key = (study.file, study.model_dump_json())
+    if key in _CACHE:
+        return _CACHE[key]
+    cfg = load_search_space(study)
+    blocks = _check_model(study)
+    fields = _check_train(study)
+    space = Space(cfg, blocks, str(study.space_path))
+    _check_params(space, fields)
+    _check_run(study, space)
+    _CACHE[key] = space
+    return space
+
+
+_CACHE: dict[tuple[str, str], Space] = {}

@@ -86,7 +86,7 @@ def read(name: str, root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
     for part in (paths[:n], paths[n:]):
         try:
             out.append(layout.reader(*part))
-        except (_formats.FormatError, OSError, MemoryError) as e:
+        except (_formats.FormatError, OSError) as e:
             raise DatasetFileError(
                 f"{name}: cannot read {_which(e, part)} ({e}); the file looks truncated or corrupt: "
                 f"replace it with the {layout.version} version from {url}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,10 @@ def read_cifar_python(paths: list[Path], *, label_key: str, num_classes: int):
     for path in paths:
         try:
             batch = _safe_unpickle(path)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as e:
-            raise FormatError(f"{path.name}: not a readable CIFAR python batch ({e})") from e
+        except FormatError:
+            raise
+        except Exception as e:  # garbage makes the unpickler raise almost any type; add context
+            raise FormatError(f"{path.name}: not a readable CIFAR python batch ({type(e).__name__}: {e})") from e
         data, labels = batch.get("data"), batch.get(label_key)
         if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
             raise FormatError(f"{path.name}: 'data' must be a (N, 3072) uint8 array")
@@ -157,7 +160,7 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (EOFError, OSError) as e:  # gzip: truncated stream / bad magic
+    except (EOFError, OSError, zlib.error) as e:  # gzip: truncated stream, bad magic, bad data
         raise FormatError(f"{path.name}: cannot decompress ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise FormatError(f"{path.name}: not an IDX file (bad magic number)")

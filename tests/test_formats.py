@@ -265,3 +265,22 @@ def test_idx_truncated_plain_and_bad_magic(tmp_path):
 def test_mnist_missing(tmp_path):
     with pytest.raises(DatasetFileError, match=r"'train-images-idx3-ubyte' not found.*\.gz.*yann\.lecun"):
         _load("mnist", tmp_path)
+
+
+def test_idx_corrupt_gz_payload(tmp_path):
+    _write_idx(tmp_path / "mnist", gz=True)
+    f = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    raw = bytearray(f.read_bytes())
+    raw[20:40] = bytes(255 - b for b in raw[20:40])  # damage the deflate stream
+    f.write_bytes(bytes(raw))
+    with pytest.raises(DatasetFileError, match=r"train-images-idx3-ubyte\.gz"):
+        _load("mnist", tmp_path)
+
+
+def test_cifar_python_garbage(tmp_path):
+    d = tmp_path / "cifar-100-python"
+    d.mkdir()
+    (d / "train").write_bytes(RNG.integers(0, 256, 500, dtype=np.uint8).tobytes())
+    (d / "test").write_bytes(b"")
+    with pytest.raises(DatasetFileError, match=r"cifar100: cannot read .*train.*not a readable CIFAR python batch"):
+        _load("cifar100", tmp_path)

@@ -233,3 +233,38 @@ def test_theorem2_ratio_tends_to_sqrt_c_when_si_is_large():
     coarse = examine_theorem2([100.0, 1000.0], h=0.05)
     assert coarse[1]["sai"] == pytest.approx(coarse[0]["sai"], rel=0.01)
     assert coarse[1]["sai"] == pytest.approx(coarse[1]["sai_exact"], rel=1e-7)
+
+
+# --- plain vs SE pre-act ResNet briefly trained on digits --------------------------------------
+
+
+@pytest.mark.slow
+def test_plain_vs_se_trained_on_digits_records_tns(capsys):
+    """StepNet says attention nets have larger TNS; we record and print, never assert that claim."""
+    from odeattn.data import load_dataset
+    from odeattn.models import create_model
+    from odeattn.train import RECIPES, fit
+
+    data = load_dataset("digits")
+    cfg = RECIPES["digits"].with_epochs(8)
+    rows = {}
+    for name, kw in (("plain", {}), ("se", {"adaptor": "se"})):
+        torch.manual_seed(0)
+        model = create_model("digits_resnet", blocks=(3, 3, 3), **kw)
+        metrics = fit(model, data, cfg)
+        rep = measure(model, data, per_sample=True)
+        with record(model) as rec, torch.no_grad():  # the report is the recorder's exact TNS
+            model.eval()
+            from odeattn._augment import BatchTransform
+
+            model(BatchTransform(data.mean, data.std).normalize(data.test.x))
+        assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)
+        assert rep["accuracy"] == pytest.approx(metrics["test_acc"], abs=1e-9)
+        assert rep["accuracy"] > 0.85 and np.isfinite(rep["tns"]) and rep["tns"] > 0
+        rows[name] = (rep["accuracy"], rep["tns"], rep["tns_by_definition"]["fd"])
+    with capsys.disabled():
+        for name, (acc, t_step, t_fd) in rows.items():
+            print(
+                f"\n[digits_resnet 3-3-3, 8 epochs] {name}: test acc {acc:.4f}, "
+                f"TNS(step) {t_step:.5f}, TNS(fd) {t_fd:.5f}"
+            )

@@ -1,0 +1,123 @@
+"""Stiffness benchmarks: recording overhead on a ResNet-164 forward, exact TNS vs grid TNS.
+
+    flock /tmp/odeattn-bench.lock python benchmarks/bench_stiffness.py [--reps 15] [--skip-record]
+
+Prints one JSON object per case:
+- ``record_overhead``: ResNet-164 (CIFAR, 10 classes) forward on CPU, batch 32, channels_last,
+  eval mode without grad, with and without ``odeattn.stiffness.record`` (A/B interleaved,
+  medians); ratio = recorded / plain (target ≤ 1.03).
+- ``tns_exact``: ``tns`` on N = 10,000 × L = 54 (3 stages × 18 blocks, log-normal NSI); target
+  ≤ 50 ms.
+- ``tns_grid``: the midpoint grid integral of δ at the coarsest resolution (from a doubling
+  ladder) whose error against the exact value is below 1 %; ratio = grid time / exact time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from odeattn.stiffness import record, tns, tns_grid
+
+
+def _median_time(fn, reps: int) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def bench_record(reps: int) -> dict:
+    from odeattn.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet164", num_classes=10).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(32, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    plain, recorded = [], []
+    with torch.no_grad():
+        model(x)
+        for _ in range(reps):  # A/B interleaved so drifting machine load hits both alike
+            t0 = time.perf_counter()
+            model(x)
+            plain.append(time.perf_counter() - t0)
+            with record(model) as rec:
+                t0 = time.perf_counter()
+                model(x)
+                recorded.append(time.perf_counter() - t0)
+            assert rec.nsi().shape == (32, 51)
+    p, r = float(np.median(plain)), float(np.median(recorded))
+    return {
+        "case": "record_overhead",
+        "model": "resnet164",
+        "batch": 32,
+        "channels_last": True,
+        "plain_s": p,
+        "recorded_s": r,
+        "ratio": r / p,
+        "target_ratio": 1.03,
+        "reps": reps,
+    }
+
+
+def bench_tns(reps: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    nsi = rng.lognormal(0.0, 0.7, size=(10_000, 54))
+    stage = np.repeat([0, 1, 2], 18)
+    exact = tns(nsi, stage)
+    t_exact = _median_time(lambda: tns(nsi, stage), reps)
+    out = [
+        {
+            "case": "tns_exact",
+            "N": 10_000,
+            "L": 54,
+            "time_ms": 1e3 * t_exact,
+            "target_ms": 50.0,
+            "tns": exact,
+        }
+    ]
+    for res in (25, 50, 100, 200, 400, 800, 1600):
+        err = abs(tns_grid(nsi, stage, resolution=res) - exact) / exact
+        if err < 0.01:
+            t_grid = _median_time(
+                lambda r=res: tns_grid(nsi, stage, resolution=r), max(3, reps // 5)
+            )
+            out.append(
+                {
+                    "case": "tns_grid",
+                    "resolution": res,
+                    "rel_error": err,
+                    "time_ms": 1e3 * t_grid,
+                    "ratio_vs_exact": t_grid / t_exact,
+                }
+            )
+            break
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=15)
+    p.add_argument("--skip-record", action="store_true")
+    args = p.parse_args()
+    machine = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    cases = bench_tns(args.reps)
+    if not args.skip_record:
+        cases.append(bench_record(args.reps))
+    for case in cases:
+        print(json.dumps({**case, **machine}))
+
+
+if __name__ == "__main__":
+    main()

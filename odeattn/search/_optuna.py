@@ -18,6 +18,7 @@ import math
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,8 @@ def make_sampler(study: StudyConfig, space: Space, n_existing: int, worker: int 
 
 
 def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int = 0) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = make_storage(storage_url)
     try:
         n = len(optuna.load_study(study_name=study.name, storage=storage).trials)
@@ -147,6 +150,7 @@ def worker_loop(study: StudyConfig, storage_url: str, *, worker: int = 0, progre
     """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
     import torch
 
+    threads = threads or int(os.environ.get("ODEATTN_THREADS", "0")) or None
     if threads:
         torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

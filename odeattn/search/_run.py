@@ -49,7 +49,7 @@ def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
 def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> None:
     ctx = mp.get_context("spawn")
     n = study.workers
-    threads = max(1, (os.cpu_count() or 1) // n)
+    threads = int(os.environ.get("ODEATTN_THREADS", "0")) or max(1, (os.cpu_count() or 1) // n)
     overrides = study.model_dump(exclude={"file"})  # the validated study, not the file's text
     procs = [ctx.Process(target=_worker_entry, args=(study.file, overrides, url, i, threads)) for i in range(n)]
     for p in procs:
@@ -75,13 +75,33 @@ def _storage(url: str) -> Any:
     return make_storage(url)
 
 
+def _run_ray(study: StudyConfig, space: Space, url: str, console: Any) -> None:
+    """Hand the remaining budget to the Ray backend (``_ray.run``; seam in its module docstring)."""
+    from odeattn.search import _ray
+    from odeattn.search._optuna import make_sampler
+    from odeattn.train import RECIPES
+
+    s = optuna.load_study(study_name=study.name, storage=_storage(url))
+    r = study.ray
+    epochs = study.train.epochs or RECIPES[study.train.recipe].epochs
+    out = _ray.run(
+        study, url, study_name=study.name, space=space,
+        objectives=list(zip(study.objective_names, study.directions, strict=True)),
+        n_trials=study.budget.n_trials - budget_used(s), address=r.address,
+        sampler=make_sampler(study, space, len(s.trials)), timeout=study.budget.timeout,
+        cpus_per_trial=r.cpus_per_trial, gpus_per_trial=r.gpus_per_trial,
+        max_concurrent=r.max_concurrent_trials, scheduler=r.scheduler,
+        scheduler_metric=r.asha.metric, max_epochs=r.asha.max_t or epochs,
+        grace_period=r.asha.grace_period, reduction_factor=r.asha.reduction_factor,
+        max_failures=r.max_failures, storage_path=r.storage_path)
+    console.print(f"ray: {out}")
+
+
 def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if study.backend == "ray":
-        from odeattn.search._ray import run_ray
-
-        run_ray(study, space, url, console=console)
+        _run_ray(study, space, url, console)
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, disable=not progress) as bar:

@@ -20,9 +20,9 @@ from optuna.trial import TrialState, create_trial
 from odeattn.config import SearchSpaceConfig, load_study
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
 from odeattn.search import _optuna as backend
+from odeattn.search.__main__ import main
 from odeattn.search._prune import percentile_rule
 from odeattn.search._storage import make_storage, process_tag, recover_stale
-from odeattn.search.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)

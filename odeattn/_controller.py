@@ -46,30 +46,34 @@ def _rms(x: Tensor, per_sample: bool) -> Tensor:
     return x.pow(2).mean().sqrt()
 
 
-def error_ratio(err: Tensor, y0: Tensor, y1: Tensor, rtol: float, atol: float,
-                per_sample: bool = False) -> Tensor:
-    """RMS of ``err / (atol + rtol·max(|y0|, |y1|))``; NaN/inf become +inf (a rejection)."""
-    scale = torch.maximum(y0.abs(), y1.abs()).mul_(rtol).add_(atol)
-    r = _rms(err / scale, per_sample)
-    return torch.nan_to_num(r, nan=float("inf"))
+def error_ratio(err: Tensor, y0_abs: Tensor, y1_abs: Tensor, rtol: float, atol: float) -> Tensor:
+    """RMS of ``err / (atol + rtol·max(|y0|, |y1|))`` over all elements (0-d tensor).
+
+    Takes ``|y0|`` and ``|y1|`` so the loop can reuse ``|y1|`` as the next step's ``|y0|``.
+    """
+    scale = torch.maximum(y0_abs, y1_abs).mul_(rtol).add_(atol)
+    return torch.linalg.vector_norm(err / scale) * (err.numel() ** -0.5)
 
 
 def pi_update(h: Tensor, r: Tensor, r_prev: Tensor, cfg: ControllerConfig
               ) -> tuple[Tensor, Tensor, Tensor]:
-    """Return ``(accept, h_next, r_prev_next)`` as tensors, from the step ``h`` and ratio ``r``."""
+    """Return ``(accept, h_next, r_prev_next)`` as tensors, from the step ``h`` and ratio ``r``.
+
+    A NaN or inf ratio (f blew up) is a rejection with the smallest factor ``dfactor``.
+    """
+    r = torch.nan_to_num(r, nan=float("inf"))
     accept = r <= 1.0
-    alpha = (cfg.icoeff + cfg.pcoeff) / cfg.k
-    beta = cfg.pcoeff / cfg.k
     r_safe = r.clamp(min=1e-10)  # r = 0 -> the maximal increase
-    fac = cfg.safety * r_safe.pow(-alpha)
-    if beta != 0.0:
-        fac = fac * r_prev.pow(beta)
-    lo = torch.where(accept, 1.0, cfg.dfactor)
-    hi = torch.where(accept, cfg.ifactor, cfg.safety)
-    fac = torch.minimum(torch.maximum(fac, lo), hi)
-    h_next = (h * fac.to(h.dtype)).clamp(max=cfg.max_step)
-    r_next = torch.where(accept, r_safe, r_prev) if beta != 0.0 else r_prev
-    return accept, h_next, r_next
+    fac = r_safe.pow(-(cfg.icoeff + cfg.pcoeff) / cfg.k)
+    if cfg.pcoeff != 0.0:
+        fac = fac * r_prev.pow(cfg.pcoeff / cfg.k)
+        r_prev = torch.where(accept, r_safe, r_prev)
+    fac = fac * cfg.safety
+    fac = torch.where(accept, fac.clamp(1.0, cfg.ifactor), fac.clamp(cfg.dfactor, cfg.safety))
+    h_next = h * fac
+    if cfg.max_step != float("inf"):
+        h_next = h_next.clamp(max=cfg.max_step)
+    return accept, h_next, r_prev
 
 
 def initial_step(f, t0: Tensor, y0: Tensor, f0: Tensor, order: int, cfg: ControllerConfig,

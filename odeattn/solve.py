@@ -239,10 +239,10 @@ def _solve_fixed(stepper: Any, f: _Counted, y0: Tensor, tt: Tensor, times: list[
     y, k1 = y0, None
     for j in range(1, len(times)):
         n = max(1, math.ceil(abs(times[j] - times[j - 1]) / h_max * (1 - 1e-12)))
-        t0 = tt[j - 1]
-        h = (tt[j] - t0) / n  # 0-d
+        h = (tt[j] - tt[j - 1]) / n  # 0-d
+        ts = torch.arange(n, dtype=tt.dtype, device=tt.device).mul_(h).add_(tt[j - 1]).unbind(0)
         for i in range(n):
-            y, _, ks = stepper.step(f, t0 + i * h if i else t0, y, h, k1=k1)
+            y, _, ks = stepper.step(f, ts[i], y, h, k1=k1)
             k1 = ks[-1] if fsal else None
         stats.accepted += n
         ys.append(y)
@@ -288,40 +288,45 @@ class _AdaptiveLoop:
 
     def run(self, y: Tensor, f0: Tensor, h: Tensor) -> Tensor:
         tt, times, cfg, stats = self.tt, self.times, self.cfg, self.stats
-        t, t_host, t_end, j = tt[0], times[0], tt[-1], 1
+        t_out = tt.unbind(0)
+        t, t_host, j = t_out[0], times[0], 1
         ys = [y]
-        r_prev = torch.ones_like(t)
+        y_abs = y.detach().abs()
+        r_prev = torch.ones((), dtype=y.dtype, device=y.device)
         streak = 0
         while j < len(times):
             if stats.accepted + stats.rejected >= self.max_steps:
                 raise RuntimeError(f"odeint: `max_num_steps`={self.max_steps} reached at t={t_host} "
                                    f"before t={times[-1]}; raise options['max_num_steps'] or rtol/atol")
-            target = tt[j] if self.clip else t_end
-            last = h >= target - t  # clip the step to land exactly on the target
-            t1 = torch.where(last, target, t + h)
-            dt = t1 - t
+            jt = j if self.clip else len(times) - 1  # the step may not pass this output time
+            dt = torch.minimum(h, t_out[jt] - t)
             y1, err, ks = self.stepper.step(self.f, t, y, dt, k1=f0)
-            r = error_ratio(err.detach(), y.detach(), y1.detach(), cfg.rtol, cfg.atol)
-            accept, h_next, r_prev = pi_update(dt, r, r_prev, cfg)
-            # an accepted clipped step keeps at least the proposal it was clipped from
-            h = torch.where(last & accept, torch.maximum(h_next, h), h_next)
-            t_new = torch.where(accept, t1, t)
-            t_new_host = t_new.item()  # the one host sync of the step
+            with torch.no_grad():
+                y1_abs = y1.detach().abs()
+                r = error_ratio(err.detach(), y_abs, y1_abs, cfg.rtol, cfg.atol)
+                accept, h_next, r_prev = pi_update(dt, r, r_prev, cfg)
+                t1 = t + dt
+                t_new_host = torch.where(accept, t1, t).item()  # the one host sync of the step
             if t_new_host == t_host:
+                h = h_next
                 stats.rejected += 1
                 streak += 1
                 if streak > 60:
                     raise RuntimeError(f"odeint: 60 rejected steps in a row at t={t_host} (step "
                                        f"{dt.item():.3g}); f may be non-finite or the ODE stiff")
                 continue
-            streak = 0
-            stats.accepted += 1
+            streak, stats.accepted = 0, stats.accepted + 1
+            if t_new_host >= times[jt] - 4 * math.ulp(times[jt]):  # landed: snap to it exactly
+                t1, t_new_host = t_out[jt], times[jt]
+                h = torch.maximum(h_next, h)  # keep the proposal the step was clipped from
+            else:
+                h = h_next
             f1 = ks[-1] if self.fsal else self.f(t1, y1)
             while j < len(times) and times[j] <= t_new_host:
                 ys.append(y1 if times[j] == t_new_host else
-                          self._dense(tt[j], t, dt, y, y1, f0, f1, ks))
+                          self._dense(t_out[j], t, dt, y, y1, f0, f1, ks))
                 j += 1
-            t, t_host, y, f0 = t_new, t_new_host, y1, f1
+            t, t_host, y, y_abs, f0 = t1, t_new_host, y1, y1_abs, f1
         return torch.stack(ys)
 
     def _dense(self, t_out, t0, dt, y0, y1, f0, f1, ks) -> Tensor:

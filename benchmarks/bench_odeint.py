@@ -1,0 +1,150 @@
+"""odeattn.odeint vs torchdiffeq.odeint: same problem, same method/tolerances, same machine.
+
+Cases: {fixed rk38 (torchdiffeq "rk4" = 3/8 rule), adaptive dopri5} × {small conv ODE, small MLP
+ODE} × {forward, forward+backward}. Prints one JSON object per case with the median time of
+each library (interleaved repeats), the ratio odeattn / torchdiffeq (target ≤ 0.7), the error
+of both against a tight reference (equal accuracy), NFE and accepted steps; then one object with
+the graph-break count of a fixed-grid solve (torch._dynamo.explain, target 0).
+
+Run: ``flock /tmp/odeattn-bench.lock python benchmarks/bench_odeint.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torchdiffeq
+from torch import nn
+
+from odeattn.solve import last_stats, odeint
+
+
+class ConvField(nn.Module):
+    """f(t, y) = conv(tanh(conv(y) + t)); y (B, C, H, W)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.c2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, t, y):
+        return self.c2(torch.tanh(self.c1(y) + t))
+
+
+class MLPField(nn.Module):
+    """f(t, y) = W2 tanh(W1 y + t); y (B, D)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(dim, hidden)
+        self.l2 = nn.Linear(hidden, dim)
+
+    def forward(self, t, y):
+        return self.l2(torch.tanh(self.l1(y) + t))
+
+
+def problems():
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    conv = ConvField(8)
+    mlp = MLPField(32, 64)
+    for m in (conv, mlp):
+        for p in m.parameters():
+            p.data.mul_(0.5)
+    yield "conv(8x8x8, B=16)", conv, torch.randn(16, 8, 8, 8, generator=g)
+    yield "mlp(32-64-32, B=64)", mlp, torch.randn(64, 32, generator=g)
+
+
+def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool):
+    solve = odeint if lib == "odeattn" else torchdiffeq.odeint
+    m = method if lib == "odeattn" or method != "rk38" else "rk4"
+    if backward:
+        y = y0.clone().requires_grad_()
+        out = solve(f, y, t, method=m, **kw)
+        out[-1].pow(2).mean().backward()
+        return out.detach()
+    with torch.no_grad():
+        return solve(f, y0, t, method=m, **kw)
+
+
+def timeit(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def case(name, f, y0, method, backward, repeats):
+    t = torch.tensor([0.0, 1.0])
+    if method == "rk38":
+        kw = {"options": {"step_size": 1 / 32}}
+    else:
+        kw = {"rtol": 1e-5, "atol": 1e-7}
+    with torch.no_grad():
+        ref = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-10, atol=1e-12)[-1]
+    res = {}
+    for lib in ("odeattn", "torchdiffeq"):
+        run(lib, f, y0, t, method, kw, backward)  # warm-up
+    times = {"odeattn": [], "torchdiffeq": []}
+    for _ in range(repeats):  # interleaved
+        for lib in times:
+            times[lib] += timeit(lambda lib=lib: run(lib, f, y0, t, method, kw, backward), 1)
+    for lib in times:
+        out = run(lib, f, y0, t, method, kw, False)
+        res[lib] = {"median_ms": 1e3 * statistics.median(times[lib]),
+                    "err_vs_ref": float((out[-1] - ref).abs().max())}
+        if lib == "odeattn":
+            st = last_stats()
+            res[lib].update(nfe=st.nfe, accepted=st.accepted, rejected=st.rejected)
+    return {"bench": "odeint", "problem": name, "method": method,
+            "mode": "fwd+bwd" if backward else "fwd", **kw,
+            "ratio": res["odeattn"]["median_ms"] / res["torchdiffeq"]["median_ms"], **res}
+
+
+def graph_breaks() -> dict:
+    import torch._dynamo as dynamo
+
+    f = MLPField(8, 16)
+    y0 = torch.randn(4, 8)
+
+    def solve(y):
+        return odeint(f, y, [0.0, 1.0], method="rk38", options={"step_size": 0.1})
+
+    def solve_tensor_t(y, t):
+        return odeint(f, y, t, method="rk38", options={"step_size": 0.1})
+
+    e1 = dynamo.explain(solve)(y0)
+    dynamo.reset()
+    e2 = dynamo.explain(solve_tensor_t)(y0, torch.tensor([0.0, 1.0]))
+    dynamo.reset()
+    return {"bench": "graph_breaks", "case": "odeint rk38 fixed grid, 10 steps",
+            "t_as_floats": e1.graph_break_count, "t_as_tensor": e2.graph_break_count,
+            "t_as_tensor_reasons": sorted({str(b.reason)[:120] for b in e2.break_reasons})}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--no-explain", action="store_true")
+    args = ap.parse_args()
+    repeats = 5 if args.quick else 21
+    meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "torchdiffeq": torchdiffeq.__version__}
+    for name, f, y0 in problems():
+        for method in ("rk38", "dopri5"):
+            for backward in (False, True):
+                print(json.dumps({**case(name, f, y0, method, backward, repeats), **meta}),
+                      flush=True)
+    if not args.no_explain:
+        print(json.dumps(graph_breaks()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from rich.console import Console
 
-    console = Console(quiet=args.quiet)
+    console = Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 160)
     try:
         study = load_study(args.study, **_overrides(args, _raw(args.study)))
         from odeattn.search._resolve import resolve_space

@@ -124,14 +124,15 @@ def run_search(study: StudyConfig, space: Space, *, console: Any, progress: bool
     done = budget_used(s)
     console.print(f"study [bold]{study.name}[/] in {url}: {done} of {study.budget.n_trials} trials counted; "
                   f"backend {study.backend}, {study.workers} worker(s)")
-    console.print(f"dashboard: {dashboard_command(url, study)}")
+    console.print(f"dashboard: {dashboard_command(url, study)}", soft_wrap=True, highlight=False)
     if done < study.budget.n_trials:
         _backend(study, space, url, console, progress)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
     console.print(summary_table(study, s))
     for p in export_best(study, s):
-        console.print(f"best architecture: {p}   (retrain: python -m odeattn.train --arch {p})")
+        console.print(f"best architecture: {p}   (retrain: python -m odeattn.train --arch {p})",
+                      soft_wrap=True, highlight=False)
     for p in study_plots(study, s):
-        console.print(f"plot: {p}")
-    console.print(f"dashboard: {dashboard_command(url, study)}")
+        console.print(f"plot: {p}", soft_wrap=True, highlight=False)
+    console.print(f"dashboard: {dashboard_command(url, study)}", soft_wrap=True, highlight=False)
     return s

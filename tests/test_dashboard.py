@@ -1,0 +1,134 @@
+"""The main job end to end: `python -m odeattn.search studies/lth4sa.yaml` on a fresh runs dir
+(small overrides), then the storage read back with optuna and through optuna-dashboard's real
+HTTP API (a server on 127.0.0.1), our user attributes and artifacts present and consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+ROOT = Path(__file__).resolve().parents[1]
+N_TRIALS = 3
+
+
+@pytest.fixture(scope="module")
+def lth4sa_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
+    r = subprocess.run([sys.executable, "-m", "odeattn.search", "studies/lth4sa.yaml", "--n-trials", str(N_TRIALS),
+                        "--epochs", "1", "--runs-dir", str(runs)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "optuna-dashboard sqlite:///" in r.stdout and "--artifact-dir" in r.stdout
+    return runs / "lth4sa"
+
+
+def _study(run: Path) -> optuna.Study:
+    return optuna.load_study(study_name="lth4sa", storage=f"sqlite:///{run}/study.db")
+
+
+def test_trials_and_user_attrs_read_back_with_optuna(lth4sa_run: Path) -> None:
+    s = _study(lth4sa_run)
+    assert len(s.trials) == N_TRIALS and all(t.state == TrialState.COMPLETE for t in s.trials)
+    assert s.metric_names == ["val_accuracy", "tns", "attention_blocks"]
+    for t in s.trials:
+        ua = t.user_attrs
+        assert re.fullmatch(r"[01]{3}\|[01]{3}\|[01]{3}", ua["placement"])
+        # the placement is the sampled bits, and the attention count objective counts its ones
+        bits = "|".join("".join(str(t.params[f"placement.s{s_}.b{b}"]) for b in range(3)) for s_ in range(3))
+        assert ua["placement"] == bits
+        assert t.values[2] == ua["attention_blocks"] == bits.count("1")
+        assert t.values[0] == ua["metrics"]["val_accuracy"] and t.values[1] == ua["tns"]
+        assert ua["method"] == ["euler"] * 3 and ua["adaptor"] == "se" and ua["epochs_run"] == 1
+        assert set(ua["nsi_per_stage"]) == {"0", "1", "2"} and len(ua["nsi_per_block"]) == 6
+        assert ua["flops"] > 0 and ua["params"] > 0
+        assert len(ua["intermediate"]["val_accuracy"]) == 1
+        assert ua["architecture"]["placement"] == bits
+
+
+def test_artifacts_exports_and_plots(lth4sa_run: Path) -> None:
+    from optuna.artifacts import get_all_artifact_meta
+
+    from odeattn.models import create_model
+
+    s = _study(lth4sa_run)
+    for t in s.trials:
+        metas = get_all_artifact_meta(t, storage=s._storage)
+        names = sorted(m.filename for m in metas)
+        assert names == [f"arch_{t.number}.yaml", f"nsi_depth_{t.number}.png"]
+        for m in metas:
+            assert (lth4sa_run / "artifacts" / m.artifact_id).stat().st_size > 0
+    front = {t.number for t in s.best_trials}
+    files = sorted((lth4sa_run / "best").glob("trial_*.yaml"))
+    assert {int(f.stem.split("_")[1]) for f in files} == front
+    for f in files:
+        doc = yaml.safe_load(f.read_text())
+        assert set(doc) >= {"model", "train", "data"}
+        net = create_model(**doc["model"])
+        n = doc["search"]["trial"]
+        assert sum(p.numel() for p in net.parameters()) == s.trials[n].user_attrs["params"]
+        assert net.architecture()["placement"] == s.trials[n].user_attrs["placement"]
+    for png in ("pareto.png", "tns_vs_accuracy.png"):
+        assert (lth4sa_run / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+        return r.read()
+
+
+def test_optuna_dashboard_http_api_shows_our_trials(lth4sa_run: Path) -> None:
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    port = _free_port()
+    proc = subprocess.Popen([str(exe), f"sqlite:///{lth4sa_run}/study.db", "--host", "127.0.0.1", "--port", str(port),
+                             "--artifact-dir", str(lth4sa_run / "artifacts")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                summaries = json.loads(_get(f"{base}/api/studies"))["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("optuna-dashboard did not answer within 60 s")
+        (summary,) = [x for x in summaries if x["study_name"] == "lth4sa"]
+        detail = json.loads(_get(f"{base}/api/studies/{summary['study_id']}"))
+        assert detail["objective_names"] == ["val_accuracy", "tns", "attention_blocks"]
+        assert len(detail["trials"]) == N_TRIALS
+        for t in detail["trials"]:
+            attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
+            assert {"placement", "adaptor", "method", "params", "flops", "tns", "nsi_per_stage", "epochs_run"} <= set(attrs)
+            assert attrs["placement"].count("1") == int(attrs["attention_blocks"])
+            png = next(a for a in t["artifacts"] if a["mimetype"] == "image/png")
+            body = _get(f"{base}/artifacts/{summary['study_id']}/{t['trial_id']}/{png['artifact_id']}")
+            assert body[:4] == b"\x89PNG"
+        assert json.loads(_get(f"{base}/api/meta"))["artifact_is_available"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -197,3 +197,44 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
     assert not (tmp_path / "j.log").exists()
+
+
+def test_outcome_maps_results_to_optuna_states() -> None:
+    S = optuna.trial.TrialState
+    final = {_ray._FINAL: 1.0, "a": 0.5, "b": 2.0}
+    assert _ray._outcome(final, False, ["a", "b"]) == ([0.5, 2.0], S.COMPLETE)
+    assert _ray._outcome({**final, "screened_out": 1.0}, False, ["a"]) == (None, S.PRUNED)
+    assert _ray._outcome({"a": 0.5, "epoch": 2}, False, ["a"]) == (None, S.PRUNED)  # stopped early
+    assert _ray._outcome({"a": 0.5}, True, ["a"]) == (None, S.FAIL)
+    assert _ray._outcome(None, False, ["a"]) == (None, S.PRUNED)
+    values, state = _ray._outcome({**final, "b": float("nan")}, False, ["a", "b"])
+    assert state == S.FAIL and values[0] == 0.5
+
+
+def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("odeattn.search._optuna")
+    from odeattn.config import load_study
+    from odeattn.search import _ray_study
+
+    ray_cfg = {"scheduler": "asha", "cpus_per_trial": 0.5, "gpus_per_trial": 0.25,
+               "max_concurrent_trials": 3, "max_failures": 2, "asha": {"grace_period": 2}}
+    study = load_study(ROOT / "studies/lth4sa.yaml", backend="ray", pruning=None, n_trials=5,
+                       runs_dir=str(tmp_path), ray=ray_cfg)
+    url = str(tmp_path / "j.log")
+    s = optuna.create_study(study_name=study.name, storage=_ray.open_storage(url),
+                            directions=study.directions)
+    s.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    s.add_trial(optuna.trial.create_trial(values=[0.5, 1.0, 2.0]))
+    seen = {}
+    monkeypatch.setattr(_ray, "run", lambda cfg, storage, **kw: seen.update(kw, cfg=cfg, url=storage))
+    _ray.run_ray(study, "SPACE", url)
+    assert seen["cfg"] is study and seen["url"] == url and seen["study_name"] == "lth4sa"
+    assert seen["n_trials"] == 3  # 5 − (1 complete + 1 failed count toward the budget)
+    assert seen["objectives"] == [("val_accuracy", "maximize"), ("tns", "maximize"),
+                                  ("attention_blocks", "minimize")]
+    assert (seen["cpus_per_trial"], seen["gpus_per_trial"], seen["max_concurrent"]) == (0.5, 0.25, 3)
+    assert (seen["scheduler"], seen["grace_period"], seen["max_failures"]) == ("asha", 2, 2)
+    assert seen["max_epochs"] == study.train.epochs and seen["scheduler_metric"] is None
+    assert seen["storage_path"] == study.run_dir / "ray" and seen["space"] == "SPACE"
+    assert isinstance(seen["trial_fn"], _ray_study.StudyTrial) and seen["trial_fn"].space == "SPACE"
+    assert seen["sample_fn"] is _ray_study.study_sample

@@ -40,14 +40,19 @@ import math
 import os
 import tempfile
 import time
+import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-__all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
+from odeattn.search._ray_storage import open_storage, resolve_storage_url
+
+__all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run",
+           "run_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -65,47 +70,6 @@ _DIRECTIONS = {"maximize": "max", "minimize": "min"}
 _META, _PARAMS, _FINAL = "_odeattn_trial", "_odeattn_params", "_odeattn_final"
 _OBJECT_STORE = 256 * 1024**2
 _CREATED: dict[str, list[int]] = {}  # run token -> optuna trial ids created by this driver
-_STORAGES: dict[tuple[int, str], Any] = {}  # (pid, url) -> storage, one per process
-
-
-def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
-    """Make file storages absolute (Ray workers run in other directories); check cluster use.
-
-    ``sqlite:///rel.db`` and journal-file paths (no ``://``) become absolute; in-memory storage is
-    refused (workers are other processes); with ``cluster=True`` only a server RDB is accepted.
-    """
-    text = str(url).strip()
-    if not text or text in (":memory:", "sqlite://", "sqlite:///:memory:") or text.startswith("memory"):
-        raise ValueError(f"the ray backend needs a storage that worker processes can open, but got "
-                         f"storage={url!r}; use a journal file, sqlite:///FILE or postgresql://…")
-    server = "://" in text and not text.startswith("sqlite")
-    if cluster and not server:
-        raise ValueError(f"a Ray cluster (`--address`) needs a server database every node reaches, "
-                         f"but got storage={url!r}; use postgresql+psycopg2://user@host:port/db")
-    if "://" not in text:
-        return str(Path(text).expanduser().resolve())
-    if text.startswith("sqlite:///"):
-        return "sqlite:///" + str(Path(text[len("sqlite:///"):]).expanduser().resolve())
-    return text
-
-
-def open_storage(url: str) -> Any:
-    """One Optuna storage object per process and URL: RDB for URLs, a journal file for paths."""
-    key = (os.getpid(), str(url))
-    if key not in _STORAGES:
-        if "://" not in str(url):
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
-        elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
-            _STORAGES[key] = optuna.storages.RDBStorage(
-                str(url), engine_kwargs={"connect_args": {"timeout": 60}})
-        else:
-            _STORAGES[key] = optuna.storages.RDBStorage(str(url))
-    return _STORAGES[key]
-
-
 def ray_available() -> bool:
     """True when ``ray[tune]`` can be imported (without importing it)."""
     import importlib.util
@@ -183,10 +147,13 @@ def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn:
         storage = open_storage(storage_url)
         trial_id = int(config[_META])
         trial = optuna.Trial(optuna.load_study(study_name=study_name, storage=storage), trial_id)
-        last = {"epoch": 0}
+        last, seen = {"epoch": 0}, {}
 
         def report(epoch: int, metrics: Mapping[str, Any]) -> bool:
             flat = _scalars(metrics)
+            for key, value in flat.items():  # per-epoch curves, as the optuna backend keeps them
+                seen.setdefault(key, []).append(value if math.isfinite(value) else None)
+            trial.set_user_attr("intermediate", seen)
             value = flat.get(report_metric)
             if value is not None and math.isfinite(value):
                 storage.set_trial_intermediate_value(trial_id, int(epoch), value)
@@ -194,7 +161,12 @@ def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn:
             tune.report({**flat, "epoch": int(epoch)})
             return False
 
-        out = _scalars(trial_fn(study_cfg, config[_PARAMS], report, trial=trial))
+        try:
+            out = _scalars(trial_fn(study_cfg, config[_PARAMS], report, trial=trial))
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            raise
         missing = [m for m in objectives if m not in out]
         if missing:
             raise KeyError(f"the trial function returned no value for objective(s) {missing}; "
@@ -230,11 +202,11 @@ def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], 
                 return
             self._completed_trials.add(trial_id)
             ot_trial = self._ot_trials[trial_id]
-            values, state = None, optuna.trial.TrialState.FAIL if error else (
-                optuna.trial.TrialState.PRUNED)
-            if result and result.get(_FINAL) and not error:
-                values = [float(result[m]) for m in names]
-                state = optuna.trial.TrialState.COMPLETE
+            values, state = _outcome(result, error, names)
+            if state == optuna.trial.TrialState.FAIL and values is not None:
+                self._ot_study._storage.set_trial_user_attr(
+                    ot_trial._trial_id, "error", f"non-finite objective values {values}")
+                values = None
             try:
                 self._ot_study.tell(ot_trial, values, state=state)
             except Exception as exc:  # e.g. a NaN objective: Optuna stores it as FAIL itself
@@ -246,6 +218,17 @@ def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], 
     return _Searcher(space=space_fn, metric=names[0] if single else names,
                      mode=modes[0] if single else modes, sampler=sampler,
                      study_name=study_name, storage=storage)
+
+
+def _outcome(result: dict | None, error: bool, names: list[str]) -> tuple[list[float] | None, Any]:
+    """(values, state) to tell: COMPLETE; PRUNED (stopped early or screened out); FAIL."""
+    states = optuna.trial.TrialState
+    if error or not result:
+        return None, states.FAIL if error else states.PRUNED
+    if not result.get(_FINAL) or result.get("screened_out"):
+        return None, states.PRUNED
+    values = [float(result.get(m, math.nan)) for m in names]
+    return values, states.COMPLETE if all(math.isfinite(v) for v in values) else states.FAIL
 
 
 def _space_fn(sample_fn: Callable, space: Any) -> Callable:
@@ -319,7 +302,9 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
     study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
                                 directions=[d for _, d in objectives])
     if len(names) > 1 and not study.metric_names:
-        study.set_metric_names(names)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     before = len(study.get_trials(deepcopy=False))
     path = Path(storage_path or Path("runs") / study_name / "ray").resolve()
     if n_trials == 0:
@@ -355,3 +340,10 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
         if started:
             ray.shutdown()
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))
+
+
+def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
+    """The search core's entry: run a validated study's remaining budget (see ``_ray_study``)."""
+    from odeattn.search._ray_study import run_ray as run_study
+
+    return run_study(study_cfg, space, storage_url, console=console)

@@ -1,0 +1,58 @@
+"""Optuna storages that Ray worker processes can open: absolute file paths, one object per process.
+
+A Ray trial runs in another process (and directory, or host), so the driver's storage URL is made
+absolute (``sqlite:///rel.db`` and journal-file paths), in-memory storage is refused, and a
+cluster (``--address``) needs a server RDB (``postgresql+psycopg2://user@host:port/db``) that
+every node reaches. :func:`open_storage` keeps one storage object per process and URL (a
+SQLAlchemy engine, or a journal-file handle), reused across trials of a reused Ray actor.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+__all__ = ["open_storage", "resolve_storage_url"]
+
+_STORAGES: dict[tuple[int, str], Any] = {}  # (pid, url) -> storage, one per process
+
+
+def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
+    """Make file storages absolute (Ray workers run in other directories); check cluster use.
+
+    ``sqlite:///rel.db`` and journal-file paths (no ``://``) become absolute; in-memory storage is
+    refused (workers are other processes); with ``cluster=True`` only a server RDB is accepted.
+    """
+    text = str(url).strip()
+    if not text or text in (":memory:", "sqlite://", "sqlite:///:memory:") or text.startswith("memory"):
+        raise ValueError(f"the ray backend needs a storage that worker processes can open, but got "
+                         f"storage={url!r}; use a journal file, sqlite:///FILE or postgresql://…")
+    server = "://" in text and not text.startswith("sqlite")
+    if cluster and not server:
+        raise ValueError(f"a Ray cluster (`--address`) needs a server database every node reaches, "
+                         f"but got storage={url!r}; use postgresql+psycopg2://user@host:port/db")
+    if "://" not in text:
+        return str(Path(text).expanduser().resolve())
+    if text.startswith("sqlite:///"):
+        return "sqlite:///" + str(Path(text[len("sqlite:///"):]).expanduser().resolve())
+    return text
+
+
+def open_storage(url: str) -> Any:
+    """One Optuna storage object per process and URL: RDB for URLs, a journal file for paths."""
+    key = (os.getpid(), str(url))
+    if key not in _STORAGES:
+        if "://" not in str(url):
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
+        elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
+            _STORAGES[key] = optuna.storages.RDBStorage(
+                str(url), engine_kwargs={"connect_args": {"timeout": 60}})
+        else:
+            _STORAGES[key] = optuna.storages.RDBStorage(str(url))
+    return _STORAGES[key]

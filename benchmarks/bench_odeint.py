@@ -83,10 +83,8 @@ def timeit(fn, repeats: int) -> list[float]:
 
 def case(name, f, y0, method, backward, repeats):
     t = torch.tensor([0.0, 1.0])
-    if method == "rk38":
-        kw = {"options": {"step_size": 1 / 32}}
-    else:
-        kw = {"rtol": 1e-5, "atol": 1e-7}
+    fixed = {"options": {"step_size": 1 / 32}}
+    kw = fixed if method == "rk38" else {"rtol": 1e-5, "atol": 1e-7}
     with torch.no_grad():
         ref = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-10, atol=1e-12)[-1]
     res = {}
@@ -135,8 +133,8 @@ def main() -> None:
     ap.add_argument("--no-explain", action="store_true")
     args = ap.parse_args()
     repeats = 5 if args.quick else 21
-    meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "torchdiffeq": torchdiffeq.__version__}
+    meta = {"machine": platform.processor() or platform.machine(), "torch_version": torch.__version__,
+            "threads": torch.get_num_threads(), "torchdiffeq_version": torchdiffeq.__version__}
     for name, f, y0 in problems():
         for method in ("rk38", "dopri5"):
             for backward in (False, True):

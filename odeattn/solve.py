@@ -185,6 +185,14 @@ def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: fl
     return tt.to(y0.device), times
 
 
+def _warm(tabs: Any) -> None:
+    """Touch the tableaux' cached float views once at import: ``functools.cached_property``
+    takes an RLock on first access (Python 3.11), a torch._dynamo graph break inside a
+    compiled solve."""
+    for tab in tabs:
+        _ = (tab.a_f, tab.b_f, tab.c_f, tab.b_err_f)
+
+
 def _tableau(method: Any):
     from odeattn.tableau import ButcherTableau, get_tableau
 
@@ -193,6 +201,15 @@ def _tableau(method: Any):
     if not isinstance(method, str):
         raise TypeError(f"`method` must be a tableau name or a ButcherTableau, but got {method!r}")
     return get_tableau(method)  # ValueError listing valid names and the closest match
+
+
+def _warm_registry() -> None:
+    from odeattn.tableau import TABLEAUS
+
+    _warm(TABLEAUS.values())
+
+
+_warm_registry()
 
 
 def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any = "dopri5",

@@ -269,3 +269,22 @@ def test_gradcheck_through_odeint(method: str, options: dict | None) -> None:
     y0 = torch.tensor([[0.3, -0.6], [1.0, 0.2]], dtype=D, requires_grad=True)
     w = torch.tensor([[-0.5, 0.3], [0.2, -0.4]], dtype=D, requires_grad=True)
     assert torch.autograd.gradcheck(fn, (y0, w), atol=1e-6, rtol=1e-4)
+
+
+def test_fixed_grid_solve_has_no_graph_breaks() -> None:
+    """torch._dynamo traces a whole fixed-grid solve as one graph (output times as floats; a
+    tensor ``t`` costs one break: its values are read back once, as torchdiffeq does)."""
+    import torch._dynamo as dynamo
+
+    lin = torch.nn.Linear(4, 4)
+
+    def solve(y):
+        return odeint(lambda t, x: torch.tanh(lin(x)) * t, y, [0.0, 0.5, 1.0], method="rk38",
+                      options={"step_size": 0.25})
+
+    y0 = torch.randn(3, 4)
+    explanation = dynamo.explain(solve)(y0)
+    dynamo.reset()
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert torch.allclose(torch.compile(solve, backend="eager", fullgraph=True)(y0), solve(y0))
+    dynamo.reset()

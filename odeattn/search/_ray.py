@@ -13,23 +13,28 @@ Seam with the search core (``python -m odeattn.search`` calls it; see ``/tmp/ray
                   scheduler="fifo" | "asha", scheduler_metric=None, max_epochs=100,
                   grace_period=1, reduction_factor=3, max_failures=0, storage_path=None,
                   num_cpus=None, sample_fn=None, trial_fn=None, progress=None)
+    summary = run_ray(study_cfg, space, storage_url, console=None)  # the same from a StudyConfig
 
-* ``sample_fn(trial, space) -> params`` (default ``odeattn.search.sample``) runs in the driver.
-  ``trial`` is Ray's suggest-capturing wrapper around an ``optuna.Trial``: ``suggest_*``,
-  ``set_user_attr`` and ``number`` work (attribute access is forwarded), ``isinstance`` does not.
-* ``trial_fn(study_cfg, params, report, trial=trial) -> dict[str, float]`` (default
-  ``odeattn.search.run_trial``) runs in a Ray worker with a live ``optuna.Trial`` bound to the same
-  storage and trial id, so user attributes and artifacts land in the study. ``report(epoch,
-  metrics)`` forwards to ``tune.report`` and stores the intermediate value of the scheduler metric
+* ``sample_fn(trial, space) -> params`` (default: ``odeattn.search.sample`` after tagging the
+  trial with this process, for resume) runs in the driver. ``trial`` is Ray's suggest-capturing
+  wrapper around an ``optuna.Trial``: ``suggest_*``, ``set_user_attr`` and ``number`` work.
+* ``trial_fn(study_cfg, params, report, trial=trial) -> dict[str, float]`` (default:
+  ``odeattn.search.run_trial`` with ``space`` and the study's TNS screen) runs in a Ray worker with
+  a live ``optuna.Trial`` bound to the same storage and trial id, so user attributes and artifacts
+  land in the study. ``report(epoch, metrics)`` forwards to ``tune.report``, keeps the
+  ``intermediate`` user attribute and stores the intermediate value of the scheduler metric
   (default: the first objective) at step ``epoch``, also in multi-objective studies; ASHA stops a
   trial by raising ``SystemExit`` inside ``tune.report``.
 * The driver tells Optuna COMPLETE (objective values from ``trial_fn``'s result), PRUNED (stopped
-  by ASHA) or FAIL (raised after ``max_failures`` retries, or cut by ``timeout``).
+  by ASHA, or ``screened_out``) or FAIL (raised after ``max_failures`` retries, non-finite
+  objectives, or cut by ``timeout``).
 * ``n_trials`` counts the trials to run now; the caller computes what remains of the study budget.
+  Resume is the Optuna storage itself: a re-run continues the same study (no ``Tuner.restore``).
 * Local Ray (``address=None``) is private and bound to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
-  no dashboard, no usage stats, no auth token file). ``address="auto"`` (inside ``ray job submit``)
-  or ``"host:6379"`` attaches to a cluster; that needs a server RDB storage
-  (``postgresql+psycopg2://…``) that every node reaches.
+  no dashboard, no usage stats, no auth token file). ``address="auto"`` / ``RAY_ADDRESS`` (set
+  inside ``ray job submit``) or ``"host:6379"`` attaches to a cluster; that needs a server RDB
+  storage (``postgresql+psycopg2://…``) that every node reaches, and odeattn installed there.
+* Results of Tune go under ``storage_path`` (default ``<run_dir>/ray``, i.e. runs/<study>/ray).
 """
 
 from __future__ import annotations
@@ -270,12 +275,14 @@ def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict
             "failed": count["FAIL"], "wall_s": wall_s, "experiment_path": path}
 
 
-def _default_fns(sample_fn: Callable | None, trial_fn: Callable | None) -> tuple[Callable, Callable]:
+def _default_fns(space: Any, sample_fn: Callable | None,
+                 trial_fn: Callable | None) -> tuple[Callable, Callable]:
+    """The search core's seams: ``sample`` (+ resume tag) and ``run_trial`` (+ space, TNS screen)."""
     if sample_fn is None or trial_fn is None:
-        from odeattn import search
+        from odeattn.search import _ray_study
 
-        sample_fn = sample_fn or search.sample
-        trial_fn = trial_fn or search.run_trial
+        sample_fn = sample_fn or _ray_study.study_sample
+        trial_fn = trial_fn or _ray_study.StudyTrial(space)
     return sample_fn, trial_fn
 
 
@@ -296,7 +303,7 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
     modes = [_DIRECTIONS[d] for _, d in objectives]
     metric = scheduler_metric or names[0]
     mode = modes[names.index(metric)] if metric in names else "max"
-    sample_fn, trial_fn = _default_fns(sample_fn, trial_fn)
+    sample_fn, trial_fn = _default_fns(space, sample_fn, trial_fn)
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     storage = open_storage(storage_url)
     study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
@@ -306,7 +313,8 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
     before = len(study.get_trials(deepcopy=False))
-    path = Path(storage_path or Path("runs") / study_name / "ray").resolve()
+    run_dir = Path(getattr(study_cfg, "run_dir", Path("runs") / study_name))
+    path = Path(storage_path or run_dir / "ray").resolve()
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
     from ray import tune

@@ -238,3 +238,30 @@ def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypa
     assert seen["storage_path"] == study.run_dir / "ray" and seen["space"] == "SPACE"
     assert isinstance(seen["trial_fn"], _ray_study.StudyTrial) and seen["trial_fn"].space == "SPACE"
     assert seen["sample_fn"] is _ray_study.study_sample
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_cli_ray_backend_end_to_end(tmp_path) -> None:
+    """`python -m odeattn.search` with backend ray: 2 real digits trials, 2 at once, in the study."""
+    pytest.importorskip("ray")
+    import yaml
+
+    d = yaml.safe_load((ROOT / "studies/lth4sa.yaml").read_text())
+    d.pop("pruning", None)
+    d.update(search_space=str(ROOT / "search_spaces/lth4sa_placement.yaml"), backend="ray")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(d))
+    cmd = [sys.executable, "-m", "odeattn.search", str(tmp_path / "s.yaml"), "--n-trials", "2",
+           "--epochs", "1", "--runs-dir", "runs", "--quiet"]  # relative: the driver's cwd
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=900,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
+    url = f"sqlite:///{tmp_path / 'runs' / d['name'] / 'study.db'}"
+    trials = optuna.load_study(study_name=d["name"], storage=url).get_trials()
+    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    for t in trials:
+        assert len(t.values) == 3 and 0.0 <= t.values[0] <= 1.0
+        assert t.values[2] == t.user_attrs.get("attention_blocks", t.values[2])
+        assert "odeattn_pid" in t.user_attrs and t.user_attrs["intermediate"]["val_accuracy"]
+    assert list((tmp_path / "runs" / d["name"] / "ray").iterdir())  # Tune results under run_dir
+    assert any((tmp_path / "runs" / d["name"] / "artifacts").rglob("*.*"))  # not in Tune's trial dir

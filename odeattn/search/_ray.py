@@ -144,10 +144,14 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn: Callable,
                     objectives: Sequence[str], report_metric: str, threads: int) -> Callable:
+    cwd = os.getcwd()  # relative paths of the study (runs/, artifacts, data) mean the driver's
+
     def trainable(config: dict) -> dict:
         import torch
         from ray import tune
 
+        if os.path.isdir(cwd):  # Tune starts each trial in its own directory
+            os.chdir(cwd)
         torch.set_num_threads(threads)  # never above the trial's CPUs (oversubscription is 4x slower)
         storage = open_storage(storage_url)
         trial_id = int(config[_META])

@@ -75,6 +75,8 @@ _DIRECTIONS = {"maximize": "max", "minimize": "min"}
 _META, _PARAMS, _FINAL = "_odeattn_trial", "_odeattn_params", "_odeattn_final"
 _OBJECT_STORE = 256 * 1024**2
 _CREATED: dict[str, list[int]] = {}  # run token -> optuna trial ids created by this driver
+
+
 def ray_available() -> bool:
     """True when ``ray[tune]`` can be imported (without importing it)."""
     import importlib.util

@@ -49,8 +49,10 @@ def open_storage(url: str) -> Any:
             from optuna.storages import JournalStorage
             from optuna.storages.journal import JournalFileBackend
 
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
         elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
+            Path(str(url).removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[key] = optuna.storages.RDBStorage(
                 str(url), engine_kwargs={"connect_args": {"timeout": 60}})
         else:

@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FCA_TOP16_U", "FCA_TOP16_V", "build_extractor", "dct_filters"]
+__all__ = ["FCA_TOP16_U", "FCA_TOP16_V", "build_extractor", "dct_filters", "gap"]
+
+
+def gap(x: Tensor) -> Tensor:
+    """Global average pool (B, C, H, W) -> (B, C) as sum · (1/HW): the backward of a sum is a
+    broadcast view, so no (B, C, H, W) gradient is materialised (``mean``'s backward divides)."""
+    return x.sum((2, 3)) * (1.0 / (x.shape[2] * x.shape[3]))
 
 FCA_TOP16_U = (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2)
 FCA_TOP16_V = (0, 1, 0, 5, 2, 0, 2, 0, 0, 6, 0, 4, 6, 3, 5, 2)
@@ -37,7 +43,7 @@ class _GAP(nn.Module):
     descriptors, linear, spatial = 1, True, False
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C, 1)
-        return x.mean((2, 3)).unsqueeze(-1)
+        return gap(x).unsqueeze(-1)
 
 
 class _AvgMax(nn.Module):

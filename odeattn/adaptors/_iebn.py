@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ._extract import gap
+
 __all__ = ["IEBatchNorm2d"]
 
 
@@ -35,7 +37,7 @@ class IEBatchNorm2d(_BatchNorm):
             raise ValueError(f"IEBatchNorm2d expects (B, C, H, W) or (B, C) input, got {tuple(x.shape)}")
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = x.mean((2, 3)) if x.dim() == 4 else x  # (B, C), raw input
+        pooled = gap(x) if x.dim() == 4 else x  # (B, C), raw input
         gate = torch.sigmoid(pooled * self.ie_weight + self.ie_bias) * self.gamma  # (B, C)
         beta = self.beta
         if x.dim() == 4:

@@ -4,8 +4,9 @@ Called as ``dt = adaptor(x_t, phi, index=0)`` by a compiled step (odeattn.compil
 state the step starts from and phi = Φ(x_t) the residual branch; it returns Δt ∈ (0, 1)
 broadcastable to x_t: (B, C, 1, 1) for channel attention, (B, 1, H, W) or (B, C, H, W) for spatial.
 
-Sharing (DIA). An adaptor built with ``shared_blocks=n`` is ONE module for the n blocks of a stage: its parameters exist once, ``index`` is the block's position among the blocks
-it serves, BatchNorms inside it are kept per block (``index`` picks the block's own; DIA paper
+Sharing (DIA). An adaptor built with ``shared_blocks=n`` is ONE module for the n blocks of a
+stage: its parameters exist once, ``index`` is the block's position among the blocks it serves
+(with an LTH4SA placement: its rank among the selected blocks), BatchNorms inside it are kept per block (``index`` picks the block's own; DIA paper
 Sec. 7.3.2), recurrent state is reset at ``index == 0`` and carried to ``index + 1``. After the last
 served block (index n − 1) the state is dropped so no autograd graph outlives the forward pass.
 Without ``shared_blocks`` the adaptor serves one block and carries nothing: every call is a first

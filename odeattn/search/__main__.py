@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--timeout", type=float, help="override budget.timeout (seconds, this invocation)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--dry-run-configs", type=int, default=3, help="configurations a dry run samples (default 3)")
+    p.add_argument("--dry-run-batch", type=int, default=8, help="batch size of a dry run (default 8)")
     return p
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         from odeattn.search._dryrun import dry_run
 
-        _print_dry(console, study, dry_run(study, space))
+        _print_dry(console, study, dry_run(study, space, args.dry_run_configs, args.dry_run_batch))
         return 0
     from odeattn.search._run import run_search
 

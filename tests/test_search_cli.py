@@ -1,0 +1,85 @@
+"""The command line: every shipped study dry-runs (paper-scale ones on a synthetic batch when their
+files are absent), and a run killed mid-trial resumes: finished trials kept, the RUNNING one failed
+and re-queued with the same params."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from odeattn.config import load_study
+from odeattn.search.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_every_study_dry_runs(path: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ODEATTN_DATA", str(tmp_path / "no_data"))  # CIFAR files absent here
+    runs = tmp_path / "runs"
+    study = load_study(path)
+    small = study.data.name == "digits" and study.model.name == "digits_resnet"
+    n = 3 if small else 1  # paper-scale nets cost seconds per forward on this CPU
+    extra = [] if small else ["--dry-run-configs", "1", "--dry-run-batch", "2"]
+    assert main([str(path), "--dry-run", "--runs-dir", str(runs), *extra]) == 0
+    out = capsys.readouterr().out
+    assert f"{study.name}: valid" in out
+    if study.data.name in ("digits", "synthetic"):
+        assert "validation batch" in out
+    else:
+        assert "synthetic batch" in out and "data files absent" in out
+    assert f"dry run: {n} sampled configurations" in out
+    assert not runs.exists()  # a dry run writes nothing
+
+
+def _running_with_an_epoch(db: Path) -> optuna.trial.FrozenTrial | None:
+    if not db.exists():
+        return None
+    try:
+        s = optuna.load_study(study_name="lth4sa", storage=f"sqlite:///{db}")
+    except (KeyError, Exception):  # not created yet / locked
+        return None
+    for t in s.get_trials(states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("intermediate"):
+            return t
+    return None
+
+
+def test_resume_after_a_killed_run(tmp_path: Path) -> None:
+    env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "odeattn.search", "studies/lth4sa.yaml", "--runs-dir", str(tmp_path), "--quiet"]
+    db = tmp_path / "lth4sa" / "study.db"
+    proc = subprocess.Popen([*cmd, "--n-trials", "2", "--epochs", "60"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        killed = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            killed = _running_with_an_epoch(db)
+            if killed is not None:
+                break
+            time.sleep(0.5)
+        assert killed is not None, "the first trial never reported an epoch"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    r = subprocess.run([*cmd, "--n-trials", "2", "--epochs", "1"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = optuna.load_study(study_name="lth4sa", storage=f"sqlite:///{db}")
+    first = s.trials[killed.number]
+    assert first.state == TrialState.FAIL and first.user_attrs["odeattn_stale"] is True
+    retried = [t for t in s.trials if t.user_attrs.get("odeattn_retry_of") == killed.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == killed.params  # the same architecture, trained again
+    done = [t for t in s.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 2 and len(s.trials) == 3  # budget 2 counted; the stale failure is not

@@ -395,6 +395,15 @@ def test_bind_counts_shared_parameters_once():
         torch.testing.assert_close(blk(x, phi), r, rtol=0, atol=0)
     with pytest.raises(ValueError, match="shared_blocks=3"):
         bind(shared, 3)
+    sd = blocks.state_dict()  # shared weights saved once, by the index-0 binding
+    assert sum(v.numel() for v in sd.values()) == count(shared)
+    assert all(k.startswith("0.adaptor.") for k in sd)
+    torch.manual_seed(5)
+    other = create_adaptor("dia_lstm", C, shared_blocks=3)
+    fresh = nn.ModuleList([bind(other, i) for i in range(3)])
+    fresh.load_state_dict(sd)
+    for blk, r in zip(fresh, ref):
+        torch.testing.assert_close(blk(x, phi), r, rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------- gates

@@ -114,6 +114,9 @@ class BoundAdaptor(nn.Module):
         if n is not None and index >= n:
             raise ValueError(f"`index` must be < shared_blocks={n} of the adaptor, but got {index}")
         self.adaptor, self.index = adaptor, index
+        if index > 0:  # the shared weights are saved by the index-0 binding (and the model)
+            self.register_state_dict_post_hook(_drop_shared)
+            self.register_load_state_dict_pre_hook(_fill_shared)
 
     def extra_repr(self) -> str:
         return f"index={self.index}"
@@ -122,10 +125,24 @@ class BoundAdaptor(nn.Module):
         return self.adaptor(x_t, phi, index=self.index)
 
 
+def _drop_shared(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "adaptor.")]:
+        del state_dict[key]
+
+
+def _fill_shared(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
+    # Keys this binding did not save: feed the live tensors back, so loading is a no-op here
+    # and the copy saved elsewhere (index 0 / the model's own reference) is what gets loaded.
+    for key, value in module.adaptor.state_dict(keep_vars=True).items():
+        state_dict[prefix + "adaptor." + key] = value
+
+
 def bind(adaptor: nn.Module | None, index: int) -> BoundAdaptor | None:
     """The per-block callable for ``compile_step(step=...)``; None stays None.
 
-    The shared module is registered in every wrapper; ``model.parameters()`` yields each shared
-    parameter once (PyTorch de-duplicates by identity), so counts stay exact.
+    The shared module is registered in every wrapper, so ``.to()``, ``model.parameters()`` and
+    optimizers see it (``parameters()`` de-duplicates by identity: counts stay exact); only the
+    index-0 wrapper writes its tensors into ``state_dict()``, so a checkpoint holds the shared weights
+    once per stage (twice if the model also registers the module, as odeattn's stages do).
     """
     return None if adaptor is None else BoundAdaptor(adaptor, index)

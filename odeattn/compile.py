@@ -65,7 +65,7 @@ class Stepper:
     """
 
     def __init__(self, tableau: str | ButcherTableau, *, rtol: float = 1e-7, atol: float = 1e-9,
-                 implicit: str = "newton", max_iter: int = 50, dense_limit: int = 2048) -> None:
+                 implicit: str = "newton", max_iter: int = 50, dense_limit: int = 512) -> None:
         _check_implicit(implicit, max_iter, rtol, atol)
         self.tableau = get_tableau(tableau)
         self.plan = Plan.of(self.tableau)

@@ -115,6 +115,30 @@ def test_implicit_step_on_linear_problem_equals_stability_function(name, solver)
     assert (y1 - want).abs().max() < 1e-12
 
 
+@pytest.mark.parametrize("name", ["gauss_legendre4", "radau_iia5", "trapezoid"])
+def test_matrix_free_newton_krylov_matches_dense_newton(name):
+    """Beyond dense_limit Newton is matrix-free (GMRES, FD products): same step, same grads."""
+    tab = TABLEAUS[name]
+    lam, f = _stiff_linear()
+    y0 = torch.ones(4, dtype=D)
+    h, t = torch.tensor(0.1, dtype=D), torch.tensor(0.0, dtype=D)
+    y1 = Stepper(tab, rtol=1e-13, atol=1e-13, dense_limit=0).step(f, t, y0, h)[0]
+    want = torch.tensor([tab.R(complex(0.1 * float(v))).real for v in lam], dtype=D)
+    assert (y1 - want).abs().max() < 1e-12
+    net = _field(6, n=3)
+    x = torch.randn(2, 3, dtype=D, requires_grad=True)
+    grads = []
+    for limit in (10_000, 0):
+        blk = compile_step(name, net, h=0.6, rtol=1e-12, atol=1e-12)
+        blk.stepper.dense_limit = limit
+        y = blk(x)
+        grads.append(torch.autograd.grad(y.square().sum(), [x, net[0].weight]))
+        assert (y - blk.stepper.step(lambda _, z: net(z), torch.tensor(0.0, dtype=D), x,
+                                     torch.tensor(0.6, dtype=D))[0]).abs().max() < 1e-11
+    for a, b in zip(*grads):
+        assert (a - b).abs().max() < 1e-9
+
+
 @pytest.mark.parametrize("name", IMPLICIT)
 def test_implicit_stage_equations_hold_to_tolerance(name):
     tab = TABLEAUS[name]

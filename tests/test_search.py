@@ -273,3 +273,18 @@ def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     x = _build.input_batch(data, study.measure.samples)
     assert math.isclose(out["tns@init"], tns_at_init(model, x), rel_tol=1e-9)
     assert out["epochs_run"] == 1 and 0.0 <= out["val_accuracy"] <= 1.0 and out["tns"] >= 0.0
+
+
+def test_screened_out_candidate_is_not_trained() -> None:
+    """tns_proxy: a candidate the TNS screen rejects at init skips fit() entirely."""
+    study = load_study(ROOT / "studies" / "tns_proxy.yaml")
+    space = resolve_space(study)
+    params = {"placement.k": 2, **{f"placement.r{i}": i / 10 for i in range(9)}}
+    scores: list[float] = []
+    epochs: list[int] = []
+    out = run_trial(study, params, lambda e, m: epochs.append(e) or False, space=space,
+                    screen=lambda score: scores.append(score) or False)
+    assert epochs == [] and out["epochs_run"] == 0 and out["screened_out"] == 1.0
+    assert scores == [out["screen_score"]] == [out["tns@init"]]
+    assert math.isnan(out["val_accuracy"])
+    assert out["attention_blocks"] == 2  # priorities 0.8, 0.7 win: blocks 8 and 7 -> "000|000|011"

@@ -79,6 +79,9 @@ class Stepper:
         if k1 is not None and not self._k1_ok:
             raise ValueError(f"{self.tableau.name}: `k1` (a reused f(t, y)) needs an explicit "
                              f"first stage at c=0; pass k1=None")
+        if not isinstance(h, Tensor):
+            h = torch.as_tensor(h, dtype=t.dtype if isinstance(t, Tensor) else y.dtype,
+                                device=y.device)
         hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
         if plan.explicit:
             ks: list[Tensor] = []

@@ -193,6 +193,9 @@ def test_cli_commands_and_errors():
         assert bad.returncode == 2, args
         assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
     assert "did you mean 'rk4'" in _cli("show", "rk5").stderr
+    dot = _cli("graph", "trapezoid", "--dot")
+    assert dot.returncode == 0 and '"k2" -> "k2" [label="1/2"];' in dot.stdout
+    assert "[implicit]" in _cli("graph", "gauss_legendre4").stdout
 
 
 def test_import_without_torch():

@@ -77,6 +77,7 @@ class ButcherTableau:
         for key, value in (("a", a), ("b", b), ("c", c), ("b_err", b_err), ("tol", tol)):
             object.__setattr__(self, key, value)
         self._check_sums()
+        self._set_float_views()
         self._check_order("order", "b", b, self.order)
         if b_err is not None:
             b_hat = tuple(bi - ei for bi, ei in zip(b, b_err))
@@ -237,22 +238,14 @@ class ButcherTableau:
         """Evaluate the stability function at ``z`` (y_1 = R(hλ) y_0 for y' = λy)."""
         return self.stability_function(z)
 
-    # -- float64 views for numerics -------------------------------------------------------------
-    @cached_property
-    def c_f(self) -> tuple[float, ...]:
-        return tuple(float(x) for x in self.c)
-
-    @cached_property
-    def a_f(self) -> tuple[tuple[float, ...], ...]:
-        return tuple(tuple(float(x) for x in row) for row in self.a)
-
-    @cached_property
-    def b_f(self) -> tuple[float, ...]:
-        return tuple(float(x) for x in self.b)
-
-    @cached_property
-    def b_err_f(self) -> tuple[float, ...] | None:
-        return None if self.b_err is None else tuple(float(x) for x in self.b_err)
+    # -- float64 views for numerics: c_f, a_f, b_f, b_err_f (set eagerly in __post_init__, so
+    # reading them inside a traced/compiled region never runs Python conversion code)
+    def _set_float_views(self) -> None:
+        object.__setattr__(self, "c_f", tuple(float(x) for x in self.c))
+        object.__setattr__(self, "a_f", tuple(tuple(float(x) for x in r) for r in self.a))
+        object.__setattr__(self, "b_f", tuple(float(x) for x in self.b))
+        object.__setattr__(self, "b_err_f", None if self.b_err is None
+                           else tuple(float(x) for x in self.b_err))
 
     def __repr__(self) -> str:
         kind = "explicit" if self.is_explicit else "implicit"

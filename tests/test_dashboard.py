@@ -81,6 +81,13 @@ def test_artifacts_exports_and_plots(lth4sa_run: Path) -> None:
         n = doc["search"]["trial"]
         assert sum(p.numel() for p in net.parameters()) == s.trials[n].user_attrs["params"]
         assert net.architecture()["placement"] == s.trials[n].user_attrs["placement"]
+    out = lth4sa_run / "retrain"
+    r = subprocess.run([sys.executable, "-m", "odeattn.train", "--arch", str(files[0]), "--epochs", "1",
+                        "--out", str(out), "--no-progress"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    retrained = yaml.safe_load((out / "model.yaml").read_text())
+    assert retrained["model"] == yaml.safe_load(files[0].read_text())["model"]  # the same network
     for png in ("pareto.png", "tns_vs_accuracy.png"):
         assert (lth4sa_run / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

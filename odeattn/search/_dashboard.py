@@ -46,10 +46,14 @@ def _json(v: Any) -> Any:
 
 
 def arch_document(study: StudyConfig, arch: dict[str, Any], train_over: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The YAML document ``python -m odeattn.train --arch FILE`` retrains: model, train, data."""
-    train = {"recipe": study.train.recipe, **dict(study.train.overrides), **(train_over or {})}
-    if study.train.epochs is not None:
-        train.setdefault("epochs", study.train.epochs)
+    """The YAML document ``python -m odeattn.train --arch FILE`` retrains: model, train, data.
+
+    ``train`` holds the recipe and the study's and trial's overrides but not the search's short
+    epoch count: retraining runs the full recipe (``--epochs N`` reproduces the search budget,
+    recorded under ``search.epochs_per_trial`` by the export).
+    """
+    over = {k: v for k, v in {**dict(study.train.overrides), **(train_over or {})}.items() if k != "epochs"}
+    train = {"recipe": study.train.recipe, **over}
     data = {"name": study.data.name, "val_fraction": study.data.val_fraction, "seed": study.data.seed}
     if study.data.root:
         data["root"] = study.data.root

@@ -40,7 +40,7 @@ def export_best(study: StudyConfig, s: optuna.Study) -> list[Path]:
         if not arch:
             continue
         doc = arch_document(study, arch, t.user_attrs.get("train_overrides"))
-        doc["search"] = {"study": study.name, "trial": t.number,
+        doc["search"] = {"study": study.name, "trial": t.number, "epochs_per_trial": t.user_attrs.get("epochs_run"),
                          "values": dict(zip(study.objective_names, t.values, strict=True))}
         path = out_dir / f"trial_{t.number}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -76,25 +76,11 @@ def _storage(url: str) -> Any:
 
 
 def _run_ray(study: StudyConfig, space: Space, url: str, console: Any) -> None:
-    """Hand the remaining budget to the Ray backend (``_ray.run``; seam in its module docstring)."""
+    """Hand the study to the Ray backend (``_ray.run_ray``: remaining budget, ``study.ray``)."""
     from odeattn.search import _ray
-    from odeattn.search._optuna import make_sampler
-    from odeattn.train import RECIPES
 
-    s = optuna.load_study(study_name=study.name, storage=_storage(url))
-    r = study.ray
-    epochs = study.train.epochs or RECIPES[study.train.recipe].epochs
-    out = _ray.run(
-        study, url, study_name=study.name, space=space,
-        objectives=list(zip(study.objective_names, study.directions, strict=True)),
-        n_trials=study.budget.n_trials - budget_used(s), address=r.address,
-        sampler=make_sampler(study, space, len(s.trials)), timeout=study.budget.timeout,
-        cpus_per_trial=r.cpus_per_trial, gpus_per_trial=r.gpus_per_trial,
-        max_concurrent=r.max_concurrent_trials, scheduler=r.scheduler,
-        scheduler_metric=r.asha.metric, max_epochs=r.asha.max_t or epochs,
-        grace_period=r.asha.grace_period, reduction_factor=r.asha.reduction_factor,
-        max_failures=r.max_failures, storage_path=r.storage_path)
-    console.print(f"ray: {out}")
+    out = _ray.run_ray(study, space, url, console=console)
+    console.print(f"ray: {out}", soft_wrap=True, highlight=False)
 
 
 def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress: bool) -> None:

@@ -288,3 +288,19 @@ def test_screened_out_candidate_is_not_trained() -> None:
     assert scores == [out["screen_score"]] == [out["tns@init"]]
     assert math.isnan(out["val_accuracy"])
     assert out["attention_blocks"] == 2  # priorities 0.8, 0.7 win: blocks 8 and 7 -> "000|000|011"
+
+
+@pytest.mark.parametrize("name", ["tpe", "nsga2", "nsga3", "gp", "random", "grid"])
+def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -> None:
+    study = load_study(ROOT / "studies" / "lth4sa.yaml", sampler={"name": name, "seed": 0})
+    space = resolve_space(study)
+    s = backend.open_study(study, str(tmp_path / "j.log"), space)
+    assert type(s.sampler).__name__ == backend.sampler_class(name).__name__
+    seen = set()
+    for _ in range(4):
+        t = s.ask()
+        flat = sample(t, space)
+        seen.add(decode(space, flat).values["placement"])
+        s.tell(t, [0.5, 0.1, float(sum(flat.values()))])
+    if name == "grid":  # the grid enumerates distinct points: 2^9 placements
+        assert len(seen) == 4 and len(backend.grid_space(space)) == 9

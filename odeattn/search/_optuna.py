@@ -126,6 +126,11 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
     progress("start", {"trial": trial.number, "params": params})
     try:
         out = run_trial(study, params, report, trial=trial, space=space, screen=screen)
+    except KeyboardInterrupt:  # Ctrl-C: give the architecture back to the queue, then stop
+        trial.set_user_attr("odeattn_stale", True)
+        s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
+        s.tell(trial, state=TrialState.FAIL)
+        raise
     except Exception as e:
         trial.set_user_attr("error", f"{type(e).__name__}: {e}")
         trial.set_user_attr("traceback", traceback.format_exc()[-4000:])

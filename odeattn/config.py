@@ -101,6 +101,8 @@ class IntParam(_Param):
                              "set low >= 1 or log: false")
         if self.high < self.low:
             raise ValueError(f"needs low <= high, but got low={self.low}, high={self.high}")
+        if self.log and self.step != 1:
+            raise ValueError("a log-scale int range needs step: 1; remove step or log")
         return self
 
 

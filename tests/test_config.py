@@ -89,3 +89,20 @@ def test_overrides_replace_budget_and_keep_the_rest() -> None:
 def test_objective_names_carry_the_measurement_point() -> None:
     study = load_study(ROOT / "studies" / "tns_proxy.yaml")
     assert study.objective_names == ["val_accuracy", "tns@init"]
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_every_search_space_parses_and_samples(path: Path) -> None:
+    """Each space file, resolved against the first study that uses it, samples valid configurations."""
+    import optuna
+
+    from odeattn.search import decode, resolve_space, sample
+
+    study = next(s for s in map(load_study, STUDIES) if s.space_path.resolve() == path.resolve())
+    space = resolve_space(study)
+    s = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        t = s.ask()
+        d = decode(space, sample(t, space))
+        assert set(d.values) <= set(space.config.params)
+        s.tell(t, 0.0)

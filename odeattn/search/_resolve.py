@@ -102,6 +102,10 @@ def _check_params(space: Space, train_fields: list[str]) -> None:
         if tgt.startswith("train.") and tgt[6:] not in train_fields:
             raise ConfigError(f, f"params.{name}.target", f"{tgt[6:]!r} is not a training-config field; "
                               f"{closest(tgt[6:], train_fields)}")
+        n_stages = getattr(p, "stages", None)
+        if n_stages is not None and tgt in ("model.blocks", "model.method") and n_stages != len(space.blocks):
+            raise ConfigError(f, f"params.{name}.stages", f"the model has {len(space.blocks)} stages, "
+                              f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}")
         choices = getattr(p, "choices", None) or []
         for i, c in enumerate(choices):
             if tgt == "model.method":

@@ -73,6 +73,50 @@ def build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any = 
     return create_model(study.model.name, **kw), decoded.train
 
 
+class _Epochs:
+    """The ``report`` handed to ``fit``: per-epoch metrics, stiffness at asked epochs, the screen."""
+
+    def __init__(self, study: StudyConfig, model: torch.nn.Module, x: torch.Tensor, out: dict[str, float],
+                 summaries: dict[str, Any], report: Report | None, screen: Screen | None) -> None:
+        self.study, self.model, self.x, self.out, self.summaries = study, model, x, out, summaries
+        self.report, self.screen, self.points = report, screen, _stiff_points(study)
+        self.epochs_run, self.keep, self.history = 0, True, {}
+
+    def screen_now(self, at: str | int, metrics: dict[str, float]) -> None:
+        sc = self.study.screen
+        if sc is None or sc.at != at:
+            return
+        key = f"{sc.metric}@{at}" if sc.metric in STIFFNESS_METRICS else sc.metric
+        self.out["screen_score"] = metrics.get(key, math.nan)
+        self.keep = self.screen(self.out["screen_score"]) if self.screen is not None else True
+
+    def __call__(self, epoch: int, m: dict[str, Any]) -> bool:
+        self.epochs_run = epoch
+        metrics = {k: v for k, v in _norm_metrics(m).items() if k in _EPOCH_KEYS}
+        if epoch in self.points:
+            self.summaries[str(epoch)] = _stiff(self.model, self.x, self.study)
+            metrics |= _flat(self.summaries[str(epoch)], epoch)
+        for k, v in metrics.items():
+            self.history.setdefault(k, []).append(v)
+        stop = bool(self.report(epoch, metrics)) if self.report is not None else False
+        self.screen_now(epoch, metrics)
+        return stop or not self.keep
+
+
+def _seeded_build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any, seed: int | None) -> Any:
+    if seed is not None:
+        torch.manual_seed(seed)
+    return build(study, space, params, data)
+
+
+def _static(study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor) -> dict[str, float]:
+    out = {"params": float(_metrics.count_params(model)),
+           "attention_blocks": float(_metrics.attention_blocks(arch))}
+    latency = any(o.metric == "latency_ms" for o in study.objectives)
+    return out | _metrics.cost(model, tuple(x.shape[1:]), latency=latency,
+                               latency_batch=study.measure.latency_batch)
+
+
 def run_trial(study: StudyConfig, params: dict[str, Any], report: Report | None = None, *,
               trial: Any = None, space: Space | None = None, screen: Screen | None = None,
               seed: int | None = None) -> dict[str, float]:
@@ -86,62 +130,23 @@ def run_trial(study: StudyConfig, params: dict[str, Any], report: Report | None 
     data = _build.data_for(study)
     if seed is None and study.sampler.seed is not None:
         seed = study.sampler.seed + (trial.number if trial is not None else 0)
-    if seed is not None:
-        torch.manual_seed(seed)
-    model, train_over = build(study, space, params, data)
+    model, train_over = _seeded_build(study, space, params, data, seed)
     arch = model.architecture()
-    x = _build.input_batch(data, study.measure.samples)
-    out: dict[str, float] = {"params": float(_metrics.count_params(model)),
-                             "attention_blocks": float(_metrics.attention_blocks(arch))}
-    want_latency = any(o.metric == "latency_ms" for o in study.objectives)
-    out |= _metrics.cost(model, tuple(x.shape[1:]), latency=want_latency,
-                         latency_batch=study.measure.latency_batch)
-    points = _stiff_points(study)
+    x = _build.input_batch(data, study.measure.samples)  # (n, C, H, W) validation images
+    out = _static(study, model, arch, x)
     summaries: dict[str, Any] = {"init": _stiff(model, x, study, bn_mode="train")}
     out |= _flat(summaries["init"], "init")
-    cfg = _build.train_config(study, train_over, seed)
-    sc = study.screen
-    keep = True
-    if sc is not None and sc.at == "init":
-        out["screen_score"] = out[f"{sc.metric}@init"] if sc.metric in STIFFNESS_METRICS else out[sc.metric]
-        keep = screen(out["screen_score"]) if screen is not None else True
-    epochs_run = 0
-    history: dict[str, list[float]] = {}
-
-    def on_epoch(epoch: int, m: dict[str, Any]) -> bool:
-        nonlocal epochs_run, keep
-        epochs_run = epoch
-        metrics = {k: v for k, v in _norm_metrics(m).items() if k in _EPOCH_KEYS}
-        if epoch in points:
-            summaries[str(epoch)] = _stiff(model, x, study)
-            metrics |= _flat(summaries[str(epoch)], epoch)
-        for k, v in metrics.items():
-            history.setdefault(k, []).append(v)
-        stop = bool(report(epoch, metrics)) if report is not None else False
-        if sc is not None and sc.at == epoch:
-            key = f"{sc.metric}@{epoch}" if sc.metric in STIFFNESS_METRICS else sc.metric
-            out["screen_score"] = metrics.get(key, out.get(sc.metric, math.nan))
-            keep = screen(out["screen_score"]) if screen is not None else True
-            stop = stop or not keep
-        return stop
-
-    final: dict[str, Any] = {}
-    if keep:
-        final = fit(model, data, cfg, report=on_epoch) or {}
-    fm = _norm_metrics(final)
+    epochs = _Epochs(study, model, x, out, summaries, report, screen)
+    epochs.screen_now("init", out)
+    final = fit(model, data, _build.train_config(study, train_over, seed), report=epochs) if epochs.keep else {}
+    fm = _norm_metrics(final or {})
     for k in ("val_accuracy", "val_loss", "train_loss"):
-        out[k] = fm.get(k, history.get(k, [math.nan])[-1])
-    if not keep:
-        for k in ("val_accuracy", "val_loss", "train_loss"):
-            out[k] = math.nan
+        out[k] = fm.get(k, epochs.history.get(k, [math.nan])[-1]) if epochs.keep else math.nan
     summaries["end"] = _stiff(model, x, study)
     out |= _flat(summaries["end"], "end")
-    for k, v in history.items():
-        if "@" in k:
-            out[k] = v[-1]
-    out["epochs_run"] = float(epochs_run)
-    out["screened_out"] = float(not keep)
-    out["seconds"] = time.perf_counter() - t0
+    out |= {k: v[-1] for k, v in epochs.history.items() if "@" in k}
+    out |= {"epochs_run": float(epochs.epochs_run), "screened_out": float(not epochs.keep),
+            "seconds": time.perf_counter() - t0}
     if trial is not None:
-        record_trial(study, trial, model, arch, out, summaries, history, train_over)
+        record_trial(study, trial, model, arch, out, summaries, epochs.history, train_over)
     return out

@@ -48,6 +48,21 @@ def _step_kind(step: Any) -> str:
                      f"but got step={step!r}")
 
 
+def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int]:
+    v = str(variant).upper()
+    if v not in ("E", "I", "R"):
+        raise ValueError(f"`variant` must be 'E', 'I' or 'R', but got variant={variant!r}")
+    if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
+        raise ValueError(f"`stages` must be an int ≥ 1, but got stages={stages!r}")
+    n = (0 if v == "E" else 1) if sweeps is None else sweeps
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (v == "E") != (n == 0):
+        raise ValueError(f"`sweeps` must be 0 for RKCNN-E and ≥ 1 for -I/-R, but got "
+                         f"variant={v!r}, sweeps={sweeps!r}")
+    if v != "E" and stages < 2:
+        raise ValueError(f"RKCNN-{v} update sweeps need stages ≥ 2, but got stages={stages}")
+    return v, n
+
+
 @dataclass(frozen=True)
 class MethodGraph:
     """One step of a method as a DiGraph; build with :meth:`from_tableau` or :meth:`rkcnn`."""
@@ -95,17 +110,7 @@ class MethodGraph:
         ``share_sweeps`` every sweep reuses the update network of its stage (fields s+1…2s),
         otherwise each sweep has its own (fields s + r·s + i).
         """
-        v = str(variant).upper()
-        if v not in ("E", "I", "R"):
-            raise ValueError(f"`variant` must be 'E', 'I' or 'R', but got variant={variant!r}")
-        if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
-            raise ValueError(f"`stages` must be an int ≥ 1, but got stages={stages!r}")
-        n = (0 if v == "E" else 1) if sweeps is None else sweeps
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (v == "E") != (n == 0):
-            raise ValueError(f"`sweeps` must be 0 for RKCNN-E and ≥ 1 for -I/-R, but got "
-                             f"variant={v!r}, sweeps={sweeps!r}")
-        if v != "E" and stages < 2:
-            raise ValueError(f"RKCNN-{v} update sweeps need stages ≥ 2, but got stages={stages}")
+        v, n = _rkcnn_args(variant, stages, sweeps)
         g = nx.DiGraph(name=f"RKCNN-{v}")
         g.add_node("x", kind="input")
         cur = []

@@ -304,3 +304,16 @@ def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -
         s.tell(t, [0.5, 0.1, float(sum(flat.values()))])
     if name == "grid":  # the grid enumerates distinct points: 2^9 placements
         assert len(seen) == 4 and len(backend.grid_space(space)) == 9
+
+
+def test_default_storage_follows_workers_and_keeps_an_existing_study(tmp_path: Path) -> None:
+    from odeattn.search import default_storage
+
+    study = load_study(ROOT / "studies" / "lth4sa.yaml", runs_dir=str(tmp_path))
+    assert default_storage(study, 1) == f"sqlite:///{tmp_path}/lth4sa/study.db"
+    assert default_storage(study, 2) == f"{tmp_path}/lth4sa/journal.log"
+    (tmp_path / "lth4sa").mkdir()
+    (tmp_path / "lth4sa" / "study.db").touch()
+    assert default_storage(study, 2) == f"sqlite:///{tmp_path}/lth4sa/study.db"  # continue it
+    url = "postgresql+psycopg2://u:p@h/db"
+    assert default_storage(load_study(ROOT / "studies" / "lth4sa.yaml", storage=url), 4) == url

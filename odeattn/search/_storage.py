@@ -28,12 +28,18 @@ __all__ = ["budget_used", "default_storage", "make_storage", "mark_process", "re
 
 
 def default_storage(study: StudyConfig, workers: int) -> str:
-    """``sqlite:///runs/<name>/study.db`` or, for several workers, ``runs/<name>/journal.log``."""
+    """``sqlite:///runs/<name>/study.db`` or, for several workers, ``runs/<name>/journal.log``.
+
+    A study that already exists under ``runs/<name>/`` keeps its storage file (a single-worker
+    study re-run with ``--workers 2`` continues in SQLite, with a 60 s lock timeout).
+    """
     if study.storage:
         return study.storage
-    if workers > 1:
-        return str(study.run_dir / "journal.log")
-    return f"sqlite:///{study.run_dir / 'study.db'}"
+    journal, db = study.run_dir / "journal.log", study.run_dir / "study.db"
+    # an existing study is continued in the storage it lives in, whatever --workers says now
+    if journal.exists() or (workers > 1 and not db.exists()):
+        return str(journal)
+    return f"sqlite:///{db}"
 
 
 def make_storage(url: str) -> Any:

@@ -1,7 +1,8 @@
 """The explicit stage kernel: constant coefficients baked in as Python floats.
 
-A :class:`Plan` is made once per tableau: for every stage the list of ``(j, a_ij)`` with
-a_ij ≠ 0 (zero terms are skipped), the nodes c_i, and the non-zero weights of b and b_err.
+A :class:`Plan` is read once per tableau off its :class:`~odeattn.graph.MethodGraph` (the
+graph is the single truth; cached): for every stage the list of ``(j, a_ij)`` with a_ij ≠ 0
+(zero terms are skipped), the nodes c_i, and the non-zero weights of b and b_err.
 The kernel functions below are straight-line tensor code over that plan — a static Python loop
 over the stages, no data-dependent control flow — so ``torch._dynamo`` traces them without
 graph breaks. Linear combinations use fused ops: ``addcmul(y, k, h, value=a)`` for one term
@@ -12,19 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from torch import Tensor
 
 from odeattn._butcher import ButcherTableau
+from odeattn.graph import MethodGraph
 
 __all__ = ["Plan", "lincomb", "shift"]
 
 Terms = tuple[tuple[int, float], ...]
-
-
-def _terms(row: Sequence[float]) -> Terms:
-    return tuple((j, float(a)) for j, a in enumerate(row) if a != 0)
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,29 @@ class Plan:
 
     @classmethod
     def of(cls, tab: ButcherTableau) -> Plan:
-        last = tab.is_explicit and tab.stages > 1 and tuple(tab.a[-1]) == tuple(tab.b)
-        return cls(tab.stages, tuple(_terms(r) for r in tab.a_f), tab.c_f, _terms(tab.b_f),
-                   None if tab.b_err_f is None else _terms(tab.b_err_f), last, tab.is_explicit)
+        """The plan of a tableau, read off its (cached) :class:`MethodGraph`."""
+        return _plan_of_tableau(tab)
+
+    @classmethod
+    def of_graph(cls, graph: MethodGraph) -> Plan:
+        """Stage rows, nodes and weights from the graph's weighted edges (zeros already dropped)."""
+        g, s = graph.graph, graph.stages
+        idx = lambda name: int(name[1:]) - 1  # noqa: E731  "k3" -> 2
+
+        def terms(node: str, prefix: str = "k") -> Terms:
+            return tuple(sorted((idx(u), float(d["weight"])) for u, _, d in g.in_edges(node, data=True)
+                                if u.startswith(prefix) and d.get("weight") is not None))
+        rows = tuple(terms(f"k{i + 1}") for i in range(s))
+        b = terms("phi")
+        b_err = terms("err") if "err" in g else None
+        explicit = graph.is_explicit
+        return cls(s, rows, tuple(float(g.nodes[f"k{i + 1}"]["c"]) for i in range(s)), b, b_err,
+                   explicit and s > 1 and rows[-1] == b, explicit)
+
+
+@cache
+def _plan_of_tableau(tab: ButcherTableau) -> Plan:
+    return Plan.of_graph(MethodGraph.from_tableau(tab))
 
 
 def lincomb(terms: Terms, ks: Sequence[Tensor]) -> Tensor:

@@ -440,3 +440,52 @@ def test_odenet_adjoint_gradients_approach_backprop():
     gb = torch.cat([p.grad.flatten() for p in b.parameters()])
     assert (ga - gb).norm() / gb.norm() < 0.1
     assert not torch.equal(ga, gb)  # really the adjoint path
+
+
+def test_adaptor_spec_round_trips_through_architecture():
+    from odeattn.adaptors import AdaptorSpec
+
+    spec = AdaptorSpec(inputs="pair", extractor="gap", processor="eca")
+    model, x = small("digits_resnet", adaptor=spec, placement="01|10|11")
+    arch = model.architecture()
+    assert isinstance(arch["adaptor"], dict) and arch["adaptor"]["inputs"] == "pair"
+    assert yaml.safe_load(yaml.safe_dump(arch)) == arch
+    again = create_model(**yaml.safe_load(yaml.safe_dump(arch)))
+    assert [n for n, _ in again.named_parameters()] == [n for n, _ in model.named_parameters()]
+    again.load_state_dict(model.state_dict())
+    model.eval(), again.eval()
+    assert torch.equal(again(x), model(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits_resnet", "digits_resnet_bottleneck"])
+def test_digits_nets_reach_95_percent(name):
+    """The embedded default: ≥ 95 % test accuracy on sklearn's 8x8 digits (≈ 15-30 s on CPU)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
+    y = torch.tensor(d.target)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    mu, sd = xtr.mean(), xtr.std()
+    xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+    torch.manual_seed(0)
+    model = create_model(name)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    epochs, bs = 15, 64
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=epochs * -(-len(xtr) // bs))
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xtr))
+        for i in range(0, len(xtr), bs):
+            idx = perm[i : i + bs]
+            loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    assert acc >= 0.95, acc

@@ -120,7 +120,14 @@ def _check_params(space: Space, train_fields: list[str]) -> None:
 
 
 def _check_run(study: StudyConfig, space: Space) -> None:
+    from odeattn.train import RECIPES
+
     f = study.file
+    epochs = study.train.epochs or study.train.overrides.get("epochs") or RECIPES[study.train.recipe].epochs
+    for i, o in enumerate(study.objectives):
+        if isinstance(o.at, int) and o.at > epochs:
+            raise ConfigError(f, f"objectives[{i}].at", f"training runs {epochs} epochs, but got at={o.at}; "
+                              f"use at <= {epochs}, init or end")
     if study.pruning is not None and study.pruning.metric not in _EPOCH_METRICS:
         raise ConfigError(f, "pruning.metric", f"must be a per-epoch metric; {closest(study.pruning.metric, _EPOCH_METRICS)}")
     if study.sampler.name == "grid":

@@ -64,7 +64,10 @@ def test_every_model_has_a_small_variant():
 @pytest.mark.parametrize("name", sorted(_SMALL))
 def test_forward_backward_shape_and_grads(name):
     model, x = small(name)
+    tape = Tape(model)
     out = model(x)
+    blocks = [m for m in model.modules() if isinstance(m, Recordable)]
+    assert blocks and [r[0] for r in tape.rows] == blocks  # each block emits exactly once, in order
     n_cls = _SMALL[name][0].get("num_classes", 10)
     assert out.shape == (x.shape[0], n_cls)
     out.square().sum().backward()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 from torch import Tensor
 
 from odeattn._butcher import ButcherTableau
 from odeattn.graph import MethodGraph
+from odeattn.tableau import TABLEAUS
 
 __all__ = ["Plan", "lincomb", "shift"]
 
@@ -60,9 +60,17 @@ class Plan:
                    explicit and s > 1 and rows[-1] == b, explicit)
 
 
-@cache
 def _plan_of_tableau(tab: ButcherTableau) -> Plan:
-    return Plan.of_graph(MethodGraph.from_tableau(tab))
+    """Cached on the tableau object (a plain attribute read, so traced code sees no call)."""
+    plan = getattr(tab, "_plan", None)
+    if plan is None:
+        plan = Plan.of_graph(MethodGraph.from_tableau(tab))
+        object.__setattr__(tab, "_plan", plan)
+    return plan
+
+
+for _tab in TABLEAUS.values():  # built-in plans exist before any solve is traced
+    _plan_of_tableau(_tab)
 
 
 def lincomb(terms: Terms, ks: Sequence[Tensor]) -> Tensor:

@@ -185,14 +185,6 @@ def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: fl
     return tt.to(y0.device), times
 
 
-def _warm(tabs: Any) -> None:
-    """Touch the tableaux' cached float views once at import: ``functools.cached_property``
-    takes an RLock on first access (Python 3.11), a torch._dynamo graph break inside a
-    compiled solve."""
-    for tab in tabs:
-        _ = (tab.a_f, tab.b_f, tab.c_f, tab.b_err_f)
-
-
 def _tableau(method: Any):
     from odeattn.tableau import ButcherTableau, get_tableau
 
@@ -203,13 +195,36 @@ def _tableau(method: Any):
     return get_tableau(method)  # ValueError listing valid names and the closest match
 
 
-def _warm_registry() -> None:
+# Steppers of the registry's explicit tableaux, built once at import: building one (tableau ->
+# MethodGraph -> plan) is networkx code, a torch._dynamo graph break inside a compiled solve.
+_STEPPERS: dict[str, tuple[Any, Any]] = {}
+
+
+def _prebuild() -> None:
+    from odeattn.compile import Stepper
     from odeattn.tableau import TABLEAUS
 
-    _warm(TABLEAUS.values())
+    for name, tab in TABLEAUS.items():
+        if tab.is_explicit:
+            _STEPPERS[name] = (tab, Stepper(tab))
 
 
-_warm_registry()
+def _stepper(tab: Any, rtol: float, atol: float, opts: Mapping[str, Any]) -> Any:
+    """The stage kernel for ``tab`` (explicit kernels do not depend on rtol/atol)."""
+    hit = _STEPPERS.get(tab.name)
+    if hit is not None and hit[0] is tab:
+        return hit[1]
+    from odeattn.compile import Stepper
+
+    kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
+    if not tab.is_explicit:
+        kw["implicit"] = opts.get("implicit", "newton")
+        if "max_iter" in opts:
+            kw["max_iter"] = opts["max_iter"]
+    return Stepper(tab, **kw)
+
+
+_prebuild()
 
 
 def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any = "dopri5",
@@ -229,14 +244,7 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
         raise ValueError(f"method {tab.name!r} has no embedded error estimate, so it cannot choose "
                          f"its own steps: pass options={{'step_size': h}} (or use an embedded pair, "
                          f"e.g. 'dopri5', 'bosh3', 'tsit5')")
-    from odeattn.compile import Stepper
-
-    kw: dict[str, Any] = {"rtol": rtol, "atol": atol}
-    if not tab.is_explicit:
-        kw["implicit"] = opts.get("implicit", "newton")
-        if "max_iter" in opts:
-            kw["max_iter"] = opts["max_iter"]
-    stepper = Stepper(tab, **kw)
+    stepper = _stepper(tab, rtol, atol, opts)
     f = _Counted(func)
     stats = SolveStats(method=tab.name, adaptive=not fixed)
     _LAST[:] = [stats]

@@ -251,9 +251,12 @@ def test_time_input_and_per_stage_fields():
 
 def test_explicit_step_has_no_graph_breaks():
     dynamo = pytest.importorskip("torch._dynamo")
+    class Gate(nn.Module):  # an SE-like adaptor: dt = σ(GAP(x_t)), (B, C, 1, 1)
+        def forward(self, x_t, phi):
+            return torch.sigmoid(x_t.mean((2, 3), keepdim=True))
+
     conv = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.Tanh())
-    blk = compile_step("rk4", conv, step=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Sigmoid()))
-    blk.step.forward = lambda x_t, phi, m=blk.step: m[1](m[0](x_t))
+    blk = compile_step("rk4", conv, step=Gate())
     assert dynamo.explain(blk)(torch.randn(1, 2, 4, 4)).graph_break_count == 0
     st = Stepper("dopri5")
     ex = dynamo.explain(lambda t, y, h: st.step(lambda s, z: torch.sin(s) * conv(z), t, y, h))

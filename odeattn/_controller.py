@@ -77,7 +77,7 @@ def pi_update(h: Tensor, r: Tensor, r_prev: Tensor, cfg: ControllerConfig
 
 
 def initial_step(f, t0: Tensor, y0: Tensor, f0: Tensor, order: int, cfg: ControllerConfig,
-                 span: Tensor) -> Tensor:
+                 span: Tensor, per_sample: bool = False) -> Tensor:
     """Hairer's starting step size (one evaluation of f), capped at the integration span.
 
     ``d0 = ‖y0‖, d1 = ‖f0‖`` (scaled RMS norms), ``h0 = 0.01 d0/d1`` (1e-6 if either is tiny),
@@ -85,12 +85,13 @@ def initial_step(f, t0: Tensor, y0: Tensor, f0: Tensor, order: int, cfg: Control
     (``max(1e-6, 1e-3 h0)`` if both are tiny), ``h = min(100 h0, h1, span, max_step)``.
     """
     scale = y0.abs().mul(cfg.rtol).add(cfg.atol)
-    d0 = _rms(y0 / scale, False).to(t0.dtype)
-    d1 = _rms(f0 / scale, False).to(t0.dtype)
+    d0 = _rms(y0 / scale, per_sample).to(t0.dtype)  # () or (B,)
+    d1 = _rms(f0 / scale, per_sample).to(t0.dtype)
     h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1.clamp(min=1e-300))
     h0 = torch.minimum(h0, span)
-    f1 = f(t0 + h0, y0 + h0.to(y0.dtype) * f0)
-    d2 = _rms((f1 - f0) / scale, False).to(t0.dtype) / h0
+    hb = h0.to(y0.dtype).reshape(h0.shape + (1,) * (y0.dim() - h0.dim()))
+    f1 = f(t0 + h0, y0 + hb * f0)
+    d2 = _rms((f1 - f0) / scale, per_sample).to(t0.dtype) / h0
     dmax = torch.maximum(d1, d2)
     h1 = torch.where(dmax <= 1e-15, torch.clamp(h0 * 1e-3, min=1e-6),
                      (0.01 / dmax.clamp(min=1e-300)).pow(1.0 / order))

@@ -25,6 +25,10 @@ decides where the steps go:
   from ``rtol``/``atol`` (``options={"implicit": "newton" | "fixed_point", "max_iter": n}``), so
   there is no fixed accuracy floor. Without ``b_err`` they need a ``step_size``.
 
+Per-sample step sizes (``options={"per_sample": True}``, adaptive only; torchode semantics, see
+``odeattn._per_sample``): every sample of dim 0 has its own step, controller and accept mask, so
+its solution and step count do not depend on the rest of the batch; f then gets a ``(B,)`` time.
+
 Methods without an error estimate raise ``ValueError`` when no ``step_size`` is given (torchdiffeq
 silently steps once per output interval, its "dangerous default"). Unknown option keys raise
 ``ValueError`` naming the key and the closest valid one (torchdiffeq only warns). Autograd flows
@@ -46,6 +50,7 @@ from torch import Tensor
 
 from odeattn import _interp
 from odeattn._controller import ControllerConfig, error_ratio, initial_step, pi_update
+from odeattn._per_sample import solve_per_sample
 
 __all__ = ["OPTIONS", "SolveStats", "last_stats", "odeint"]
 
@@ -63,11 +68,12 @@ OPTIONS: dict[str, str] = {
     "max_step": "adaptive: largest step (default inf)",
     "max_num_steps": "adaptive: most steps (accepted + rejected) before RuntimeError",
     "interp": "adaptive: outputs between steps, 'auto' (see module doc), 'hermite' or 'clip'",
+    "per_sample": "adaptive: True = one step size per sample of dim 0 (torchode semantics)",
     "implicit": "implicit tableaux: stage solver, 'newton' (default) or 'fixed_point'",
     "max_iter": "implicit tableaux: most stage-solver iterations per step",
 }
 _ADAPTIVE_ONLY = ("first_step", "safety", "ifactor", "dfactor", "pcoeff", "icoeff", "max_step",
-                  "max_num_steps", "interp")
+                  "max_num_steps", "interp", "per_sample")
 
 
 @dataclass
@@ -79,6 +85,8 @@ class SolveStats:
     nfe: int = 0
     accepted: int = 0
     rejected: int = 0
+    accepted_per_sample: Tensor | None = None  # (B,) with options["per_sample"]; then
+    rejected_per_sample: Tensor | None = None  # accepted / rejected are their sums
 
     @property
     def steps(self) -> int:
@@ -152,6 +160,8 @@ def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: 
     _positive(opts, "max_iter", integer=True)
     if opts.get("ifactor", 10.0) < 1.0:
         raise ValueError(f"`options['ifactor']` must be >= 1, but got ifactor={opts['ifactor']!r}")
+    if not isinstance(opts.get("per_sample", False), bool):
+        raise ValueError(f"`options['per_sample']` must be a bool, but got {opts['per_sample']!r}")
     for key, valid in (("interp", ("auto", "hermite", "clip")), ("implicit", ("newton", "fixed_point"))):
         if key in opts and opts[key] not in valid:
             raise ValueError(f"`options[{key!r}]` must be one of {valid}, but got {opts[key]!r}")
@@ -294,13 +304,20 @@ def _solve_adaptive(stepper: Any, f: _Counted, y0: Tensor, tt: Tensor, times: li
         interp = "quartic" if mid is not None else ("hermite" if tab.order <= 3 else "clip")
     loop = _AdaptiveLoop(stepper, f, tt, times, tab.fsal, cfg, mid, interp == "clip", stats,
                          int(opts.get("max_num_steps", 2**31 - 1)))
+    per_sample = bool(opts.get("per_sample", False))
+    if per_sample and y0.dim() == 0:
+        raise ValueError("options['per_sample'] needs a batch dim 0 in y0, but y0 is 0-d")
     f0 = f(tt[0], y0)
     if "first_step" in opts:
         h = torch.full_like(tt[0], float(opts["first_step"]))
+        h = h.expand(y0.shape[0]).clone() if per_sample else h
     else:
         with torch.no_grad():
             h = initial_step(f, tt[0].detach(), y0.detach(), f0.detach(), tab.order, cfg,
-                             (tt[-1] - tt[0]).detach())
+                             (tt[-1] - tt[0]).detach(), per_sample=per_sample)
+    if per_sample:
+        return solve_per_sample(stepper, f, y0, f0, h, list(tt.unbind(0)), tab.fsal, cfg, stats,
+                                int(opts.get("max_num_steps", 2**31 - 1)))
     return loop.run(y0, f0, h)
 
 

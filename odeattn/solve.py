@@ -33,6 +33,9 @@ Methods without an error estimate raise ``ValueError`` when no ``step_size`` is 
 silently steps once per output interval, its "dangerous default"). Unknown option keys raise
 ``ValueError`` naming the key and the closest valid one (torchdiffeq only warns). Autograd flows
 through every step (discretise-then-optimise); the controller's step sizes are not differentiated.
+Gradients w.r.t. ``t`` are exact on fixed grids (the step is ``(t_i − t_{i−1})/n``); adaptive
+solves differentiate only through the last, clipped step of each output (use a fixed grid when
+output times are parameters).
 ``last_stats()`` returns the statistics of the most recent solve (nfe, accepted, rejected).
 """
 

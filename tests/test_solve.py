@@ -323,3 +323,14 @@ def test_per_sample_validation() -> None:
         odeint(logistic_cos, torch.tensor(0.2), [0.0, 1.0], options={"per_sample": True})
     with pytest.raises(ValueError, match="per_sample"):
         odeint(logistic_cos, torch.ones(2), [0.0, 1.0], options={"per_sample": 1})
+
+
+def test_gradient_wrt_output_times_on_fixed_grid() -> None:
+    """d y(T)/dT = f(T, y(T)) and d y(T)/dt0 = −Φ f(t0, y0) with Φ = ∂y(T)/∂y0."""
+    t = torch.tensor([0.0, 1.5], dtype=D, requires_grad=True)
+    y0 = torch.tensor([0.2], dtype=D, requires_grad=True)
+    ys = odeint(logistic_cos, y0, t, method="rk4", options={"step_size": 0.01})
+    g_t, g_y0 = torch.autograd.grad(ys[-1].sum(), (t, y0))
+    yT = ys[-1].detach()
+    assert abs(g_t[1] - logistic_cos(t[1].detach(), yT).item()) < 1e-9
+    assert abs(g_t[0] + g_y0.item() * logistic_cos(t[0].detach(), y0.detach()).item()) < 1e-9

@@ -29,6 +29,10 @@ Per-sample step sizes (``options={"per_sample": True}``, adaptive only; torchode
 ``odeattn._per_sample``): every sample of dim 0 has its own step, controller and accept mask, so
 its solution and step count do not depend on the rest of the batch; f then gets a ``(B,)`` time.
 
+``options={"adjoint": True}``: gradients by the backsolve adjoint instead (``odeattn._adjoint``;
+``func`` an ``nn.Module``; memory independent of the number of steps; then ``last_stats()``
+describes the last backward solve once backward has run).
+
 Methods without an error estimate raise ``ValueError`` when no ``step_size`` is given (torchdiffeq
 silently steps once per output interval, its "dangerous default"). Unknown option keys raise
 ``ValueError`` naming the key and the closest valid one (torchdiffeq only warns). Autograd flows
@@ -70,6 +74,7 @@ OPTIONS: dict[str, str] = {
     "max_num_steps": "adaptive: most steps (accepted + rejected) before RuntimeError",
     "interp": "adaptive: outputs between steps, 'auto' (see module doc), 'hermite' or 'clip'",
     "per_sample": "adaptive: True = one step size per sample of dim 0 (torchode semantics)",
+    "adjoint": "True = gradients by the backsolve adjoint (func an nn.Module; odeattn._adjoint)",
     "implicit": "implicit tableaux: stage solver, 'newton' (default) or 'fixed_point'",
     "max_iter": "implicit tableaux: most stage-solver iterations per step",
 }
@@ -148,8 +153,9 @@ def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: 
     _positive(opts, "max_iter", integer=True)
     if opts.get("ifactor", 10.0) < 1.0:
         raise ValueError(f"`options['ifactor']` must be >= 1, but got ifactor={opts['ifactor']!r}")
-    if not isinstance(opts.get("per_sample", False), bool):
-        raise ValueError(f"`options['per_sample']` must be a bool, but got {opts['per_sample']!r}")
+    for key in ("per_sample", "adjoint"):
+        if not isinstance(opts.get(key, False), bool):
+            raise ValueError(f"`options[{key!r}]` must be a bool, but got {opts[key]!r}")
     for key, valid in (("interp", ("auto", "hermite", "clip")), ("implicit", ("newton", "fixed_point"))):
         if key in opts and opts[key] not in valid:
             raise ValueError(f"`options[{key!r}]` must be one of {valid}, but got {opts[key]!r}")
@@ -238,6 +244,15 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
     fixed = options is not None and "step_size" in options
     opts = _check_options(options, adaptive=not fixed, implicit=not tab.is_explicit)
     tt, times = _check_inputs(y0, t, rtol, atol)
+    if opts.pop("adjoint", False):
+        if opts.get("per_sample"):
+            raise ValueError("options 'adjoint' and 'per_sample' cannot be combined; drop one")
+        from odeattn._adjoint import odeint_adjoint
+
+        def solve(fn: Func, y: Tensor, ts: Tensor) -> Tensor:
+            return odeint(fn, y, ts, method=tab, rtol=rtol, atol=atol, options=opts)
+
+        return odeint_adjoint(solve, func, y0, tt)
     if not fixed and tab.b_err is None:
         raise ValueError(f"method {tab.name!r} has no embedded error estimate, so it cannot choose "
                          f"its own steps: pass options={{'step_size': h}} (or use an embedded pair, "

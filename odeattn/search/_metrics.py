@@ -50,6 +50,9 @@ def stiffness(model: nn.Module, x: Tensor, *, kind: str, p_hat_m: tuple[float, f
     """
     from odeattn.stiffness import record, stiffness_proportion, tns
 
+    param = next(model.parameters(), None)
+    if param is not None:  # after fit() on CUDA the model lives there
+        x = x.to(param.device)
     saved = [(b, b.detach().clone()) for b in model.buffers()]
     was_training = model.training
     model.train(bn_mode == "train")

@@ -73,9 +73,12 @@ class DIACell(nn.Module):
     def forward(self, d: Tensor, index: int) -> Tensor:  # (B, C, K) -> (B, C, 1, 1)
         y = d.flatten(1)  # (B, C·K)
         h, c = self._previous(y, index)
-        rec = h.repeat(1, 4) * self.hh_weight + self.hh_bias if self.light else self.hh(h)
-        i, f, g, o = (self.ih(y) + rec).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * self.gate(c)
+        rec = torch.addcmul(self.hh_bias, h.repeat(1, 4), self.hh_weight) if self.light \
+            else self.hh(h)
+        gates = self.ih(y) + rec  # (B, 4C) in the order i, f, g, o
+        i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)  # one call for the three σ gates
+        g = torch.tanh(gates[:, 2 * self.channels:3 * self.channels])
+        c = torch.addcmul(i * g, f, c)
+        h = o * self.gate(c)
         self._state = (h, c)
         return h[:, :, None, None]

@@ -4,9 +4,9 @@
 :class:`odeattn._record.Recordable` submodule. Each block's ``_emit(x_t, y, phi, dt)`` is reduced at
 once to three per-sample scalars (StepNet Eq. 4 and design.md §4):
 
-    ‖x_t‖₂,   ‖x_{t+1} − x_t‖₂,   ‖Φ(x_t)‖₂ = ‖(x_{t+1} − x_t) ⊘ Δ_t‖₂ (the step-normalised change)
+    ‖x_t‖₂,   ‖x_{t+1} − x_t‖₂ = ‖Δt ⊙ Φ‖₂,   ‖Φ(x_t)‖₂ = ‖(x_{t+1} − x_t) ⊘ Δ_t‖₂ (step-normalised)
 
-with norms over all non-batch dimensions. They stay on the model's device (no host sync per block)
+with norms over all non-batch dimensions; Φ is read once for scalar and channel-wise steps. They stay on the model's device (no host sync per block)
 and are gathered when :meth:`Recorder.nsi` is asked. A column of the NSI matrix is one emission
 position in the forward pass: the k-th call of a block within one forward (a block called several
 times, e.g. a shared ODE field, gives several columns). Calls made between forwards of the root
@@ -31,12 +31,30 @@ NSI_DEFINITIONS = {
 }
 
 
-def _norm(x: Tensor) -> Tensor:
-    """Per-sample 2-norm over all non-batch dims, accumulated in at least float32."""
+def _norm(x: Tensor, dim: tuple[int, ...] | None = None) -> Tensor:
+    """2-norm over ``dim`` (default: all non-batch dims), accumulated in at least float32."""
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     if x.ndim == 1:
         return x.abs().to(dtype)
-    return torch.linalg.vector_norm(x, dim=tuple(range(1, x.ndim)), dtype=dtype)
+    return torch.linalg.vector_norm(x, dim=dim or tuple(range(1, x.ndim)), dtype=dtype)
+
+
+def _step_norms(phi: Tensor, dt: Tensor | float) -> tuple[Tensor, Tensor]:
+    """(‖Φ‖, ‖Δt ⊙ Φ‖) per sample, reading Φ once when Δt is a scalar or per channel.
+
+    ‖x_{t+1} − x_t‖ is taken as ‖Δt ⊙ Φ‖ (equal by the seam's contract x_{t+1} = x_t + Δt ⊙ Φ,
+    and free of the cancellation in y − x_t): a float Δt scales ‖Φ‖; a channel step
+    (B, C, 1, ..., 1) uses per-channel norms n_c, ‖Δt ⊙ Φ‖² = Σ_c Δt_c² n_c²; any other shape
+    forms Δt ⊙ Φ.
+    """
+    if not isinstance(dt, Tensor):
+        n = _norm(phi)
+        return n, n * abs(float(dt))
+    if phi.ndim >= 3 and dt.ndim == phi.ndim and all(s == 1 for s in dt.shape[2:]):
+        per_c = _norm(phi, tuple(range(2, phi.ndim)))  # (B, C)
+        d = dt.reshape(dt.shape[0], dt.shape[1]).to(per_c.dtype).expand_as(per_c)  # (B, C)
+        return _norm(per_c, (1,)), _norm(per_c * d, (1,))
+    return _norm(phi), _norm(dt * phi)
 
 
 class Recorder:
@@ -56,8 +74,10 @@ class Recorder:
         self, block: Recordable, x_t: Tensor, y: Tensor, phi: Tensor, dt: Tensor | float
     ) -> None:
         with torch.no_grad():
-            x_t, y, phi = x_t.detach(), y.detach(), phi.detach()
-            row = torch.stack((_norm(x_t), _norm(y - x_t), _norm(phi)), 1)  # (B, 3)
+            phi_norm, diff_norm = _step_norms(
+                phi.detach(), dt.detach() if isinstance(dt, Tensor) else dt
+            )
+            row = torch.stack((_norm(x_t.detach()), diff_norm, phi_norm), 1)  # (B, 3)
         key = (id(block), self._seen.get(id(block), 0))
         self._seen[id(block)] = key[1] + 1
         col = self._columns.get(key)

@@ -96,6 +96,18 @@ def test_recorder_nsi_equals_hand_computed(gated, include_first):
         torch.testing.assert_close(rec.nsi("step"), rec.nsi("fd"), rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("shape", [None, (3, 1, 1, 1), (3, 4, 1, 1), (3, 1, 5, 5), (3, 4, 5, 5)])
+def test_step_norms_match_forming_the_increment(shape):
+    from odeattn._recorder import _step_norms
+
+    torch.manual_seed(1)
+    phi = torch.randn(3, 4, 5, 5, dtype=torch.float64)
+    dt = 0.7 if shape is None else torch.rand(shape, dtype=torch.float64)
+    n_phi, n_diff = _step_norms(phi, dt)
+    torch.testing.assert_close(n_phi, phi.flatten(1).norm(dim=1), rtol=1e-14, atol=0)
+    torch.testing.assert_close(n_diff, (dt * phi).flatten(1).norm(dim=1), rtol=1e-14, atol=0)
+
+
 def test_recording_changes_no_bit_of_output_or_gradients():
     net = _net(True, torch.float32)
     x = torch.randn(4, 2, 6, 6)

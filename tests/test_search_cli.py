@@ -58,8 +58,9 @@ def test_resume_after_a_killed_run(tmp_path: Path) -> None:
     env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
     cmd = [sys.executable, "-m", "odeattn.search", "studies/lth4sa.yaml", "--runs-dir", str(tmp_path), "--quiet"]
     db = tmp_path / "lth4sa" / "study.db"
+    log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen([*cmd, "--n-trials", "1", "--epochs", "60"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 300
         killed = None
@@ -68,7 +69,7 @@ def test_resume_after_a_killed_run(tmp_path: Path) -> None:
             if killed is not None:
                 break
             time.sleep(0.5)
-        assert killed is not None, "the first trial never reported an epoch"
+        assert killed is not None, "the first trial never reported an epoch: " + (tmp_path / "first.log").read_text()[-3000:]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

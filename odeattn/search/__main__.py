@@ -103,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         from odeattn.search._dryrun import dry_run
 
-        _print_dry(console, study, dry_run(study, space, args.dry_run_configs, args.dry_run_batch))
+        try:
+            rows = dry_run(study, space, args.dry_run_configs, args.dry_run_batch)
+        except (ValueError, TypeError) as e:  # a sampled configuration the model refuses
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"error: {space.file}: params: a sampled configuration failed to build: {first}", file=sys.stderr)
+            return 2
+        _print_dry(console, study, rows)
         return 0
     from odeattn.search._run import run_search
 

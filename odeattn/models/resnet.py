@@ -121,10 +121,23 @@ def _norm(norm: str) -> Norm:
     raise ValueError(f"`norm` must be 'bn' or 'iebn' (IEBN in blocks and stem), but got norm={norm!r}")
 
 
-def _check_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{what}` must be a positive int, but got {what}={value!r}")
-    return value
+def _check_scalars(**values: Any) -> None:
+    for what, value in values.items():
+        if what == "dropout":
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"`dropout` must be in [0, 1), but got dropout={value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{what}` must be a positive int, but got {what}={value!r}")
+
+
+def _mask(placement: Any, blocks: tuple[int, ...], adaptor: Any) -> list[list[bool]]:
+    mask = parse_placement(placement, blocks)
+    if adaptor is None and placement is not None and any(any(m) for m in mask):
+        raise ValueError(
+            f"`placement` selects blocks for an adaptor, but adaptor=None; pass adaptor=… "
+            f"(e.g. 'se') or drop placement={placement!r}"
+        )
+    return mask
 
 
 def resnet(
@@ -150,18 +163,11 @@ def resnet(
     n_stages = len(tuple(widths))
     blocks_t = stage_tuple(blocks, n_stages, "blocks")
     widths_t = stage_tuple(widths, n_stages, "widths")
-    _check_int(num_classes, "num_classes"), _check_int(in_channels, "in_channels")
-    _check_int(stem_width, "stem_width")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout!r}")
+    _check_scalars(num_classes=num_classes, in_channels=in_channels, stem_width=stem_width,
+                   dropout=dropout)
     norm_cls = _norm(norm)
     methods = method_names(method, n_stages)
-    mask = parse_placement(placement, blocks_t)
-    if adaptor is None and placement is not None and any(any(m) for m in mask):
-        raise ValueError(
-            f"`placement` selects blocks for an adaptor, but adaptor=None; pass adaptor=… "
-            f"(e.g. 'se') or drop placement={placement!r}"
-        )
+    mask = _mask(placement, blocks_t, adaptor)
     kw = dict(adaptor_kw or {})
     share = resolve_sharing(adaptor, sharing)
     active = effective_adaptor(adaptor)  # "none" -> no adaptor modules at all

@@ -68,6 +68,8 @@ def bench_study(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     rows, ref = [], None
     src = (ROOT / args.study).resolve()
     for backend, workers in (("optuna", 1), ("optuna", 2), ("ray", 1)):
+        if backend not in args.backends:
+            continue
         case = tmp / f"{backend}{workers}"
         case.mkdir()
         f = _study_file(src, case / "study.yaml", backend, args.keep_pruning)
@@ -81,6 +83,7 @@ def bench_study(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         if out.returncode != 0:
             rows.append({"case": "study", "backend": backend, "workers": workers,
                          "error": out.stderr[-1500:] or out.stdout[-1500:]})
+            print(json.dumps(rows[-1]), flush=True)
             continue
         name = yaml.safe_load(f.read_text())["name"]
         storage = (f"sqlite:///{case / 'runs' / name / 'study.db'}" if workers == 1 or backend == "ray"
@@ -192,6 +195,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--keep-pruning", action="store_true")
     p.add_argument("--overhead-trials", type=int, nargs=2, default=(5, 25))
+    p.add_argument("--backends", nargs="+", default=["optuna", "ray"], choices=["optuna", "ray"])
     p.add_argument("--skip", choices=["study", "overhead"], action="append", default=[])
     args = p.parse_args()
     print(json.dumps({"case": "machine", **_machine()}), flush=True)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -133,11 +134,11 @@ def test_asha_stops_bad_trials_as_pruned(local_ray, tmp_path) -> None:
 @pytest.mark.ray
 def test_multi_objective_and_failures(local_ray, tmp_path) -> None:
     storage = str(tmp_path / "journal.log")
-    done = []
+    done, lock = [], threading.RLock()  # a progress callback may hold unpicklable things (a console)
     _ray.run({"dir": str(tmp_path)}, storage, study_name="mo",
              objectives=[("loss", "minimize"), ("acc", "maximize")], space=None, n_trials=3,
              max_concurrent=1, max_failures=1, sample_fn=sample_fixed, trial_fn=trial_flaky,
-             storage_path=tmp_path / "ray", progress=lambda n, s, r: done.append((n, s)))
+             storage_path=tmp_path / "ray", progress=lambda n, s, r: lock and done.append((n, s)))
     study = optuna.load_study(study_name="mo", storage=_ray.open_storage(storage))
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
     assert study.metric_names == ["loss", "acc"]

@@ -75,6 +75,7 @@ _DIRECTIONS = {"maximize": "max", "minimize": "min"}
 _META, _PARAMS, _FINAL = "_odeattn_trial", "_odeattn_params", "_odeattn_final"
 _OBJECT_STORE = 256 * 1024**2
 _CREATED: dict[str, list[int]] = {}  # run token -> optuna trial ids created by this driver
+_PROGRESS: dict[str, Callable] = {}  # run token -> progress callback (may hold a console, a lock)
 
 
 def ray_available() -> bool:
@@ -187,9 +188,14 @@ def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn:
     return trainable
 
 
-def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], modes: list[str],
-                   sampler: Any, study_name: str, storage: Any, token: str,
-                   progress: Callable | None) -> Any:
+def _searcher_class(ray_searcher: type) -> type:
+    """OptunaSearch subclass, built once and published as ``_Searcher`` in this module, so Tune's
+    cloudpickle stores it by reference (a class pickled by value would drag the module's
+    registries, e.g. a progress callback holding a console lock, into ``tuner.pkl``)."""
+    cls = globals().get("_Searcher")
+    if cls is not None:
+        return cls
+
     class _Searcher(ray_searcher):
         """OptunaSearch that tags configs with the Optuna trial id and tells our own states."""
 
@@ -198,7 +204,7 @@ def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], 
             if config is None:
                 return None
             ot_trial = self._ot_trials[trial_id]
-            _CREATED.setdefault(token, []).append(ot_trial._trial_id)
+            _CREATED.setdefault(self.odeattn_token, []).append(ot_trial._trial_id)
             return {_META: ot_trial._trial_id, _PARAMS: config[_PARAMS]}
 
         def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
@@ -212,23 +218,37 @@ def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], 
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
                 return
             self._completed_trials.add(trial_id)
-            ot_trial = self._ot_trials[trial_id]
-            values, state = _outcome(result, error, names)
-            if state == optuna.trial.TrialState.FAIL and values is not None:
-                self._ot_study._storage.set_trial_user_attr(
-                    ot_trial._trial_id, "error", f"non-finite objective values {values}")
-                values = None
-            try:
-                self._ot_study.tell(ot_trial, values, state=state)
-            except Exception as exc:  # e.g. a NaN objective: Optuna stores it as FAIL itself
-                log.warning("trial %d: tell failed: %s", ot_trial.number, exc)
-            if progress is not None:
-                progress(ot_trial.number, state.name, result or {})
+            _tell(self._ot_study, self._ot_trials[trial_id], result, error, self.odeattn_names,
+                  _PROGRESS.get(self.odeattn_token))
 
+    _Searcher.__module__, _Searcher.__qualname__ = __name__, "_Searcher"
+    globals()["_Searcher"] = _Searcher
+    return _Searcher
+
+
+def _tell(study: Any, ot_trial: Any, result: dict | None, error: bool, names: list[str],
+          callback: Callable | None) -> None:
+    values, state = _outcome(result, error, names)
+    if state == optuna.trial.TrialState.FAIL and values is not None:
+        study._storage.set_trial_user_attr(ot_trial._trial_id, "error",
+                                           f"non-finite objective values {values}")
+        values = None
+    try:
+        study.tell(ot_trial, values, state=state)
+    except Exception as exc:  # e.g. already finished elsewhere
+        log.warning("trial %d: tell failed: %s", ot_trial.number, exc)
+    if callback is not None:
+        callback(ot_trial.number, state.name, result or {})
+
+
+def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], modes: list[str],
+                   sampler: Any, study_name: str, storage: Any, token: str) -> Any:
     single = len(names) == 1
-    return _Searcher(space=space_fn, metric=names[0] if single else names,
-                     mode=modes[0] if single else modes, sampler=sampler,
-                     study_name=study_name, storage=storage)
+    searcher = _searcher_class(ray_searcher)(
+        space=space_fn, metric=names[0] if single else names, mode=modes[0] if single else modes,
+        sampler=sampler, study_name=study_name, storage=storage)
+    searcher.odeattn_names, searcher.odeattn_token = list(names), token
+    return searcher
 
 
 def _outcome(result: dict | None, error: bool, names: list[str]) -> tuple[list[float] | None, Any]:
@@ -329,7 +349,9 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
     token, start = uuid.uuid4().hex, time.perf_counter()
     searcher = _make_searcher(OptunaSearch, space_fn=_space_fn(sample_fn, space), names=names,
                               modes=modes, sampler=sampler, study_name=study_name,
-                              storage=storage, token=token, progress=progress)
+                              storage=storage, token=token)
+    if progress is not None:
+        _PROGRESS[token] = progress
     trainable = _make_trainable(study_cfg, storage_url, study_name, trial_fn, names, metric,
                                 max(1, int(cpus_per_trial)))
     started = _init_ray(ray, address, num_cpus)
@@ -351,6 +373,7 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
                 log.warning("ray trial failed: %s", str(result.error).strip().splitlines()[-1:])
     finally:
         _fail_leftovers(storage, token)
+        _PROGRESS.pop(token, None)
         if started:
             ray.shutdown()
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

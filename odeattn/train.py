@@ -166,6 +166,10 @@ def fit(model: nn.Module, data: Dataset, config: TrainConfig | None = None, repo
         resume: str | os.PathLike | None = None) -> dict[str, float]:
     """Train ``model`` on ``data.train``; validate on ``data.val`` after every epoch.
 
+    Each epoch visits the training split in a seeded random order (a last batch of a single
+    image is skipped: BatchNorm cannot train on it). ``torch.manual_seed(config.seed)`` is called
+    first; the data order and augmentation use their own generator, saved in checkpoints.
+
     Args:
         config: a :class:`TrainConfig` (default: ``TrainConfig()``); see :data:`RECIPES`.
         report: ``report(epoch, metrics) -> should_stop`` after each epoch (epoch 1-based).
@@ -175,7 +179,8 @@ def fit(model: nn.Module, data: Dataset, config: TrainConfig | None = None, repo
 
     Returns:
         The last epoch's metrics (``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``
-        [``val_top5``], ``lr``, ``images_per_s``, ``epoch_time_s``) plus ``best_val_acc``,
+        [``val_top5`` when > 10 classes], ``lr`` at the epoch's end, ``images_per_s`` of the
+        training pass, ``epoch_time_s`` with validation) plus ``best_val_acc``,
         ``best_epoch``, ``epochs_run``, ``stopped_early`` and ``test_*`` when ``eval_test``.
         Accuracies are fractions in [0, 1].
 

@@ -51,9 +51,11 @@ def _step_norms(phi: Tensor, dt: Tensor | float) -> tuple[Tensor, Tensor]:
         n = _norm(phi)
         return n, n * abs(float(dt))
     if phi.ndim >= 3 and dt.ndim == phi.ndim and all(s == 1 for s in dt.shape[2:]):
-        per_c = _norm(phi, tuple(range(2, phi.ndim)))  # (B, C)
-        d = dt.reshape(dt.shape[0], dt.shape[1]).to(per_c.dtype).expand_as(per_c)  # (B, C)
-        return _norm(per_c, (1,)), _norm(per_c * d, (1,))
+        dtype = torch.float64 if phi.dtype == torch.float64 else torch.float32
+        # Σ over space of Φ²: a plain sum is ~3x faster than a strided norm on channels_last
+        sq = phi.to(dtype).square().sum(tuple(range(2, phi.ndim)))  # (B, C)
+        d2 = dt.reshape(dt.shape[0], dt.shape[1]).to(dtype).square()  # (B, C), broadcasts B = 1
+        return sq.sum(1).sqrt(), (sq * d2).sum(1).sqrt()
     return _norm(phi), _norm(dt * phi)
 
 

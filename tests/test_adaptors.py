@@ -466,7 +466,7 @@ def test_spec_yaml_round_trip_and_dict_forms():
     (lambda: AdaptorSpec(then=AdaptorSpec(sharing="stage")), r"sharing 'block' conflicts with then"),
     (lambda: create_adaptor("se", 8, reduction=16), r"reduction.*channels=8"),
     (lambda: create_adaptor("fca", 24), r"divisible by 16.*channels=24"),
-    (lambda: create_adaptor("sge", 48), r"groups.*divide.*groups=16"),
+    (lambda: create_adaptor("sge", 48, groups=64), r"groups.*divide.*groups=16"),
     (lambda: create_adaptor("none", C, reduction=4), r"takes no options"),
     (lambda: create_adaptor(3, C), r"must be None, a name in ADAPTORS"),
     (lambda: create_adaptor("se", 0), r"`channels` must be a positive int"),
@@ -474,3 +474,21 @@ def test_spec_yaml_round_trip_and_dict_forms():
 def test_spec_validation_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTORS))
+def test_every_preset_fits_small_channel_counts(name):
+    """Published defaults (DIA light r=20, SGE 64 groups) fit a 16-channel net; given values don't move."""
+    x = torch.randn(2, 16, 4, 4)
+    adaptor = create_adaptor(name, 16, shared_blocks=2) if name.startswith("dia") else create_adaptor(name, 16)
+    if adaptor is None:
+        return
+    dt = adaptor(x, torch.randn_like(x), index=0)
+    assert torch.all((dt > 0) & (dt < 1))
+    if name == "sge":
+        assert adaptor.process.groups == 16  # gcd(64, 16)
+        with pytest.raises(ValueError, match="groups"):
+            create_adaptor("sge", 16, groups=64)
+    if name == "dia_light":
+        with pytest.raises(ValueError, match="reduction"):
+            create_adaptor("dia_light", 16, shared_blocks=2, reduction=20)

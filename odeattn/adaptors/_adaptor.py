@@ -45,7 +45,7 @@ class Adaptor(nn.Module):
         self.spec, self.channels, self.kind = spec, channels, kind
         self.shared_blocks = shared_blocks
         self.stage_shared = shared_blocks is not None
-        hp = spec.resolved()
+        hp = spec.resolved(channels)
         self.extract = build_extractor(spec.extractor, channels, hp)
         k = self.extract.descriptors * (2 if spec.inputs == "pair" else 1)
         self.process = build_processor(spec.processor, channels, k, hp, shared_blocks or 1, spec.gate)

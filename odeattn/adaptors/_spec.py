@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,16 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "dct": {"dct_size": 7},
     "pyramid": {"levels": (1, 2, 4)},
 }
+
+
+def _fit_default(key: str, default: Any, channels: int | None) -> Any:
+    if channels is None or default is None:
+        return default
+    if key == "reduction":
+        return min(default, channels)
+    if key == "groups":
+        return math.gcd(default, channels)
+    return default
 
 
 def closest_error(what: str, got: object, valid: Iterable[str], hint: str = "") -> ValueError:
@@ -182,13 +193,19 @@ class AdaptorSpec:
         if "bias" in r and not isinstance(r["bias"], bool):
             raise ValueError(f"`bias` must be True or False, but got bias={r['bias']!r}")
 
-    def resolved(self) -> dict[str, Any]:
-        """The hyper-parameters this spec uses, with published defaults filled in."""
+    def resolved(self, channels: int | None = None) -> dict[str, Any]:
+        """The hyper-parameters this spec uses, with published defaults filled in.
+
+        With ``channels``, a published default that cannot fit that many channels (DIA light's
+        r = 20 or SGE's 64 groups on a 16-channel digits net) is fitted to it: ``reduction``
+        becomes at most ``channels`` and ``groups`` the largest divisor shared with
+        ``channels``. Values the user gave are never changed (they are validated instead).
+        """
         out: dict[str, Any] = {}
         for part in (self.processor, self.extractor):
             for key, default in _DEFAULTS.get(part, {}).items():
                 given = getattr(self, key)
-                out[key] = default if given is None else given
+                out[key] = _fit_default(key, default, channels) if given is None else given
         return out
 
     @property

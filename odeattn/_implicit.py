@@ -22,7 +22,10 @@ diverging or non-converged solve raises :class:`StageSolveError` (never a silent
 
 Gradients use the implicit function theorem: the converged K* is re-evaluated once with
 autograd, K = F(K*), and a hook maps the incoming gradient g to λ = (I − ∂F/∂K)^{−T} g
-(dense solve when s·N ≤ dense_limit, else GMRES with vector–Jacobian products).
+(dense solve when s·N ≤ dense_limit, else GMRES with vector–Jacobian products). When nothing
+needs a gradient (``torch.is_grad_enabled()`` is False, or K = F(K*) evaluated with a constant
+K* does not require grad: neither y, h, t nor a parameter of f does) the converged K* is
+returned as is — no Jacobian, no hook, and the result does not require grad.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def solve_stages(f: Func, t: Tensor, y: Tensor, h: Tensor, hb: Tensor, plan: Pla
                                   f"max_iter={max_iter} iterations (last scaled update {e:.3g}, "
                                   f"needed ≤ {KAPPA}); raise max_iter or reduce the step size")
     if not torch.is_grad_enabled():
-        return ks
+        return ks  # the no-grad path: no gradient machinery at all
     return _attach_gradient(f, plan, ts, y, ks, hb, dense_limit)
 
 
@@ -175,13 +178,22 @@ def _attach_gradient(f: Func, plan: Plan, ts: list[Tensor], y: Tensor, ks: list[
                      hb: Tensor, dense_limit: int) -> list[Tensor]:
     """K = F(K*) with autograd, and a hook applying (I − ∂F/∂K)^{−T} to incoming gradients."""
     s, n = plan.stages, y.numel()
-    leaves = [k.detach().requires_grad_() for k in ks]
+    dense = s * n <= dense_limit
+    direct = y.requires_grad or hb.requires_grad or any(t.requires_grad for t in ts)
+    if direct and not dense:
+        leaves = [k.detach().requires_grad_() for k in ks]
+    else:  # probe: F(K*) with constant K* — its graph reaches y, h, t and f's parameters only
+        leaves = [k.detach() for k in ks]
     with torch.enable_grad():
         out = _apply(f, plan, ts, y, leaves, hb)
         flat = torch.cat([o.reshape(n) for o in out])
-    if not flat.requires_grad:
-        return [o.detach() for o in out]
-    if s * n <= dense_limit:
+    if not flat.requires_grad:  # nothing upstream needs gradients: no Jacobian, no hook
+        return ks
+    if not dense and not leaves[0].requires_grad:  # GMRES adjoint needs VJPs w.r.t. K
+        leaves = [k.detach().requires_grad_() for k in ks]
+        with torch.enable_grad():
+            flat = torch.cat([o.reshape(n) for o in _apply(f, plan, ts, y, leaves, hb)])
+    if dense:
         mt = _dense_matrix(f, plan, ts, y.detach(), [k.detach() for k in ks], hb.detach()).T
         flat.register_hook(lambda g: None if g is None else torch.linalg.solve(mt, g))
     else:

@@ -90,16 +90,13 @@ class ODEBlock(nn.Module, Recordable):
             return torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
         from odeattn import solve
 
-        if self.adjoint:
-            fn = getattr(solve, "odeint_adjoint", None)
-            if fn is None:
-                raise ValueError("solver='odeattn' has no adjoint; use solver='torchdiffeq' or adjoint=False")
-            return fn
-        return solve.odeint
+        return solve.odeint  # its adjoint is options={"adjoint": True} (see forward)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> same
         t = torch.tensor([0.0, self.T], dtype=x.dtype, device=x.device)
         options = {"step_size": self.step_size} if self.step_size is not None else None
+        if self.adjoint and self.solver == "odeattn":
+            options = {**(options or {}), "adjoint": True}
         y = self._odeint()(self.func, x, t, rtol=self.tol, atol=self.tol, method=self.method,
                            options=options)[-1]
         self._emit(x, y, (y - x) / self.T, self.T)

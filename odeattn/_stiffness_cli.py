@@ -81,8 +81,10 @@ def _spec(text: str) -> dict[str, Any]:
 def _arch_file(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         arch = yaml.safe_load(f)
-    if isinstance(arch, dict) and isinstance(arch.get("architecture"), dict):
-        arch = arch["architecture"]
+    for key in ("model", "architecture"):  # train/search YAML (`model:`) or checkpoint-style
+        if isinstance(arch, dict) and isinstance(arch.get(key), dict):
+            arch = arch[key]
+            break
     if not isinstance(arch, dict) or "name" not in arch:
         raise ValueError(f"`--arch` {path} must hold a mapping with a 'name' key (an architecture)")
     return arch

@@ -130,3 +130,18 @@ def test_module_entry_point_and_argparse_errors(tmp_path):
     )
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_arch_file_in_the_train_and_search_form(tmp_path):
+    """`--arch` reads the `model:` YAML that `odeattn.train` writes and the search exports."""
+    import yaml
+
+    arch = create_model("digits_resnet", **SMALL).architecture()
+    path = tmp_path / "best.yaml"
+    path.write_text(yaml.safe_dump({"model": arch, "train": {"recipe": "digits"}}))
+    out = tmp_path / "out"
+    rc = main(["--arch", str(path), "--data", "digits", "--out", str(out), "--samples", "20",
+               "--grid", "5"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["models"][0]["n_blocks"] == 6 and rep["models"][0]["n_samples"] == 20

@@ -73,9 +73,21 @@ for _tab in TABLEAUS.values():  # built-in plans exist before any solve is trace
     _plan_of_tableau(_tab)
 
 
+def _unit_first(terms: Terms) -> Terms:
+    """``terms`` with a unit-coefficient term (if any) moved to the front."""
+    for n, (_, a) in enumerate(terms):
+        if a == 1.0:
+            return (terms[n], *terms[:n], *terms[n + 1:]) if n else terms
+    return terms
+
+
 def lincomb(terms: Terms, ks: Sequence[Tensor]) -> Tensor:
-    """Σ_j a_j k_j over the non-zero ``terms`` (at least one)."""
-    (j0, a0), *rest = terms
+    """Σ_j a_j k_j over the non-zero ``terms`` (at least one).
+
+    Starts from a unit-coefficient term when there is one (``add(k_u, k_j, alpha=a_j)``: one op
+    fewer than scaling the first term); the result is a fresh tensor unless it is a single k_j.
+    """
+    (j0, a0), *rest = _unit_first(terms)
     if not rest:
         return ks[j0] if a0 == 1.0 else ks[j0] * a0
     j1, a1 = rest[0]
@@ -86,24 +98,35 @@ def lincomb(terms: Terms, ks: Sequence[Tensor]) -> Tensor:
 
 
 def shift(y: Tensor, terms: Terms, ks: Sequence[Tensor], h: Tensor | float) -> Tensor:
-    """y + h Σ_j a_j k_j, with ``h`` a float or a tensor broadcastable to ``y``."""
+    """y + h Σ_j a_j k_j, with ``h`` a float or a tensor broadcastable to ``y``.
+
+    Float h: a chain ``add(y, k_0, alpha=a_0 h).add_(k_j, alpha=a_j h)…`` (m ops for m terms, no
+    0-d tensors). Tensor h: ``addcmul(y, k_0 + Σ_j (a_j/a_0) k_j, h, value=a_0)`` (m ops too).
+    """
     if not terms:
         return y
     if isinstance(h, float):
-        if len(terms) == 1:
-            j, a = terms[0]
-            return torch.add(y, ks[j], alpha=a * h)
-        return torch.add(y, lincomb(terms, ks), alpha=h)
-    if len(terms) == 1:
-        j, a = terms[0]
-        return torch.addcmul(y, ks[j], h, value=a)
-    return torch.addcmul(y, lincomb(terms, ks), h)
+        (j0, a0), *rest = terms
+        acc = torch.add(y, ks[j0], alpha=a0 * h)
+        for j, a in rest:
+            acc = acc.add_(ks[j], alpha=a * h)
+        return acc
+    (j0, a0), *rest = _unit_first(terms)
+    if not rest:
+        return torch.addcmul(y, ks[j0], h, value=a0)
+    j1, a1 = rest[0]
+    acc = torch.add(ks[j0], ks[j1], alpha=a1 / a0)
+    for j, a in rest[1:]:
+        acc = acc.add_(ks[j], alpha=a / a0)
+    return torch.addcmul(y, acc, h, value=a0)
 
 
-def node(t: Tensor, c: float, h: Tensor) -> Tensor:
+def node(t: Tensor, c: float, h: Tensor | float) -> Tensor:
     """t + c h (no op for c = 0)."""
     if c == 0.0:
         return t
+    if isinstance(h, float):
+        return t + c * h
     if c == 1.0:
         return t + h
     return torch.add(t, h, alpha=c)

@@ -59,9 +59,13 @@ def _check_implicit(implicit: str, max_iter: int, rtol: float, atol: float) -> N
 class Stepper:
     """One step of a tableau for ``y' = f(t, y)``: the stage kernel shared with the solver.
 
-    ``step(f, t, y, h, k1=None) -> (y_new, err | None, ks)``; ``t`` a 0-d tensor, ``h`` a 0-d
-    tensor or a per-sample ``(B,)`` tensor (broadcast over the trailing dims of ``y``; then f
-    gets a ``(B,)`` time). ``k1`` is a reused f(t, y) (FSAL). ``err = h Σ b_err_i k_i``.
+    ``step(f, t, y, h, k1=None, nodes=None) -> (y_new, err | None, ks)``; ``t`` a 0-d tensor,
+    ``h`` a Python float (shared step: every linear combination is a chain of
+    ``add(alpha=a·h)``, no 0-d tensors), a 0-d tensor, or a per-sample ``(B,)`` tensor
+    (broadcast over the trailing dims of ``y``; then f gets a ``(B,)`` time). ``k1`` is a
+    reused f(t, y) (FSAL). ``nodes`` are precomputed stage times t + c h, one per entry of
+    ``self.cs`` (the distinct nodes, in stage order; a fixed-grid solve computes them for all
+    its steps at once). ``err = h Σ b_err_i k_i``.
     """
 
     def __init__(self, tableau: str | ButcherTableau, *, rtol: float = 1e-7, atol: float = 1e-9,
@@ -72,37 +76,54 @@ class Stepper:
         self.rtol, self.atol, self.implicit = float(rtol), float(atol), implicit
         self.max_iter, self.dense_limit = max_iter, int(dense_limit)
         self._k1_ok = not any(x != 0 for x in self.tableau.a[0]) and self.tableau.c[0] == 0
+        cs: list[float] = []
+        for c in self.plan.c:
+            if c not in cs:
+                cs.append(c)
+        self.cs: tuple[float, ...] = tuple(cs)
+        self._cidx: tuple[int, ...] = tuple(cs.index(c) for c in self.plan.c)
 
-    def step(self, f: Func, t: Tensor, y: Tensor, h: Tensor,
-             k1: Tensor | None = None) -> tuple[Tensor, Tensor | None, list[Tensor]]:
+    def step(self, f: Func, t: Tensor, y: Tensor, h: Tensor | float,
+             k1: Tensor | None = None, nodes: Any = None
+             ) -> tuple[Tensor, Tensor | None, list[Tensor]]:
         plan = self.plan
         if k1 is not None and not self._k1_ok:
             raise ValueError(f"{self.tableau.name}: `k1` (a reused f(t, y)) needs an explicit "
                              f"first stage at c=0; pass k1=None")
-        if not isinstance(h, Tensor):
-            h = torch.as_tensor(h, dtype=t.dtype if isinstance(t, Tensor) else y.dtype,
-                                device=y.device)
-        hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
+        if isinstance(h, (int, float)) and not isinstance(h, bool) and plan.explicit:
+            hb: Tensor | float = float(h)
+            h = hb
+        else:
+            if not isinstance(h, Tensor):
+                h = torch.as_tensor(h, dtype=t.dtype if isinstance(t, Tensor) else y.dtype,
+                                    device=y.device)
+            hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
         if plan.explicit:
             ks: list[Tensor] = []
-            nodes: dict[float, Tensor] = {}
+            tn: list[Tensor | None] = [None] * len(self.cs) if nodes is None else list(nodes)
             z = y
             for i in range(plan.stages):
                 if i == 0 and k1 is not None:
                     ks.append(k1)
                     continue
-                c = plan.c[i]
-                if c not in nodes:
-                    nodes[c] = node(t, c, h)
+                ci = self._cidx[i]
+                if tn[ci] is None:
+                    tn[ci] = node(t, plan.c[i], h)
                 z = shift(y, plan.rows[i], ks, hb)
-                ks.append(f(nodes[c], z))
+                ks.append(f(tn[ci], z))
             y_new = z if plan.y_is_last_stage else shift(y, plan.b, ks, hb)
         else:
             ks = solve_stages(f, t, y, h, hb, plan, rtol=self.rtol, atol=self.atol,
                               method=self.implicit, max_iter=self.max_iter,
                               dense_limit=self.dense_limit, k1=k1)
             y_new = shift(y, plan.b, ks, hb)
-        err = None if plan.b_err is None else lincomb(plan.b_err, ks) * hb
+        if plan.b_err is None:
+            err = None
+        elif isinstance(hb, float):
+            err = lincomb(plan.b_err, ks).mul_(hb) if len(plan.b_err) > 1 else \
+                plan.b_err[0][1] * hb * ks[plan.b_err[0][0]]
+        else:
+            err = lincomb(plan.b_err, ks) * hb
         return y_new, err, ks
 
 

@@ -273,14 +273,26 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
 
 def _solve_fixed(stepper: Any, f: Counted, y0: Tensor, tt: Tensor, times: list[float],
                  h_max: float, fsal: bool, stats: SolveStats) -> Tensor:
+    """Equal steps per output interval. The step is a Python float (exact in float64) unless
+    ``t`` requires grad; all stage times of an interval come from one tensor expression
+    (``t_{j-1} + (i + c) h``, unbound once), so a step creates no 0-d tensors of its own."""
     ys = [y0]
     y, k1 = y0, None
+    explicit = stepper.plan.explicit
+    cs = stepper.cs if explicit else (0.0,)
+    nc = len(cs)
     for j in range(1, len(times)):
         n = max(1, math.ceil(abs(times[j] - times[j - 1]) / h_max * (1 - 1e-12)))
-        h = (tt[j] - tt[j - 1]) / n  # 0-d
-        ts = torch.arange(n, dtype=tt.dtype, device=tt.device).mul_(h).add_(tt[j - 1]).unbind(0)
+        if tt.requires_grad or not explicit:
+            h: Tensor | float = (tt[j] - tt[j - 1]) / n  # 0-d, differentiable w.r.t. t
+        else:
+            h = (times[j] - times[j - 1]) / n
+        grid = torch.arange(n, dtype=tt.dtype, device=tt.device).unsqueeze(1)
+        grid = grid + torch.tensor(cs, dtype=tt.dtype, device=tt.device) if nc > 1 else grid
+        tn = grid.mul_(h).add_(tt[j - 1]).reshape(-1).unbind(0)
         for i in range(n):
-            y, _, ks = stepper.step(f, ts[i], y, h, k1=k1)
+            row = tn[i * nc:(i + 1) * nc]
+            y, _, ks = stepper.step(f, row[0], y, h, k1=k1, nodes=row if explicit else None)
             k1 = ks[-1] if fsal else None
         stats.accepted += n
         ys.append(y)

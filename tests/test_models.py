@@ -309,13 +309,13 @@ def test_placement_with_stage_sharing_resets_at_first_selected_block():
 @pytest.mark.parametrize("bad", ["11|11", "111|111|11", "1101101", [True] * 5, "12|00|00"])
 def test_placement_wrong_length_names_per_stage_counts(bad):
     with pytest.raises(ValueError, match=r"2\|2\|2|'0', '1'") as err:
-        create_model("digits_resnet", adaptor="se", placement=bad)
+        create_model("digits_resnet", blocks=(2, 2, 2), adaptor="se", placement=bad)
     assert "placement" in str(err.value)
 
 
 def test_placement_needs_an_adaptor():
     with pytest.raises(ValueError, match="adaptor=None"):
-        create_model("digits_resnet", placement="11|11|11")
+        create_model("digits_resnet", blocks=(2, 2, 2), placement="11|11|11")
 
 
 # ---------------------------------------------------------------- arguments and names
@@ -451,7 +451,7 @@ def test_adaptor_spec_round_trips_through_architecture():
     from odeattn.adaptors import AdaptorSpec
 
     spec = AdaptorSpec(inputs="pair", extractor="gap", processor="eca")
-    model, x = small("digits_resnet", adaptor=spec, placement="01|10|11")
+    model, x = small("digits_resnet", adaptor=spec, placement="011|101|110")
     arch = model.architecture()
     assert isinstance(arch["adaptor"], dict) and arch["adaptor"]["inputs"] == "pair"
     assert yaml.safe_load(yaml.safe_dump(arch)) == arch

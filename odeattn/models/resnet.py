@@ -208,8 +208,8 @@ _IMAGENET = dict(stem="imagenet", num_classes=1000, preact=False, widths=(64, 12
 _variant("resnet18", block="basic", blocks=(2, 2, 2, 2), **_IMAGENET)
 _variant("resnet34", block="basic", blocks=(3, 4, 6, 3), **_IMAGENET)
 _variant("resnet50", block="bottleneck", blocks=(3, 4, 6, 3), **_IMAGENET)
-_variant("digits_resnet", block="basic", stem="cifar", in_channels=1, blocks=(2, 2, 2))
+_variant("digits_resnet", block="basic", stem="cifar", in_channels=1, blocks=(3, 3, 3))
 _variant(
     "digits_resnet_bottleneck", block="bottleneck", stem="cifar", in_channels=1,
-    blocks=(2, 2, 2), widths=(4, 8, 16),
+    blocks=(3, 3, 3), widths=(4, 8, 16),
 )

@@ -133,7 +133,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="only the small shape, 3 reps")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch intra-op threads (0 = torch's default); 1 on a loaded machine")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     shapes = [(16, 8, 8)] if a.quick else [(16, 8, 8), (64, 32, 32)]
     bench_steps(3 if a.quick else a.reps, shapes)
     bench_graph_breaks()

@@ -112,6 +112,20 @@ def case(name, f, y0, method, backward, repeats):
             "ratio": res["odeattn"]["median_ms"] / res["torchdiffeq"]["median_ms"], **res}
 
 
+def overhead_only(f, y0, res: dict, repeats: int) -> dict:
+    """Per-library solver time minus NFE bare f calls (fwd, no_grad): the part a solver owns."""
+    t0 = torch.tensor(0.0)
+    out = {}
+    for lib in ("odeattn", "torchdiffeq"):
+        nfe = res[lib]["nfe"]
+        with torch.no_grad():
+            f_ms = 1e3 * statistics.median(timeit(lambda nfe=nfe: [f(t0, y0) for _ in range(nfe)],
+                                                  repeats))
+        out[lib] = {"nfe_f_ms": f_ms, "overhead_ms": res[lib]["median_ms"] - f_ms}
+    out["ratio"] = out["odeattn"]["overhead_ms"] / out["torchdiffeq"]["overhead_ms"]
+    return out
+
+
 def graph_breaks() -> dict:
     import torch._dynamo as dynamo
 
@@ -137,15 +151,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--no-explain", action="store_true")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch intra-op threads (0 = torch's default); 1 on a loaded machine")
+    ap.add_argument("--f-only", action="store_true",
+                    help="also time NFE bare f calls: overhead-only ratio (solver − NFE·f)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     repeats = 5 if args.quick else 21
     meta = {"machine": platform.processor() or platform.machine(), "torch_version": torch.__version__,
             "threads": torch.get_num_threads(), "torchdiffeq_version": torchdiffeq.__version__}
     for name, f, y0 in problems():
         for method in ("rk38", "dopri5"):
             for backward in (False, True):
-                print(json.dumps({**case(name, f, y0, method, backward, repeats), **meta}),
-                      flush=True)
+                res = case(name, f, y0, method, backward, repeats)
+                if args.f_only and not backward:
+                    res["overhead_only"] = overhead_only(f, y0, res, repeats)
+                print(json.dumps({**res, **meta}), flush=True)
     if not args.no_explain:
         print(json.dumps(graph_breaks()), flush=True)
 

@@ -49,7 +49,7 @@ def _step_norms(phi: Tensor, dt: Tensor | float) -> tuple[Tensor, Tensor]:
     """
     if not isinstance(dt, Tensor):
         n = _norm(phi)
-        return n, n * abs(float(dt))
+        return n, (n if dt == 1.0 else n * abs(float(dt)))
     if phi.ndim >= 3 and dt.ndim == phi.ndim and all(s == 1 for s in dt.shape[2:]):
         dtype = torch.float64 if phi.dtype == torch.float64 else torch.float32
         # Σ over space of Φ²: a plain sum is ~3x faster than a strided norm on channels_last
@@ -79,7 +79,7 @@ class Recorder:
             phi_norm, diff_norm = _step_norms(
                 phi.detach(), dt.detach() if isinstance(dt, Tensor) else dt
             )
-            row = torch.stack((_norm(x_t.detach()), diff_norm, phi_norm), 1)  # (B, 3)
+            row = (_norm(x_t.detach()), diff_norm, phi_norm)  # stacked in norms(), not per block
         key = (id(block), self._seen.get(id(block), 0))
         self._seen[id(block)] = key[1] + 1
         col = self._columns.get(key)
@@ -106,7 +106,7 @@ class Recorder:
     def norms(self) -> dict[str, Tensor]:
         """(N, L) float64 CPU tensors ``x`` = ‖x_t‖, ``diff`` = ‖x_{t+1} − x_t‖, ``phi`` = ‖Φ‖."""
         cols = self._measured()
-        per = [torch.cat(c["rows"]) for c in cols]  # each (N_c, 3)
+        per = [torch.cat([torch.stack(r, 1) for r in c["rows"]]) for c in cols]  # each (N_c, 3)
         sizes = {p.shape[0] for p in per}
         if len(sizes) != 1:
             raise RuntimeError(

@@ -108,6 +108,18 @@ def test_step_norms_match_forming_the_increment(shape):
     torch.testing.assert_close(n_diff, (dt * phi).flatten(1).norm(dim=1), rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("dt", [1.0, 0.7, -2.0])
+def test_step_norms_float_step_including_the_unit_shortcut(dt):
+    from odeattn._recorder import _step_norms
+
+    torch.manual_seed(2)
+    phi = torch.randn(3, 4, 5, 5).contiguous(memory_format=torch.channels_last)
+    n_phi, n_diff = _step_norms(phi, dt)  # dt == 1.0 returns ‖Φ‖ itself, no extra op
+    ref = phi.double().flatten(1).norm(dim=1)
+    torch.testing.assert_close(n_phi.double(), ref, rtol=1e-6, atol=0)
+    torch.testing.assert_close(n_diff.double(), abs(dt) * ref, rtol=1e-6, atol=0)
+
+
 def test_recording_changes_no_bit_of_output_or_gradients():
     net = _net(True, torch.float32)
     x = torch.randn(4, 2, 6, 6)

@@ -317,3 +317,113 @@ def test_default_storage_follows_workers_and_keeps_an_existing_study(tmp_path: P
     assert default_storage(study, 2) == f"sqlite:///{tmp_path}/lth4sa/study.db"  # continue it
     url = "postgresql+psycopg2://u:p@h/db"
     assert default_storage(load_study(ROOT / "studies" / "lth4sa.yaml", storage=url), 4) == url
+
+
+# ----------------------------------------------------------------------------- budget race, heartbeat
+def _race_study(tmp_path: Path, url: str, n_done: int) -> tuple[optuna.Study, optuna.Study]:
+    s1 = optuna.create_study(storage=make_storage(url), study_name="race")
+    for _ in range(n_done):
+        s1.add_trial(create_trial(state=TrialState.COMPLETE, value=1.0))
+    return s1, optuna.load_study(study_name="race", storage=make_storage(url))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+@pytest.mark.parametrize("order", ["ask_check_ask_check", "ask_ask_check_check"])
+def test_workers_passing_the_budget_check_together_run_exactly_the_budget(tmp_path: Path, kind: str,
+                                                                         order: str) -> None:
+    url = f"sqlite:///{tmp_path}/r.db" if kind == "sqlite" else str(tmp_path / "r.log")
+    s1, s2 = _race_study(tmp_path, url, 2)
+    n = 3
+    assert budget_used(s1) < n and budget_used(s2) < n  # both workers pass the pre-check
+    if order == "ask_check_ask_check":
+        a = backend._ask(s1, n)
+        b = backend._ask(s2, n)
+    else:  # both ask before either checks
+        t1, t2 = s1.ask(), s2.ask()
+        assert not backend._surplus(s1, t1, n) and backend._surplus(s2, t2, n)
+        a, b = t1, None
+        t2.set_user_attr("odeattn_surplus", True)
+        s2.tell(t2, state=TrialState.FAIL)
+    assert a is not None and a.number == 2 and b is None  # exactly one trains: the lower number
+    s1.tell(a, 1.0)
+    trials = s1.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
+    assert trials[3].user_attrs == {"odeattn_surplus": True}
+    assert budget_used(s1) == n  # the surplus trial is not counted
+
+
+def test_surplus_trial_is_not_trained_and_stops_the_worker(tmp_path: Path, monkeypatch) -> None:
+    study = load_study(ROOT / "studies" / "lth4sa.yaml", budget={"n_trials": 3}, name="race")
+    space = resolve_space(study)
+    url = f"sqlite:///{tmp_path}/r.db"
+    s1 = backend.open_study(study, url, space)
+    for _ in range(2):
+        s1.add_trial(create_trial(state=TrialState.COMPLETE, values=[0.5, 0.1, 1.0]))
+    other = s1.ask()  # another worker asked first and is still training
+    calls = []
+    monkeypatch.setattr(backend, "run_trial", lambda *a, **k: calls.append(1) or {})
+    s2 = backend.open_study(study, url, space, worker=1)
+    assert budget_used(s2) == 3
+    assert backend._one_trial(study, space, s2, lambda *_: None) is False
+    assert calls == []  # never trained
+    s1.tell(other, [0.5, 0.1, 1.0])
+    assert budget_used(s1) == 3 and s1.get_trials()[-1].user_attrs.get("odeattn_surplus") is True
+
+
+def test_stale_heartbeat_from_another_host_is_failed_and_requeued(tmp_path: Path) -> None:
+    import sqlite3
+
+    from odeattn.search import _storage
+
+    db = tmp_path / "hb.db"
+    url = f"sqlite:///{db}"
+    s = optuna.create_study(storage=make_storage(url), study_name="hb")
+    dist = optuna.distributions.IntDistribution(0, 9)
+    rows = []
+    for a in (4, 5):
+        t = s.ask()
+        s._storage.set_trial_param(t._trial_id, "a", a, dist)
+        t.set_user_attr("odeattn_pid", "another-host:123:456")  # pid check cannot tell: alive
+        with _storage.heartbeat(s._storage, t._trial_id):  # records one heartbeat at once
+            pass
+        rows.append(t._trial_id)
+    assert s._storage.get_heartbeat_interval() == _storage.HEARTBEAT_INTERVAL
+    con = sqlite3.connect(db)  # trial 0's last heartbeat: older than the grace period
+    con.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+                (f"-{_storage.HEARTBEAT_GRACE + 60} seconds", rows[0]))
+    con.commit()
+    con.close()
+    s = optuna.load_study(study_name="hb", storage=make_storage(url))
+    assert budget_used(s) == 2
+    assert recover_stale(s) == [0]
+    trials = s.get_trials()
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["odeattn_stale"] is True
+    assert trials[1].state == TrialState.RUNNING  # fresh heartbeat: left alone
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == {"a": 4}
+    assert waiting[0].user_attrs["odeattn_retry_of"] == 0
+    assert budget_used(s) == 1
+    assert recover_stale(s) == []  # nothing more to recover; no second re-queue
+    assert len([t for t in s.get_trials() if t.state == TrialState.WAITING]) == 1
+
+
+def test_heartbeat_thread_beats_while_the_trial_runs(tmp_path: Path, monkeypatch) -> None:
+    from odeattn.search import _storage
+
+    s = optuna.create_study(storage=make_storage(f"sqlite:///{tmp_path}/t.db"), study_name="t")
+    t = s.ask()
+    beats = []
+    real = s._storage.record_heartbeat
+    monkeypatch.setattr(s._storage, "record_heartbeat", lambda i: beats.append(i) or real(i))
+    monkeypatch.setattr(s._storage, "get_heartbeat_interval", lambda: 0.01)
+    import time
+
+    with _storage.heartbeat(s._storage, t._trial_id) as hb:
+        for _ in range(1000):  # wait (at most ~10 s) for the thread's beats, no timing asserted
+            if len(beats) >= 3:
+                break
+            time.sleep(0.01)
+    assert len(beats) >= 3 and hb._thread is not None and not hb._thread.is_alive() and set(beats) == {t._trial_id}
+    j = optuna.create_study(storage=make_storage(str(tmp_path / "j.log")), study_name="j")
+    with _storage.heartbeat(j._storage, j.ask()._trial_id) as hb:
+        assert hb._thread is None  # the journal has no heartbeat: a no-op

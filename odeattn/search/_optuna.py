@@ -2,9 +2,13 @@
 
 Each worker repeats: stop when the study's counted trials reach ``budget.n_trials`` (see
 ``_storage.budget_used``) or the invocation's timeout has passed; ``ask`` (enqueued params first);
+if the trial is surplus (workers that passed the budget check together: more counted trials with
+a number ≤ this one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it
+(not counted toward the budget) and stop the worker;
 ``sample``; ``run_trial`` with a ``report`` that stores per-epoch values and applies the pruning
 rule; ``tell`` COMPLETE with the objective values, PRUNED (pruned or screened out) or FAIL (an
-exception, recorded in the ``error`` attribute; the search goes on).
+exception, recorded in the ``error`` attribute; the search goes on). While a trial runs on an RDB
+storage its heartbeat is recorded (``_storage.heartbeat``), so another host can recover it.
 
 Reproducibility: the sampler is seeded with ``sampler.seed`` on a fresh study; on a resumed one
 with a seed derived from (seed, number of existing trials), so a resumed run does not replay
@@ -30,7 +34,7 @@ from odeattn.search._objective import run_trial
 from odeattn.search._prune import percentile_rule
 from odeattn.search._resolve import resolve_space, sampler_class
 from odeattn.search._space import Space, grid_space, sample
-from odeattn.search._storage import budget_used, make_storage, mark_process
+from odeattn.search._storage import _counts, budget_used, heartbeat, make_storage, mark_process
 
 __all__ = ["make_sampler", "open_study", "worker_loop"]
 
@@ -85,9 +89,38 @@ def _screen_scores(s: optuna.Study) -> list[float]:
     return out
 
 
-def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Progress) -> None:
-    trial = s.ask()
+def _surplus(s: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
+    """Whether ``trial`` (just asked) lies beyond the budget: more than ``n_trials`` counted trials
+    have a number ≤ its number (numbers are assigned atomically by the storage, so of workers that
+    passed the budget check together exactly the later-numbered ones are surplus)."""
+    return sum(t.number <= trial.number and _counts(t) for t in s.get_trials(deepcopy=False)) > n_trials
+
+
+def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
+    """``ask``, or ``None`` when the asked trial is surplus (it is then told FAIL, labelled
+    ``odeattn_surplus``, never trained and not counted toward the budget)."""
+    with warnings.catch_warnings():  # heartbeats are recorded by _storage.heartbeat, not optimize()
+        warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
+        trial = s.ask()
+    if not _surplus(s, trial, n_trials):
+        return trial
+    trial.set_user_attr("odeattn_surplus", True)
+    s.tell(trial, state=TrialState.FAIL)
+    return None
+
+
+def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Progress) -> bool:
+    """Run one trial; ``False`` when the asked trial was surplus (the budget is spent: stop)."""
+    trial = _ask(s, study.budget.n_trials)
+    if trial is None:
+        return False
     mark_process(trial)
+    with heartbeat(s._storage, trial._trial_id):
+        _run_one(study, space, s, trial, progress)
+    return True
+
+
+def _run_one(study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress) -> None:
     params = sample(trial, space)
     single = len(study.directions) == 1
     pruned = False
@@ -164,7 +197,8 @@ def worker_loop(study: StudyConfig, storage_url: str, *, worker: int = 0, progre
     deadline = time.monotonic() + study.budget.timeout if study.budget.timeout else math.inf
     ran = 0
     while budget_used(s) < study.budget.n_trials and time.monotonic() < deadline:
-        _one_trial(study, space, s, progress or (lambda *_: None))
+        if not _one_trial(study, space, s, progress or (lambda *_: None)):
+            break
         ran += 1
     return ran
 

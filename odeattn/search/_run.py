@@ -1,7 +1,8 @@
 """One invocation of a study: storage, resume, backend, progress, then summary and exports.
 
 Order: resolve the storage (``_storage.default_storage``); open or create the study and fail +
-re-queue trials a killed process left RUNNING; run the backend (optuna in-process, N spawned
+re-queue trials a killed process left RUNNING (pid on this host; stale heartbeat, any host, on an
+RDB storage); run the backend (optuna in-process, N spawned
 local workers, or ``odeattn.search._ray.run_ray``); print the summary table; export
 ``runs/<study>/best/*.yaml``; write the plots; print the optuna-dashboard command.
 """
@@ -105,8 +106,8 @@ def run_search(study: StudyConfig, space: Space, *, console: Any, progress: bool
     s = open_study(study, url, space)
     stale = recover_stale(s)
     if stale:
-        console.print(f"resumed: trials {stale} were left RUNNING by a killed process; "
-                      "marked FAIL and re-queued")
+        console.print(f"resumed: trials {stale} were left RUNNING by a dead process (gone pid or "
+                      "stale heartbeat); marked FAIL and re-queued")
     done = budget_used(s)
     console.print(f"study [bold]{study.name}[/] in {url}: {done} of {study.budget.n_trials} trials counted; "
                   f"backend {study.backend}, {study.workers} worker(s)")

@@ -5,17 +5,26 @@ local processes ``journal.log`` (``JournalFileBackend``: file appends under a lo
 "database is locked"); or any URL given with ``--storage`` (``postgresql://…`` for a cluster).
 
 Budget: ``budget.n_trials`` is the total for the study over all invocations. Counted are
-COMPLETE, PRUNED and RUNNING trials, and FAIL trials except those odeattn failed as stale.
+COMPLETE, PRUNED and RUNNING trials, and FAIL trials except those odeattn failed as stale or as
+surplus (``odeattn_surplus``: asked by a worker after the budget was already taken, see
+``_optuna._surplus``; never trained).
 
 Resume: a trial left RUNNING by a process that no longer exists on this host (its pid and
 process start time are stored in ``odeattn_pid``) is marked FAIL (``odeattn_stale``) and its
 params are enqueued again (``enqueue_trial``), so the re-run trains that architecture first.
+On an RDB storage (SQLite, PostgreSQL) each worker also records an Optuna heartbeat for its
+running trial (every ``HEARTBEAT_INTERVAL`` s); at startup a RUNNING trial whose heartbeat is
+older than ``HEARTBEAT_GRACE`` s, on any host, is failed by ``optuna.storages.fail_stale_trials``
+and re-queued the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +33,10 @@ from optuna.trial import TrialState
 
 from odeattn.config import StudyConfig
 
-__all__ = ["budget_used", "default_storage", "make_storage", "mark_process", "recover_stale"]
+__all__ = ["budget_used", "default_storage", "heartbeat", "make_storage", "mark_process", "recover_stale"]
+
+HEARTBEAT_INTERVAL = 30  # seconds between heartbeats of a running trial (RDB storages)
+HEARTBEAT_GRACE = 180  # a RUNNING trial whose last heartbeat is older than this is stale
 
 
 def default_storage(study: StudyConfig, workers: int) -> str:
@@ -50,10 +62,53 @@ def make_storage(url: str) -> Any:
 
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
+    kw: dict[str, Any] = dict(_HB)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.RDBStorage(url)
+        kw["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, **kw)
+
+
+def _requeue_heartbeat_stale(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+    """``heartbeat_stale_trial_callback``: called once per trial this process failed as stale."""
+    study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
+
+
+_HB: dict[str, Any] = {"heartbeat_interval": HEARTBEAT_INTERVAL, "grace_period": HEARTBEAT_GRACE,
+                       "heartbeat_stale_trial_callback": _requeue_heartbeat_stale}
+
+
+class heartbeat:
+    """Record Optuna heartbeats for ``trial_id`` from a daemon thread while the block runs
+    (a no-op on storages without heartbeat support, e.g. the journal)."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self.storage, self.trial_id = storage, trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> heartbeat:
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        if is_heartbeat_enabled(self.storage):
+            self.storage.record_heartbeat(self.trial_id)
+            interval = self.storage.get_heartbeat_interval()
+            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True,
+                                            name=f"odeattn-heartbeat-{self.trial_id}")
+            self._thread.start()
+        return self
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with contextlib.suppress(Exception):  # a transient database error must not kill the trial
+                self.storage.record_heartbeat(self.trial_id)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def _start_time(pid: int) -> str | None:
@@ -85,8 +140,27 @@ def _alive(tag: str) -> bool:
     return start == "None" or _start_time(int(pid)) == start
 
 
+def _heartbeat_stale(study: optuna.Study) -> list[int]:
+    """Fail (``fail_stale_trials``) and re-queue RUNNING trials with a stale heartbeat, any host."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    ids = set(storage._get_stale_trial_ids(study._study_id))
+    for i in ids:  # label them while still RUNNING (a finished trial's attrs cannot be set)
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_user_attr(i, "odeattn_stale", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # re-queues via _requeue_heartbeat_stale
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t._trial_id in ids and t.user_attrs.get("odeattn_stale")]
+
+
 def recover_stale(study: optuna.Study) -> list[int]:
-    """Fail and re-queue RUNNING trials whose process is gone; returns their numbers."""
+    """Fail and re-queue RUNNING trials whose process is gone (this host: pid; any host on an RDB
+    storage: stale heartbeat); returns their numbers."""
     stale = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = t.user_attrs.get("odeattn_pid")
@@ -96,11 +170,15 @@ def recover_stale(study: optuna.Study) -> list[int]:
         study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         stale.append(t.number)
-    return stale
+    return sorted(stale + [n for n in _heartbeat_stale(study) if n not in stale])
 
 
 def budget_used(study: optuna.Study) -> int:
     """Trials that count toward ``budget.n_trials`` (see the module docstring)."""
-    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    return sum(t.state in counted or (t.state == TrialState.FAIL and not t.user_attrs.get("odeattn_stale"))
-               for t in study.get_trials(deepcopy=False))
+    return sum(_counts(t) for t in study.get_trials(deepcopy=False))
+
+
+def _counts(t: optuna.trial.FrozenTrial) -> bool:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return t.state == TrialState.FAIL and not (t.user_attrs.get("odeattn_stale") or t.user_attrs.get("odeattn_surplus"))

@@ -31,7 +31,21 @@ _LAZY = {
     "fit": ("odeattn.train", "fit"),
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "TABLEAUS",
+    "ButcherTableau",
+    "MethodGraph",
+    "__version__",
+    "compile_step",
+    "create_adaptor",
+    "create_model",
+    "fit",
+    "get_tableau",
+    "list_models",
+    "load_dataset",
+    "odeint",
+]
+assert set(__all__) == {"__version__", *_LAZY}
 
 if TYPE_CHECKING:  # pragma: no cover
     from odeattn.adaptors import create_adaptor

@@ -10,6 +10,9 @@ recorder is attached (``odeattn.stiffness.record(model)`` does this), the block 
     phi  (B, ...)  the increment Φ(x_t) before the step size is applied,
     dt   tensor broadcastable to x_t, or a float (1.0 for a plain residual block).
 
+A plain step (Δt = 1, no scale) may instead call ``y = self._add(x_t, phi)``: a recorder with an
+``add(block, x_t, phi)`` method forms the sum and records the same quantities in one pass (fused
+on CPU); one without it gets ``emit``.
 The recorder reduces these to per-sample scalars at once; no feature map is kept. When no
 recorder is attached the cost is one attribute test.
 """
@@ -37,6 +40,17 @@ class Recordable:
         rec = self._recorder
         if rec is not None:
             rec.emit(self, x_t, y, phi, dt)
+
+    def _add(self, x_t: Tensor, phi: Tensor) -> Tensor:
+        """``x_t + phi`` with the recorder attached (Δt = 1): its ``add`` if it has one, else emit."""
+        rec = self._recorder
+        add = getattr(rec, "add", None)
+        if add is not None:
+            return add(self, x_t, phi)
+        y = x_t + phi
+        if rec is not None:
+            rec.emit(self, x_t, y, phi, 1.0)
+        return y
 
     def set_position(self, stage_id: int, block_index: int) -> Any:
         """Tell the block where it sits; returns self so models can chain it."""

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from odeattn._kernels import add_with_norms
 from odeattn._record import Recordable
 
 NSI_DEFINITIONS = {
@@ -59,6 +60,13 @@ def _step_norms(phi: Tensor, dt: Tensor | float) -> tuple[Tensor, Tensor]:
     return _norm(phi), _norm(dt * phi)
 
 
+def _row(r: tuple[Tensor, Tensor, Tensor] | Tensor) -> Tensor:
+    """(B, 3) ‖x_t‖, ‖x_{t+1} − x_t‖, ‖Φ‖ from a row as filed: 3 vectors, or fused (B, 2) (Δt = 1)."""
+    if isinstance(r, tuple):
+        return torch.stack(r, 1)
+    return r[:, (0, 1, 1)]
+
+
 class Recorder:
     """Collects per-sample ‖x_t‖, ‖x_{t+1} − x_t‖, ‖Φ‖ for each block emission position."""
 
@@ -79,7 +87,25 @@ class Recorder:
             phi_norm, diff_norm = _step_norms(
                 phi.detach(), dt.detach() if isinstance(dt, Tensor) else dt
             )
-            row = (_norm(x_t.detach()), diff_norm, phi_norm)  # stacked in norms(), not per block
+            self._append(block, (_norm(x_t.detach()), diff_norm, phi_norm))
+
+    def add(self, block: Recordable, x_t: Tensor, phi: Tensor) -> Tensor:
+        """``x_t + Φ`` for a plain residual step (Δt = 1), recording it as :meth:`emit` does.
+
+        On CPU without autograd the add and both norms are one fused pass
+        (:mod:`odeattn._kernels`); ``y`` is bit-identical to ``x_t + phi`` either way.
+        """
+        fused = add_with_norms(x_t, phi)
+        if fused is None:
+            y = x_t + phi
+            self.emit(block, x_t, y, phi, 1.0)
+            return y
+        y, xp = fused  # xp (B, 2): ‖x_t‖, ‖Φ‖ (= ‖x_{t+1} − x_t‖ for Δt = 1)
+        self._append(block, xp)
+        return y
+
+    def _append(self, block: Recordable, row: tuple[Tensor, Tensor, Tensor] | Tensor) -> None:
+        """File one emission's per-sample norms under its column (block, call index)."""
         key = (id(block), self._seen.get(id(block), 0))
         self._seen[id(block)] = key[1] + 1
         col = self._columns.get(key)
@@ -106,7 +132,7 @@ class Recorder:
     def norms(self) -> dict[str, Tensor]:
         """(N, L) float64 CPU tensors ``x`` = ‖x_t‖, ``diff`` = ‖x_{t+1} − x_t‖, ``phi`` = ‖Φ‖."""
         cols = self._measured()
-        per = [torch.cat([torch.stack(r, 1) for r in c["rows"]]) for c in cols]  # each (N_c, 3)
+        per = [torch.cat([_row(r) for r in c["rows"]]) for c in cols]  # each (N_c, 3)
         sizes = {p.shape[0] for p in per}
         if len(sizes) != 1:
             raise RuntimeError(

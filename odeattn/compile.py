@@ -178,9 +178,13 @@ class StepBase(nn.Module, Recordable):
 
     def _finish(self, x_t: Tensor, phi: Tensor, ks: list[Tensor],
                 err_terms: Any = None) -> Tensor:
-        step, h = self.step, self.h
-        if step is None:
+        step, h, rec = self.step, self.h, self._recorder
+        if step is None and h == 1.0 and rec is not None:
             dt: Tensor | float = 1.0
+            y = self._add(x_t, phi)  # x_t + Φ and its norms in one pass
+            rec = None  # recorded
+        elif step is None:
+            dt = 1.0
             y = x_t + phi if h == 1.0 else torch.add(x_t, phi, alpha=h)
         elif isinstance(step, float):
             dt = step
@@ -188,8 +192,8 @@ class StepBase(nn.Module, Recordable):
         else:
             dt = step(x_t, phi)
             y = torch.addcmul(x_t, dt, phi, value=h)
-        if self._recorder is not None:
-            self._emit(x_t, y, phi, dt if h == 1.0 else dt * h)
+        if rec is not None:
+            rec.emit(self, x_t, y, phi, dt if h == 1.0 else dt * h)
         if self.retain_last:
             err = None if err_terms is None else lincomb(err_terms, ks) * h
             self.last = StepRecord(x_t, tuple(ks), phi, dt, h, y, err)

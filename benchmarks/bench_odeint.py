@@ -142,8 +142,15 @@ def graph_breaks() -> dict:
     dynamo.reset()
     e2 = dynamo.explain(solve_tensor_t)(y0, torch.tensor([0.0, 1.0]))
     dynamo.reset()
+
+    def solve_tensor_t_steps(y, t):
+        return odeint(f, y, t, method="rk38", options={"steps": 10})
+
+    e3 = dynamo.explain(solve_tensor_t_steps)(y0, torch.tensor([0.0, 1.0]))
+    dynamo.reset()
     return {"bench": "graph_breaks", "case": "odeint rk38 fixed grid, 10 steps",
             "t_as_floats": e1.graph_break_count, "t_as_tensor": e2.graph_break_count,
+            "t_as_tensor_steps_option": e3.graph_break_count,
             "t_as_tensor_reasons": sorted({str(b.reason)[:120] for b in e2.break_reasons})}
 
 

@@ -5,12 +5,15 @@ and returns ``y(t_i)`` stacked, shape ``(len(t), *y0.shape)``; ``out[0]`` is ``y
 always ``odeattn.compile.Stepper.step`` (the only stage loop in the package); this module only
 decides where the steps go:
 
-- **Fixed grid** (``options={"step_size": h}``; any method). Each output interval
+- **Fixed grid** (``options={"step_size": h}`` or ``{"steps": n}``; any method). Each output interval
   ``[t_{i-1}, t_i]`` is split into ``n = ceil(|t_i − t_{i-1}| / h)`` equal steps of size
   ``(t_i − t_{i-1}) / n ≤ h``. Output times are therefore always hit exactly (no interpolation
   error) and a ``step_size`` that does not divide an interval gives slightly shorter equal steps
   there. When every interval is a multiple of h this is exactly torchdiffeq's grid (torchdiffeq
   instead shortens the last step and interpolates linearly at off-grid outputs).
+  ``{"steps": n}`` takes n equal steps per interval and needs no time value on the host, so a
+  tensor ``t`` inside ``torch.compile`` costs no graph break (``step_size`` must read ``t``, as
+  torchdiffeq does; under compile ``steps`` also skips the monotonicity check of ``t``).
 - **Adaptive** (methods with an embedded error estimate ``b_err``, when no ``step_size`` is
   given): Hairer's initial step, PI controller, accept/reject as tensor masks (see
   ``odeattn._controller``), FSAL reuse (the last stage of an accepted step is the next first
@@ -64,6 +67,7 @@ Func = Callable[[Tensor, Tensor], Tensor]
 #: Every option ``odeint`` understands, with what it does (``None`` = the default applies).
 OPTIONS: dict[str, str] = {
     "step_size": "fixed grid: largest step; each output interval gets ceil(span/h) equal steps",
+    "steps": "fixed grid: this many equal steps per output interval (no host read of tensor t)",
     "first_step": "adaptive: initial step (default: Hairer's initial step selection)",
     "safety": "adaptive: safety factor of the controller (default 0.9)",
     "ifactor": "adaptive: largest growth factor of the step (default 10)",
@@ -138,7 +142,9 @@ def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: 
         extra = [k for k in _ADAPTIVE_ONLY if k in opts]
         if extra:
             raise ValueError(f"option {extra[0]!r} only applies to adaptive solves, but "
-                             f"`step_size` was given (a fixed grid); remove one of them")
+                             f"`step_size` or `steps` was given (a fixed grid); remove one of them")
+    if "step_size" in opts and "steps" in opts:
+        raise ValueError("options 'step_size' and 'steps' both set the fixed grid; give one of them")
     if not implicit:
         extra = [k for k in ("implicit", "max_iter") if k in opts]
         if extra:
@@ -151,6 +157,7 @@ def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: 
     _positive(opts, "icoeff", upper=1.0)
     _positive(opts, "max_num_steps", integer=True)
     _positive(opts, "max_iter", integer=True)
+    _positive(opts, "steps", integer=True)
     if opts.get("ifactor", 10.0) < 1.0:
         raise ValueError(f"`options['ifactor']` must be >= 1, but got ifactor={opts['ifactor']!r}")
     for key in ("per_sample", "adjoint"):
@@ -162,8 +169,9 @@ def _check_options(options: Mapping[str, Any] | None, adaptive: bool, implicit: 
     return opts
 
 
-def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: float
-                  ) -> tuple[Tensor, list[float]]:
+def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: float,
+                  read: bool = True) -> tuple[Tensor, list[float] | None]:
+    """Output times as a float64 tensor on y0's device, and as floats (``None`` if not ``read``)."""
     if not isinstance(y0, Tensor) or not y0.is_floating_point():
         raise TypeError(f"`y0` must be a floating-point tensor (concatenate several states into one), "
                         f"but got {type(y0).__name__}" + (f" of dtype {y0.dtype}" if isinstance(y0, Tensor) else ""))
@@ -175,8 +183,10 @@ def _check_inputs(y0: Tensor, t: Tensor | Sequence[float], rtol: float, atol: fl
     if isinstance(t, Tensor):
         if t.dim() != 1 or t.numel() < 1:
             raise ValueError(f"`t` must be a 1-D tensor of output times, but got shape {tuple(t.shape)}")
-        times = t.detach().tolist()  # the one host read of the output times
         tt = t.to(dtype=torch.float64)
+        if not read:  # options["steps"] inside torch.compile: values stay on the device
+            return tt.to(y0.device), None
+        times = t.detach().tolist()  # the one host read of the output times
     else:
         times = [float(v) for v in t]
         if not times:
@@ -241,9 +251,10 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
     monotone times; ``options`` is described in ``OPTIONS``. ``func`` gets a 0-d float64 time.
     """
     tab = _tableau(method)
-    fixed = options is not None and "step_size" in options
+    fixed = options is not None and ("step_size" in options or "steps" in options)
     opts = _check_options(options, adaptive=not fixed, implicit=not tab.is_explicit)
-    tt, times = _check_inputs(y0, t, rtol, atol)
+    read = not ("steps" in opts and torch.compiler.is_compiling())
+    tt, times = _check_inputs(y0, t, rtol, atol, read)
     if opts.pop("adjoint", False):
         if opts.get("per_sample"):
             raise ValueError("options 'adjoint' and 'per_sample' cannot be combined; drop one")
@@ -255,41 +266,46 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
         return odeint_adjoint(solve, func, y0, tt)
     if not fixed and tab.b_err is None:
         raise ValueError(f"method {tab.name!r} has no embedded error estimate, so it cannot choose "
-                         f"its own steps: pass options={{'step_size': h}} (or use an embedded pair, "
+                         f"its own steps: pass options={{'step_size': h}} or {{'steps': n}} (or an embedded pair, "
                          f"e.g. 'dopri5', 'bosh3', 'tsit5')")
     stepper = _stepper(tab, rtol, atol, opts)
     f = Counted(func)
     stats = SolveStats(method=tab.name, adaptive=not fixed)
     _LAST[:] = [stats]
-    if len(times) == 1:
+    if tt.shape[0] == 1:
         out = y0.unsqueeze(0)
     elif fixed:
-        out = _solve_fixed(stepper, f, y0, tt, times, float(opts["step_size"]), tab.fsal, stats)
+        grid = int(opts["steps"]) if "steps" in opts else float(opts["step_size"])
+        out = _solve_fixed(stepper, f, y0, tt, times, grid, tab.fsal, stats)
     else:
         out = solve_adaptive(stepper, f, y0, tt, times, tab, opts, rtol, atol, stats)
     stats.nfe = f.n
     return out
 
 
-def _solve_fixed(stepper: Any, f: Counted, y0: Tensor, tt: Tensor, times: list[float],
-                 h_max: float, fsal: bool, stats: SolveStats) -> Tensor:
-    """Equal steps per output interval. The step is a Python float (exact in float64) unless
-    ``t`` requires grad; all stage times of an interval come from one tensor expression
+def _solve_fixed(stepper: Any, f: Counted, y0: Tensor, tt: Tensor, times: list[float] | None,
+                 grid: float | int, fsal: bool, stats: SolveStats) -> Tensor:
+    """Equal steps per output interval: ``grid`` is the largest step (float) or the number of
+    steps (int). The step is a Python float (exact in float64) unless ``t`` requires grad or
+    was not read; all stage times of an interval come from one tensor expression
     (``t_{j-1} + (i + c) h``, unbound once), so a step creates no 0-d tensors of its own."""
     ys = [y0]
     y, k1 = y0, None
     explicit = stepper.plan.explicit
     cs = stepper.cs if explicit else (0.0,)
     nc = len(cs)
-    for j in range(1, len(times)):
-        n = max(1, math.ceil(abs(times[j] - times[j - 1]) / h_max * (1 - 1e-12)))
-        if tt.requires_grad or not explicit:
+    for j in range(1, tt.shape[0]):
+        if isinstance(grid, int):
+            n = grid
+        else:
+            n = max(1, math.ceil(abs(times[j] - times[j - 1]) / grid * (1 - 1e-12)))
+        if times is None or tt.requires_grad or not explicit:
             h: Tensor | float = (tt[j] - tt[j - 1]) / n  # 0-d, differentiable w.r.t. t
         else:
             h = (times[j] - times[j - 1]) / n
-        grid = torch.arange(n, dtype=tt.dtype, device=tt.device).unsqueeze(1)
-        grid = grid + torch.tensor(cs, dtype=tt.dtype, device=tt.device) if nc > 1 else grid
-        tn = grid.mul_(h).add_(tt[j - 1]).reshape(-1).unbind(0)
+        ic = torch.arange(n, dtype=tt.dtype, device=tt.device).unsqueeze(1)
+        ic = ic + torch.tensor(cs, dtype=tt.dtype, device=tt.device) if nc > 1 else ic
+        tn = ic.mul_(h).add_(tt[j - 1]).reshape(-1).unbind(0)
         for i in range(n):
             row = tn[i * nc:(i + 1) * nc]
             y, _, ks = stepper.step(f, row[0], y, h, k1=k1, nodes=row if explicit else None)

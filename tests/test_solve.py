@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -288,6 +289,57 @@ def test_fixed_grid_solve_has_no_graph_breaks() -> None:
     assert explanation.graph_break_count == 0, explanation.break_reasons
     assert torch.allclose(torch.compile(solve, backend="eager", fullgraph=True)(y0), solve(y0))
     dynamo.reset()
+
+
+def test_steps_option_with_tensor_t_has_no_graph_breaks() -> None:
+    """``options={"steps": n}`` reads no time back: a tensor ``t`` compiles as one graph, and
+    the result equals the eager solve and the ``step_size`` grid it describes."""
+    import torch._dynamo as dynamo
+
+    lin = torch.nn.Linear(4, 4)
+
+    def solve(y, t):
+        return odeint(lambda s, x: torch.tanh(lin(x)) * s, y, t, method="rk38",
+                      options={"steps": 2})
+
+    y0, t = torch.randn(3, 4), torch.tensor([0.0, 0.5, 1.0])
+    explanation = dynamo.explain(solve)(y0, t)
+    dynamo.reset()
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(solve, backend="eager", fullgraph=True)(y0, t)
+    dynamo.reset()
+    eager = solve(y0, t)
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-7)
+    by_h = odeint(lambda s, x: torch.tanh(lin(x)) * s, y0, t, method="rk38",
+                  options={"step_size": 0.25})
+    torch.testing.assert_close(eager, by_h, rtol=1e-6, atol=1e-7)
+
+
+def test_steps_option_converges_and_differentiates_t() -> None:
+    """n equal steps per interval: rk4's error falls as n^-4 on a non-autonomous nonlinear ODE,
+    and d y(T)/d T is f(T, y(T)) (fixed grids differentiate the step (t_i − t_{i−1})/n)."""
+    def f(t, y):
+        return y * (1 - y) + torch.sin(t)
+
+    y0 = torch.tensor([0.3], dtype=D)
+    ref = odeint(f, y0, [0.0, 2.0], method="dopri5", rtol=1e-13, atol=1e-14)[-1]
+    errs = [(odeint(f, y0, torch.tensor([0.0, 2.0], dtype=D), method="rk4",
+                    options={"steps": n})[-1] - ref).abs().item() for n in (8, 16, 32)]
+    slopes = [math.log2(a / b) for a, b in itertools.pairwise(errs)]
+    assert all(abs(s - 4) < 0.3 for s in slopes), slopes
+    t = torch.tensor([0.0, 2.0], dtype=D, requires_grad=True)
+    y = odeint(f, y0, t, method="rk4", options={"steps": 64})
+    (g,) = torch.autograd.grad(y[-1].sum(), t)
+    torch.testing.assert_close(g[1], f(t[1].detach(), y[-1].detach())[0], rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"steps": True}, "steps"),
+    ({"steps": 4, "step_size": 0.1}, "give one of them"), ({"steps": 4, "rtol_x": 1}, "unknown"),
+    ({"steps": 4, "max_step": 0.1}, "only applies to adaptive")])
+def test_steps_option_errors(options, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        odeint(lambda t, y: -y, torch.ones(2), [0.0, 1.0], method="rk4", options=options)
 
 
 # ---------------------------------------------------------------------------- per-sample steps

@@ -100,24 +100,19 @@ def lincomb(terms: Terms, ks: Sequence[Tensor]) -> Tensor:
 def shift(y: Tensor, terms: Terms, ks: Sequence[Tensor], h: Tensor | float) -> Tensor:
     """y + h Σ_j a_j k_j, with ``h`` a float or a tensor broadcastable to ``y``.
 
-    Float h: a chain ``add(y, k_0, alpha=a_0 h).add_(k_j, alpha=a_j h)…`` (m ops for m terms, no
-    0-d tensors). Tensor h: ``addcmul(y, k_0 + Σ_j (a_j/a_0) k_j, h, value=a_0)`` (m ops too).
+    The increments are summed first, then added to y once (one rounding at y's magnitude, as in
+    the textbook ``y + h (a_1 k_1 + …)``): ``k_0 + Σ_j (a_j/a_0) k_j`` by ``add(alpha=)``, then
+    ``add(y, ·, alpha=a_0 h)`` for a float h or ``addcmul(y, ·, h, value=a_0)`` for a tensor h;
+    m ops for m terms, no 0-d tensors for a float h.
     """
     if not terms:
         return y
-    if isinstance(h, float):
-        (j0, a0), *rest = terms
-        acc = torch.add(y, ks[j0], alpha=a0 * h)
-        for j, a in rest:
-            acc = acc.add_(ks[j], alpha=a * h)
-        return acc
     (j0, a0), *rest = _unit_first(terms)
-    if not rest:
-        return torch.addcmul(y, ks[j0], h, value=a0)
-    j1, a1 = rest[0]
-    acc = torch.add(ks[j0], ks[j1], alpha=a1 / a0)
-    for j, a in rest[1:]:
-        acc = acc.add_(ks[j], alpha=a / a0)
+    acc = ks[j0]
+    for n, (j, a) in enumerate(rest):
+        acc = torch.add(acc, ks[j], alpha=a / a0) if n == 0 else acc.add_(ks[j], alpha=a / a0)
+    if isinstance(h, float):
+        return torch.add(y, acc, alpha=a0 * h)
     return torch.addcmul(y, acc, h, value=a0)
 
 

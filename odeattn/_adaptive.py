@@ -25,22 +25,26 @@ __all__ = ["Counted", "solve_adaptive"]
 
 
 class Counted:
-    """``func`` with an evaluation counter."""
+    """``func`` with an evaluation counter; hands it the time in ``dtype`` (the state's dtype:
+    a float64 time next to float32 features costs f a promotion on every use)."""
 
-    __slots__ = ("f", "n")
+    __slots__ = ("dtype", "f", "n")
 
-    def __init__(self, f: Callable[[Tensor, Tensor], Tensor]) -> None:
-        self.f, self.n = f, 0
+    def __init__(self, f: Callable[[Tensor, Tensor], Tensor], dtype: torch.dtype | None = None
+                 ) -> None:
+        self.f, self.n, self.dtype = f, 0, dtype
 
     def __call__(self, t: Tensor, y: Tensor) -> Tensor:
         self.n += 1
+        if self.dtype is not None and t.dtype != self.dtype:
+            t = t.to(self.dtype)
         return self.f(t, y)
 
 
 def solve_adaptive(stepper: Any, f: Counted, y0: Tensor, tt: Tensor, times: list[float],
                     tab: Any, opts: dict, rtol: float, atol: float, stats: Any) -> Tensor:
     if times[-1] < times[0]:  # integrate s = -t forward: dy/ds = -f(-s, y)
-        g = Counted(lambda s, y: -f.f(-s, y))
+        g = Counted(lambda s, y: -f.f(-s, y), f.dtype)
         out = solve_adaptive(stepper, g, y0, -tt, [-v for v in times], tab, opts, rtol, atol, stats)
         f.n += g.n
         return out

@@ -248,7 +248,8 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
 
     ``method`` is a name in ``odeattn.tableau.TABLEAUS`` (or a ``ButcherTableau``); ``t`` a 1-D
     tensor (or a sequence of floats: then nothing is read back from the device) of strictly
-    monotone times; ``options`` is described in ``OPTIONS``. ``func`` gets a 0-d float64 time.
+    monotone times; ``options`` is described in ``OPTIONS``. ``func`` gets a 0-d time of y0's dtype
+    (steps are placed in float64).
     """
     tab = _tableau(method)
     fixed = options is not None and ("step_size" in options or "steps" in options)
@@ -269,7 +270,7 @@ def odeint(func: Func, y0: Tensor, t: Tensor | Sequence[float], *, method: Any =
                          f"its own steps: pass options={{'step_size': h}} or {{'steps': n}} (or an embedded pair, "
                          f"e.g. 'dopri5', 'bosh3', 'tsit5')")
     stepper = _stepper(tab, rtol, atol, opts)
-    f = Counted(func)
+    f = Counted(func, y0.dtype)
     stats = SolveStats(method=tab.name, adaptive=not fixed)
     _LAST[:] = [stats]
     if tt.shape[0] == 1:
@@ -305,7 +306,7 @@ def _solve_fixed(stepper: Any, f: Counted, y0: Tensor, tt: Tensor, times: list[f
             h = (times[j] - times[j - 1]) / n
         ic = torch.arange(n, dtype=tt.dtype, device=tt.device).unsqueeze(1)
         ic = ic + torch.tensor(cs, dtype=tt.dtype, device=tt.device) if nc > 1 else ic
-        tn = ic.mul_(h).add_(tt[j - 1]).reshape(-1).unbind(0)
+        tn = ic.mul_(h).add_(tt[j - 1]).reshape(-1).to(y0.dtype).unbind(0)  # f's time dtype
         for i in range(n):
             row = tn[i * nc:(i + 1) * nc]
             y, _, ks = stepper.step(f, row[0], y, h, k1=k1, nodes=row if explicit else None)

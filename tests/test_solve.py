@@ -342,6 +342,26 @@ def test_steps_option_errors(options, match) -> None:
         odeint(lambda t, y: -y, torch.ones(2), [0.0, 1.0], method="rk4", options=options)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", [{"step_size": 0.25}, {"steps": 3}, {}, {"per_sample": True}])
+@pytest.mark.parametrize("backwards", [False, True])
+def test_func_gets_time_in_the_state_dtype(dtype, options, backwards) -> None:
+    """As torchdiffeq: a float32 state sees a float32 time (a float64 0-d time would make every
+    use of t in f a promotion); steps are still placed in float64."""
+    seen = set()
+
+    def f(t, y):
+        seen.add(t.dtype)
+        return torch.cos(t)[..., None] * y if t.dim() else torch.cos(t) * y
+
+    t = [1.0, 0.0] if backwards else [0.0, 1.0]
+    y0 = torch.ones(2, 3, dtype=dtype)
+    out = odeint(f, y0, t, method="dopri5", options=options)
+    assert seen == {dtype} and out.dtype == dtype
+    exact = math.exp(math.sin(t[-1]) - math.sin(t[0]))
+    assert abs(out[-1, 0, 0].item() - exact) < 1e-5  # 3 fixed dopri5 steps: truncation ~1e-6
+
+
 # ---------------------------------------------------------------------------- per-sample steps
 def per_sample_field(t, y):  # t is (B,) in per-sample mode, 0-d otherwise
     c = torch.cos(t)

@@ -1,10 +1,16 @@
 """odeattn.odeint vs torchdiffeq.odeint: same problem, same method/tolerances, same machine.
 
-Cases: {fixed rk38 (torchdiffeq "rk4" = 3/8 rule), adaptive dopri5} × {small conv ODE, small MLP
-ODE} × {forward, forward+backward}. Prints one JSON object per case with the median time of
-each library (interleaved repeats), the ratio odeattn / torchdiffeq (target ≤ 0.7), the error
-of both against a tight reference (equal accuracy), NFE and accepted steps; then one object with
-the graph-break count of a fixed-grid solve (torch._dynamo.explain, target 0).
+Cases: {fixed rk38 (torchdiffeq "rk4" = 3/8 rule) on the same grid, adaptive dopri5 at equal
+tolerance, adaptive dopri5 at equal accuracy} × {small conv ODE, small MLP ODE} × {forward,
+forward+backward}. Prints one JSON object per case with the median time of each library
+(interleaved repeats), the ratio odeattn / torchdiffeq (target ≤ 0.7), the error of both against
+a tight reference, the tolerances used, NFE and accepted steps; then one object with the
+graph-break count of a fixed-grid solve (torch._dynamo.explain, target 0).
+
+Equal accuracy (``compare: equal_accuracy``): the target error is the worse of the two
+libraries' errors at rtol 1e-5 / atol 1e-7; each library then runs at the loosest tolerance
+(× 2^k, k ≤ 8, stopping at the first miss) that still meets it. On the fixed grid both libraries
+make the same steps with the same arithmetic (equal errors are printed), so it is one row.
 
 Run: ``flock /tmp/odeattn-bench.lock python benchmarks/bench_odeint.py [--quick]``
 """
@@ -72,6 +78,17 @@ def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool):
         return solve(f, y0, t, method=m, **kw)
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def timeit(fn, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
@@ -81,34 +98,62 @@ def timeit(fn, repeats: int) -> list[float]:
     return out
 
 
-def case(name, f, y0, method, backward, repeats):
+def _error(lib, f, y0, t, method, kw, ref) -> tuple[float, int]:
+    calls = [0]
+
+    def counted(tt, y):
+        calls[0] += 1
+        return f(tt, y)
+
+    out = run(lib, counted, y0, t, method, kw, False)
+    return float((out[-1] - ref).abs().max()), calls[0]
+
+
+def matched_tolerances(f, y0, t, ref, base: dict) -> dict:
+    """Per library, the loosest tolerance (base × 2^k, k = 0…8, stopping at the first miss) whose
+    error is at most the worse of the two libraries' errors at the base tolerance: both then
+    deliver (at least) the same accuracy, and each does the least work it needs for it."""
+    target = max(_error(lib, f, y0, t, "dopri5", base, ref)[0] for lib in LIBS)
+    out = {}
+    for lib in LIBS:
+        out[lib] = base
+        for k in range(1, 9):
+            kw = {"rtol": base["rtol"] * 2**k, "atol": base["atol"] * 2**k}
+            if _error(lib, f, y0, t, "dopri5", kw, ref)[0] > target:
+                break
+            out[lib] = kw
+    return out
+
+
+LIBS = ("odeattn", "torchdiffeq")
+
+
+def case(name, f, y0, method, backward, repeats, match_accuracy=False):
     t = torch.tensor([0.0, 1.0])
     fixed = {"options": {"step_size": 1 / 32}}
-    kw = fixed if method == "rk38" else {"rtol": 1e-5, "atol": 1e-7}
     with torch.no_grad():
         ref = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-10, atol=1e-12)[-1]
+    base = fixed if method == "rk38" else {"rtol": 1e-5, "atol": 1e-7}
+    kws = (matched_tolerances(f, y0, t, ref, base) if match_accuracy
+           else dict.fromkeys(LIBS, base))
     res = {}
-    for lib in ("odeattn", "torchdiffeq"):
-        run(lib, f, y0, t, method, kw, backward)  # warm-up
-    times = {"odeattn": [], "torchdiffeq": []}
+    for lib in LIBS:
+        run(lib, f, y0, t, method, kws[lib], backward)  # warm-up
+    times = {lib: [] for lib in LIBS}
     for _ in range(repeats):  # interleaved
         for lib in times:
-            times[lib] += timeit(lambda lib=lib: run(lib, f, y0, t, method, kw, backward), 1)
-    for lib in times:
-        calls = [0]
-
-        def counted(tt, y, calls=calls):
-            calls[0] += 1
-            return f(tt, y)
-
-        out = run(lib, counted, y0, t, method, kw, False)
-        res[lib] = {"median_ms": 1e3 * statistics.median(times[lib]),
-                    "err_vs_ref": float((out[-1] - ref).abs().max()), "nfe": calls[0]}
+            times[lib] += timeit(lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1)
+    for lib in LIBS:
+        err, nfe = _error(lib, f, y0, t, method, kws[lib], ref)
+        res[lib] = {"median_ms": 1e3 * statistics.median(times[lib]), "err_vs_ref": err,
+                    "nfe": nfe, **kws[lib]}
         if lib == "odeattn":
             st = last_stats()
             res[lib].update(accepted=st.accepted, rejected=st.rejected)
+    compare = "equal_accuracy" if match_accuracy else (
+        "same_grid" if method == "rk38" else "equal_tolerance")
     return {"bench": "odeint", "problem": name, "method": method,
-            "mode": "fwd+bwd" if backward else "fwd", **kw,
+            "mode": "fwd+bwd" if backward else "fwd", "compare": compare,
             "ratio": res["odeattn"]["median_ms"] / res["torchdiffeq"]["median_ms"], **res}
 
 
@@ -166,12 +211,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 5 if args.quick else 21
-    meta = {"machine": platform.processor() or platform.machine(), "torch_version": torch.__version__,
+    meta = {"machine": _cpu_name(), "torch_version": torch.__version__,
             "threads": torch.get_num_threads(), "torchdiffeq_version": torchdiffeq.__version__}
     for name, f, y0 in problems():
-        for method in ("rk38", "dopri5"):
+        for method, match in (("rk38", False), ("dopri5", False), ("dopri5", True)):
             for backward in (False, True):
-                res = case(name, f, y0, method, backward, repeats)
+                res = case(name, f, y0, method, backward, repeats, match)
                 if args.f_only and not backward:
                     res["overhead_only"] = overhead_only(f, y0, res, repeats)
                 print(json.dumps({**res, **meta}), flush=True)

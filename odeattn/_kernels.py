@@ -7,6 +7,9 @@ both sums of squares in that one pass, so recording costs almost no memory traff
 
 ``y`` is bit-identical to ``x_t + Φ`` (one IEEE add per element, contraction off). Sums of
 squares run in the input precision over blocks of 1024 elements and in float64 across blocks.
+Blocks with a channel step (SE, StepNet: ``y = x_t + Δt ⊙ Φ``, Δt (B, C, 1, 1)) form ``y``
+themselves; :func:`step_norms` then reads x_t and Φ once for ‖x_t‖, ‖Δt ⊙ Φ‖ = (Σ_c Δt_c² Σ Φ_c²)^½
+and ‖Φ‖, instead of the torch path's square, sum and norm passes.
 
 The kernel is C compiled once with the system compiler (``$CC``, else ``cc``) and OpenMP into a
 per-user cache (``$ODEATTN_CACHE_DIR``, else ``$XDG_CACHE_HOME/odeattn``, else
@@ -31,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["add_with_norms", "load"]
+__all__ = ["add_with_norms", "load", "step_norms"]
 
 log = logging.getLogger("odeattn")
 
@@ -76,6 +79,55 @@ int NAME(const T* restrict x, const T* restrict p, T* restrict y, double* restri
 
 ADD_NORMS(odeattn_add_norms_f32, float)
 ADD_NORMS(odeattn_add_norms_f64, double)
+
+/* ‖x_b‖, ‖Δt ⊙ Φ_b‖, ‖Φ_b‖ for a step Δt[b*dsb + c*dsc] per (sample, channel): x and Φ are read
+   once; per-channel Σ Φ² is kept in float64, x² and in-row sums in T over <= 1024 elements. */
+#define STEP_NORMS(NAME, T)                                                             \
+int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, double* restrict out, \
+         int64_t B, int64_t C, int64_t S, int channels_last, int64_t dsb, int64_t dsc,  \
+         int nthreads) {                                                               \
+  int fail = 0;                                                                        \
+  _Pragma("omp parallel for num_threads(nthreads) schedule(static) if(nthreads > 1)")  \
+  for (int64_t b = 0; b < B; ++b) {                                                    \
+    double* acc = (double*)calloc((size_t)C, sizeof(double));                          \
+    if (!acc) { fail = 1; continue; }                                                  \
+    const T* xb = x + b * C * S; const T* pb = p + b * C * S;                           \
+    double sx = 0.0;                                                                   \
+    if (channels_last) {                                                               \
+      for (int64_t s = 0; s < S; ++s) {                                                \
+        const T* xr = xb + s * C; const T* pr = pb + s * C;                            \
+        T ax = 0;                                                                      \
+        _Pragma("omp simd reduction(+:ax)")                                            \
+        for (int64_t c = 0; c < C; ++c) {                                              \
+          ax += xr[c] * xr[c]; acc[c] += (double)(pr[c] * pr[c]);                      \
+        }                                                                              \
+        sx += ax;                                                                      \
+      }                                                                                \
+    } else {                                                                           \
+      for (int64_t c = 0; c < C; ++c) {                                                \
+        const T* xr = xb + c * S; const T* pr = pb + c * S;                            \
+        for (int64_t s0 = 0; s0 < S; s0 += 1024) {                                     \
+          int64_t s1 = s0 + 1024 < S ? s0 + 1024 : S;                                  \
+          T ax = 0, ap = 0;                                                            \
+          _Pragma("omp simd reduction(+:ax,ap)")                                       \
+          for (int64_t s = s0; s < s1; ++s) { ax += xr[s] * xr[s]; ap += pr[s] * pr[s]; } \
+          sx += ax; acc[c] += ap;                                                      \
+        }                                                                              \
+      }                                                                                \
+    }                                                                                  \
+    double sp = 0.0, sd = 0.0;                                                         \
+    for (int64_t c = 0; c < C; ++c) {                                                  \
+      double d = (double)dt[b * dsb + c * dsc];                                        \
+      sp += acc[c]; sd += d * d * acc[c];                                              \
+    }                                                                                  \
+    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
+    free(acc);                                                                         \
+  }                                                                                    \
+  return fail;                                                                         \
+}
+
+STEP_NORMS(odeattn_step_norms_f32, float)
+STEP_NORMS(odeattn_step_norms_f64, double)
 """
 
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fPIC", "-shared"]
@@ -147,19 +199,25 @@ def load() -> ctypes.CDLL | None:
         fn = getattr(lib, name)
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+    for name in ("odeattn_step_norms_f32", "odeattn_step_norms_f64"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = ([ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+                       + [ctypes.c_int64] * 2 + [ctypes.c_int])
     _lib = lib
     return lib
 
 
-def _fusable(x: Tensor, phi: Tensor) -> bool:
-    """CPU, float32/64, same shape and strides, each sample one contiguous block, no autograd."""
+def _fusable(x: Tensor, phi: Tensor, *, autograd: bool = True) -> bool:
+    """CPU, float32/64, same shape and strides, each sample one contiguous block, and (when the
+    kernel writes a result autograd must see) no input needing grad."""
     if x.device.type != "cpu" or phi.device.type != "cpu" or x.dtype != phi.dtype:
         return False
     if x.dtype not in (torch.float32, torch.float64) or x.ndim < 2 or x.numel() == 0:
         return False
     if x.shape != phi.shape or x.stride() != phi.stride():
         return False
-    if torch.is_grad_enabled() and (x.requires_grad or phi.requires_grad):
+    if autograd and torch.is_grad_enabled() and (x.requires_grad or phi.requires_grad):
         return False
     if torch.compiler.is_compiling():
         return False
@@ -183,3 +241,26 @@ def add_with_norms(x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor] | None:
     if fn(x.data_ptr(), phi.data_ptr(), y.data_ptr(), out.data_ptr(), B, n, K, threads) != 0:
         return None
     return y, out
+
+
+def step_norms(x: Tensor, phi: Tensor, dt: Tensor) -> Tensor | None:
+    """(B, 3) float64 ‖x_b‖, ‖Δt ⊙ Φ_b‖, ‖Φ_b‖ for a step Δt of shape (B | 1, C | 1, 1, 1),
+    reading x and Φ once (read-only: any grad mode); ``None`` where it does not apply."""
+    if x.ndim != 4 or not _fusable(x, phi, autograd=False):
+        return None
+    B, C, H, W = x.shape
+    if dt.ndim != 4 or dt.shape[0] not in (1, B) or dt.shape[1] not in (1, C) or dt.shape[2:] != (1, 1):
+        return None
+    lib = load()
+    if lib is None:
+        return None
+    d = dt.detach().to(x.dtype).reshape(dt.shape[0], dt.shape[1]).contiguous()  # (B|1, C|1)
+    dsb, dsc = (d.stride(0) if d.shape[0] > 1 else 0), (d.stride(1) if d.shape[1] > 1 else 0)
+    last = not x.is_contiguous()  # then channels_last (checked by _fusable)
+    threads = torch.get_num_threads() if x.numel() >= _MIN_PARALLEL else 1
+    out = torch.empty(B, 3, dtype=torch.float64)
+    fn = lib.odeattn_step_norms_f32 if x.dtype == torch.float32 else lib.odeattn_step_norms_f64
+    if fn(x.data_ptr(), phi.data_ptr(), d.data_ptr(), out.data_ptr(), B, C, H * W, int(last),
+          dsb, dsc, threads) != 0:
+        return None
+    return out

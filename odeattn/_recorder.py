@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from odeattn._kernels import add_with_norms
+from odeattn._kernels import add_with_norms, step_norms
 from odeattn._record import Recordable
 
 NSI_DEFINITIONS = {
@@ -61,10 +61,11 @@ def _step_norms(phi: Tensor, dt: Tensor | float) -> tuple[Tensor, Tensor]:
 
 
 def _row(r: tuple[Tensor, Tensor, Tensor] | Tensor) -> Tensor:
-    """(B, 3) ‖x_t‖, ‖x_{t+1} − x_t‖, ‖Φ‖ from a row as filed: 3 vectors, or fused (B, 2) (Δt = 1)."""
+    """(B, 3) ‖x_t‖, ‖x_{t+1} − x_t‖, ‖Φ‖ from a row as filed: 3 vectors, a fused (B, 3), or a
+    fused (B, 2) ‖x_t‖, ‖Φ‖ of a unit step (where ‖x_{t+1} − x_t‖ = ‖Φ‖)."""
     if isinstance(r, tuple):
         return torch.stack(r, 1)
-    return r[:, (0, 1, 1)]
+    return r if r.shape[1] == 3 else r[:, (0, 1, 1)]
 
 
 class Recorder:
@@ -84,6 +85,10 @@ class Recorder:
         self, block: Recordable, x_t: Tensor, y: Tensor, phi: Tensor, dt: Tensor | float
     ) -> None:
         with torch.no_grad():
+            fused = step_norms(x_t, phi, dt) if isinstance(dt, Tensor) else None
+            if fused is not None:  # channel / sample step, CPU: one read of x_t and Φ
+                self._append(block, fused)
+                return
             phi_norm, diff_norm = _step_norms(
                 phi.detach(), dt.detach() if isinstance(dt, Tensor) else dt
             )

@@ -132,3 +132,54 @@ def test_recording_with_grad_takes_the_autograd_path():
     rows = [r for c in rec._columns.values() for r in c["rows"]]
     assert rows and all(isinstance(r, tuple) for r in rows)
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dt_shape", [(5, 7, 1, 1), (1, 7, 1, 1), (5, 1, 1, 1), (1, 1, 1, 1)])
+def test_step_norms_match_float64(dtype, channels_last, dt_shape):
+    from odeattn._kernels import step_norms
+
+    x, p = _pair((5, 7, 33, 40), dtype, channels_last, seed=4)  # 1320 > 1024: blocked sums
+    dt = torch.rand(dt_shape, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    dt = dt.requires_grad_()  # read-only use: grad mode does not matter
+    out = step_norms(x, p, dt)
+    xd, pd = x.double().flatten(1), p.double()
+    ref = torch.stack([xd.norm(dim=1), (dt.detach().double() * pd).flatten(1).norm(dim=1),
+                       pd.flatten(1).norm(dim=1)], 1)
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    torch.testing.assert_close(out, ref, rtol=tol, atol=0)
+
+
+def test_step_norms_declines_other_steps():
+    from odeattn._kernels import step_norms
+
+    x, p = _pair((2, 3, 4, 5), torch.float32, False)
+    assert step_norms(x, p, torch.rand(2, 3, 4, 5)) is None  # spatial step: torch path
+    assert step_norms(x, p, torch.rand(2, 3)) is None
+    assert step_norms(x.flatten(1), p.flatten(1), torch.rand(2, 1)) is None
+    assert step_norms(x, p.contiguous(memory_format=torch.channels_last), torch.rand(2, 3, 1, 1)) is None
+
+
+@needs_cc
+def test_recording_an_attention_resnet_uses_the_step_kernel(monkeypatch):
+    from odeattn.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=10, adaptor="se").eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(x)
+        with record(model) as fused:
+            assert torch.equal(model(x), plain)
+        monkeypatch.setenv("ODEATTN_KERNELS", "0")
+        monkeypatch.setattr(_kernels, "_tried", False)
+        monkeypatch.setattr(_kernels, "_lib", None)
+        with record(model) as eager:
+            model(x)
+    rows = [r for c in fused._columns.values() for r in c["rows"]]
+    assert rows and all(isinstance(r, torch.Tensor) and r.shape == (4, 3) for r in rows)
+    for kind in ("step", "fd"):
+        torch.testing.assert_close(fused.nsi(kind), eager.nsi(kind), rtol=2e-6, atol=0)
+    assert (fused.nsi("step") > fused.nsi("fd")).all()  # SE gates Δt < 1

@@ -11,6 +11,8 @@ Prints one JSON object per case:
 - ``record_overhead_in_situ``: the same cost timed where it is paid, the residual adds of real
   forwards (plain ``x + Φ`` vs the recorder's fused add), min over forwards; steadier than whole
   forwards on a shared VM, whose convolutions absorb most of the CPU steal.
+- ``record_overhead_adaptor_in_situ``: SE-ResNet-164 (channel step): time inside the recorder's
+  ``emit`` per forward, with the fused step kernel and with torch reductions (informational).
 - ``tns_exact``: ``tns`` on N = 10,000 × L = 54 (3 stages × 18 blocks, log-normal NSI); target
   ≤ 50 ms.
 - ``tns_grid``: the midpoint grid integral of δ at the coarsest resolution (from a doubling
@@ -155,6 +157,54 @@ def bench_record_in_situ(reps: int) -> dict:
             "target_ratio": 1.03, "reps": reps}
 
 
+def bench_record_adaptor(reps: int, adaptor: str) -> dict:
+    """Recording cost of an attention ResNet-164 (channel step Δt): the blocks form their own
+    ``x_t + Δt ⊙ Φ``, so all recording adds is the recorder's ``emit``; timed in place, min
+    over forwards, with the step kernel and with the torch reductions (kernel switched off)."""
+    from odeattn import _kernels
+    from odeattn._record import Recordable
+    from odeattn._recorder import Recorder
+    from odeattn.models import create_model
+
+    class Timed(Recorder):
+        seconds = 0.0
+
+        def emit(self, *args):
+            t0 = time.perf_counter()
+            super().emit(*args)
+            self.seconds += time.perf_counter() - t0
+
+    torch.manual_seed(0)
+    model = create_model("resnet164", num_classes=10, adaptor=adaptor).eval()
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(32, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    blocks = [m for m in model.modules() if isinstance(m, Recordable)]
+    lib = _kernels.load()
+    best = {"forward": np.inf, "kernel": np.inf, "torch": np.inf}
+    with torch.no_grad():
+        for r in range(reps + 1):
+            t0 = time.perf_counter()
+            model(x)
+            if r:
+                best["forward"] = min(best["forward"], time.perf_counter() - t0)
+            for path in ("kernel", "torch"):
+                _kernels._lib = lib if path == "kernel" else None
+                rec = Timed()
+                for m in blocks:
+                    m._recorder = rec
+                model(x)
+                for m in blocks:
+                    del m._recorder
+                if r:
+                    best[path] = min(best[path], rec.seconds)
+    _kernels._lib = lib
+    return {"case": "record_overhead_adaptor_in_situ", "model": f"resnet164+{adaptor}",
+            "batch": 32, "kernel_built": lib is not None, "plain_forward_s": best["forward"],
+            "emit_ms_kernel": 1e3 * best["kernel"], "emit_ms_torch": 1e3 * best["torch"],
+            "ratio_kernel": 1 + best["kernel"] / best["forward"],
+            "ratio_torch": 1 + best["torch"] / best["forward"], "reps": reps}
+
+
 def bench_tns(reps: int) -> list[dict]:
     rng = np.random.default_rng(0)
     nsi = rng.lognormal(0.0, 0.7, size=(10_000, 54))
@@ -207,6 +257,7 @@ def main() -> None:
     if not args.skip_record:
         cases.append(bench_record(args.reps))
         cases.append(bench_record_in_situ(args.reps))
+        cases.append(bench_record_adaptor(max(5, args.reps // 3), "se"))
     for case in cases:
         print(json.dumps({**case, **machine}))
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 
 import torch
 import torchdiffeq
+from _machine import cpu_name
 from torch import nn
 
 from odeattn.solve import last_stats, odeint
@@ -76,17 +76,6 @@ def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool):
         return out.detach()
     with torch.no_grad():
         return solve(f, y0, t, method=m, **kw)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timeit(fn, repeats: int) -> list[float]:
@@ -211,7 +200,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 5 if args.quick else 21
-    meta = {"machine": _cpu_name(), "torch_version": torch.__version__,
+    meta = {"machine": cpu_name(), "torch_version": torch.__version__,
             "threads": torch.get_num_threads(), "torchdiffeq_version": torchdiffeq.__version__}
     for name, f, y0 in problems():
         for method, match in (("rk38", False), ("dopri5", False), ("dopri5", True)):

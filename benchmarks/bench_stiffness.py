@@ -23,24 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
 import torch
+from _machine import cpu_name
 
 from odeattn.stiffness import record, tns, tns_grid
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _median_time(fn, reps: int) -> float:
@@ -249,7 +238,7 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     machine = {
-        "machine": _cpu_name(),
+        "machine": cpu_name(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

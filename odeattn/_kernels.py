@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["add_with_norms", "load", "step_norms"]
+__all__ = ["add_with_norms", "addcmul_with_norms", "load", "step_norms"]
 
 log = logging.getLogger("odeattn")
 
@@ -128,6 +128,63 @@ int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, double*
 
 STEP_NORMS(odeattn_step_norms_f32, float)
 STEP_NORMS(odeattn_step_norms_f64, double)
+
+/* y = fma(Δt, Φ, x) (torch.addcmul(x, Δt, Φ) on builds whose kernel fuses; checked at load) and
+   the three norms of STEP_NORMS, in one pass over x and Φ. */
+#define ADDCMUL_NORMS(NAME, T, FMA)                                                     \
+int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, T* restrict y, \
+         double* restrict out, int64_t B, int64_t C, int64_t S, int channels_last,       \
+         int64_t dsb, int64_t dsc, int nthreads) {                                     \
+  int fail = 0;                                                                        \
+  _Pragma("omp parallel for num_threads(nthreads) schedule(static) if(nthreads > 1)")  \
+  for (int64_t b = 0; b < B; ++b) {                                                    \
+    double* acc = (double*)calloc((size_t)C, sizeof(double));                          \
+    if (!acc) { fail = 1; continue; }                                                  \
+    const T* xb = x + b * C * S; const T* pb = p + b * C * S; T* yb = y + b * C * S;   \
+    const T* db = dt + b * dsb;                                                        \
+    double sx = 0.0;                                                                   \
+    if (channels_last) {                                                               \
+      for (int64_t s = 0; s < S; ++s) {                                                \
+        const T* xr = xb + s * C; const T* pr = pb + s * C; T* yr = yb + s * C;        \
+        T ax = 0;                                                                      \
+        _Pragma("omp simd reduction(+:ax)")                                            \
+        for (int64_t c = 0; c < C; ++c) {                                              \
+          T xv = xr[c], pv = pr[c];                                                    \
+          yr[c] = FMA(db[c * dsc], pv, xv);                                            \
+          ax += xv * xv; acc[c] += (double)(pv * pv);                                  \
+        }                                                                              \
+        sx += ax;                                                                      \
+      }                                                                                \
+    } else {                                                                           \
+      for (int64_t c = 0; c < C; ++c) {                                                \
+        const T* xr = xb + c * S; const T* pr = pb + c * S; T* yr = yb + c * S;        \
+        T d = db[c * dsc];                                                             \
+        for (int64_t s0 = 0; s0 < S; s0 += 1024) {                                     \
+          int64_t s1 = s0 + 1024 < S ? s0 + 1024 : S;                                  \
+          T ax = 0, ap = 0;                                                            \
+          _Pragma("omp simd reduction(+:ax,ap)")                                       \
+          for (int64_t s = s0; s < s1; ++s) {                                          \
+            T xv = xr[s], pv = pr[s];                                                  \
+            yr[s] = FMA(d, pv, xv);                                                    \
+            ax += xv * xv; ap += pv * pv;                                              \
+          }                                                                            \
+          sx += ax; acc[c] += ap;                                                      \
+        }                                                                              \
+      }                                                                                \
+    }                                                                                  \
+    double sp = 0.0, sd = 0.0;                                                         \
+    for (int64_t c = 0; c < C; ++c) {                                                  \
+      double d = (double)db[c * dsc];                                                  \
+      sp += acc[c]; sd += d * d * acc[c];                                              \
+    }                                                                                  \
+    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
+    free(acc);                                                                         \
+  }                                                                                    \
+  return fail;                                                                         \
+}
+
+ADDCMUL_NORMS(odeattn_addcmul_norms_f32, float, fmaf)
+ADDCMUL_NORMS(odeattn_addcmul_norms_f64, double, fma)
 """
 
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fPIC", "-shared"]
@@ -204,6 +261,11 @@ def load() -> ctypes.CDLL | None:
         fn.restype = ctypes.c_int
         fn.argtypes = ([ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
                        + [ctypes.c_int64] * 2 + [ctypes.c_int])
+    for name in ("odeattn_addcmul_norms_f32", "odeattn_addcmul_norms_f64"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = ([ctypes.c_void_p] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+                       + [ctypes.c_int64] * 2 + [ctypes.c_int])
     _lib = lib
     return lib
 
@@ -243,24 +305,83 @@ def add_with_norms(x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor] | None:
     return y, out
 
 
+def _channel_step(x: Tensor, dt: Tensor) -> tuple[Tensor, int, int] | None:
+    """Δt (B | 1, C | 1, 1, 1) as a contiguous (B|1, C|1) tensor of x's dtype with its sample and
+    channel strides (0 where broadcast), or ``None`` for any other shape."""
+    B, C = x.shape[:2]
+    if dt.ndim != 4 or dt.shape[0] not in (1, B) or dt.shape[1] not in (1, C) or dt.shape[2:] != (1, 1):
+        return None
+    d = dt.detach().to(x.dtype).reshape(dt.shape[0], dt.shape[1]).contiguous()
+    return d, (d.stride(0) if d.shape[0] > 1 else 0), (d.stride(1) if d.shape[1] > 1 else 0)
+
+
 def step_norms(x: Tensor, phi: Tensor, dt: Tensor) -> Tensor | None:
     """(B, 3) float64 ‖x_b‖, ‖Δt ⊙ Φ_b‖, ‖Φ_b‖ for a step Δt of shape (B | 1, C | 1, 1, 1),
     reading x and Φ once (read-only: any grad mode); ``None`` where it does not apply."""
     if x.ndim != 4 or not _fusable(x, phi, autograd=False):
         return None
-    B, C, H, W = x.shape
-    if dt.ndim != 4 or dt.shape[0] not in (1, B) or dt.shape[1] not in (1, C) or dt.shape[2:] != (1, 1):
-        return None
-    lib = load()
+    step = _channel_step(x, dt)
+    lib = load() if step is not None else None
     if lib is None:
         return None
-    d = dt.detach().to(x.dtype).reshape(dt.shape[0], dt.shape[1]).contiguous()  # (B|1, C|1)
-    dsb, dsc = (d.stride(0) if d.shape[0] > 1 else 0), (d.stride(1) if d.shape[1] > 1 else 0)
-    last = not x.is_contiguous()  # then channels_last (checked by _fusable)
+    (d, dsb, dsc), (B, C, H, W) = step, x.shape
     threads = torch.get_num_threads() if x.numel() >= _MIN_PARALLEL else 1
     out = torch.empty(B, 3, dtype=torch.float64)
     fn = lib.odeattn_step_norms_f32 if x.dtype == torch.float32 else lib.odeattn_step_norms_f64
-    if fn(x.data_ptr(), phi.data_ptr(), d.data_ptr(), out.data_ptr(), B, C, H * W, int(last),
+    last = int(not x.is_contiguous())  # else channels_last (checked by _fusable)
+    if fn(x.data_ptr(), phi.data_ptr(), d.data_ptr(), out.data_ptr(), B, C, H * W, last,
           dsb, dsc, threads) != 0:
         return None
     return out
+
+
+_ADDCMUL_OK: dict[torch.dtype, bool] = {}
+
+
+def _addcmul_matches_torch(lib: ctypes.CDLL, dtype: torch.dtype) -> bool:
+    """Whether the kernel's fma reproduces this torch build's ``addcmul`` bit for bit (checked
+    once per dtype on random data with vector tails, both layouts, both Δt shapes)."""
+    if dtype not in _ADDCMUL_OK:
+        g = torch.Generator().manual_seed(0)
+        ok = True
+        for last, dshape in ((False, (3, 5, 1, 1)), (True, (3, 5, 1, 1)), (True, (1, 5, 1, 1))):
+            x, p = (torch.randn(3, 5, 7, 9, generator=g, dtype=dtype) for _ in range(2))
+            if last:
+                x, p = (t.contiguous(memory_format=torch.channels_last) for t in (x, p))
+            dt = torch.rand(dshape, generator=g, dtype=dtype)
+            got = _addcmul_call(lib, x, dt, p)
+            ok = ok and got is not None and torch.equal(got[0], torch.addcmul(x, dt, p))
+        _ADDCMUL_OK[dtype] = ok
+        if not ok:
+            log.info("odeattn: torch.addcmul is not a plain fma on this build; recording keeps it")
+    return _ADDCMUL_OK[dtype]
+
+
+def _addcmul_call(lib: ctypes.CDLL, x: Tensor, dt: Tensor, phi: Tensor
+                  ) -> tuple[Tensor, Tensor] | None:
+    step = _channel_step(x, dt)
+    if step is None:
+        return None
+    (d, dsb, dsc), (B, C, H, W) = step, x.shape
+    threads = torch.get_num_threads() if x.numel() >= _MIN_PARALLEL else 1
+    y, out = torch.empty_like(x), torch.empty(B, 3, dtype=torch.float64)
+    fn = lib.odeattn_addcmul_norms_f32 if x.dtype == torch.float32 else lib.odeattn_addcmul_norms_f64
+    last = int(not x.is_contiguous())
+    if fn(x.data_ptr(), phi.data_ptr(), d.data_ptr(), y.data_ptr(), out.data_ptr(), B, C, H * W,
+          last, dsb, dsc, threads) != 0:
+        return None
+    return y, out
+
+
+def addcmul_with_norms(x: Tensor, dt: Tensor, phi: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(torch.addcmul(x, Δt, Φ), norms)`` with norms (B, 3) as :func:`step_norms`, in one pass;
+    ``None`` (fall back) off CPU, under autograd, for other Δt shapes or dtypes, or when this
+    torch build's ``addcmul`` is not reproduced bit for bit."""
+    if x.ndim != 4 or not _fusable(x, phi) or dt.dtype != x.dtype or dt.device != x.device:
+        return None
+    if torch.is_grad_enabled() and dt.requires_grad:
+        return None
+    lib = load()
+    if lib is None or not _addcmul_matches_torch(lib, x.dtype):
+        return None
+    return _addcmul_call(lib, x, dt, phi)

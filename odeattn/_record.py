@@ -10,9 +10,9 @@ recorder is attached (``odeattn.stiffness.record(model)`` does this), the block 
     phi  (B, ...)  the increment Φ(x_t) before the step size is applied,
     dt   tensor broadcastable to x_t, or a float (1.0 for a plain residual block).
 
-A plain step (Δt = 1, no scale) may instead call ``y = self._add(x_t, phi)``: a recorder with an
-``add(block, x_t, phi)`` method forms the sum and records the same quantities in one pass (fused
-on CPU); one without it gets ``emit``.
+A plain step (Δt = 1, no scale) may instead call ``y = self._add(x_t, phi)``, and a step with a
+tensor Δt ``y = self._addcmul(x_t, dt, phi)``: a recorder with an ``add`` / ``addcmul`` method
+forms y and records the same quantities in one pass (fused on CPU); one without gets ``emit``.
 The recorder reduces these to per-sample scalars at once; no feature map is kept. When no
 recorder is attached the cost is one attribute test.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import torch
 from torch import Tensor
 
 
@@ -50,6 +51,18 @@ class Recordable:
         y = x_t + phi
         if rec is not None:
             rec.emit(self, x_t, y, phi, 1.0)
+        return y
+
+    def _addcmul(self, x_t: Tensor, dt: Tensor, phi: Tensor) -> Tensor:
+        """``torch.addcmul(x_t, dt, phi)`` with the recorder attached: its ``addcmul`` if it has
+        one, else emit."""
+        rec = self._recorder
+        fn = getattr(rec, "addcmul", None)
+        if fn is not None:
+            return fn(self, x_t, dt, phi)
+        y = torch.addcmul(x_t, dt, phi)
+        if rec is not None:
+            rec.emit(self, x_t, y, phi, dt)
         return y
 
     def set_position(self, stage_id: int, block_index: int) -> Any:

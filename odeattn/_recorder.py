@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from odeattn._kernels import add_with_norms, step_norms
+from odeattn._kernels import add_with_norms, addcmul_with_norms, step_norms
 from odeattn._record import Recordable
 
 NSI_DEFINITIONS = {
@@ -107,6 +107,18 @@ class Recorder:
             return y
         y, xp = fused  # xp (B, 2): ‖x_t‖, ‖Φ‖ (= ‖x_{t+1} − x_t‖ for Δt = 1)
         self._append(block, xp)
+        return y
+
+    def addcmul(self, block: Recordable, x_t: Tensor, dt: Tensor, phi: Tensor) -> Tensor:
+        """``torch.addcmul(x_t, dt, phi)`` for a step Δt, recording it as :meth:`emit` does; one
+        fused pass on CPU without autograd for a channel / sample Δt (y bit-identical)."""
+        fused = addcmul_with_norms(x_t, dt, phi)
+        if fused is None:
+            y = torch.addcmul(x_t, dt, phi)
+            self.emit(block, x_t, y, phi, dt)
+            return y
+        y, row = fused  # row (B, 3): ‖x_t‖, ‖Δt ⊙ Φ‖, ‖Φ‖
+        self._append(block, row)
         return y
 
     def _append(self, block: Recordable, row: tuple[Tensor, Tensor, Tensor] | Tensor) -> None:

@@ -191,7 +191,11 @@ class StepBase(nn.Module, Recordable):
             y = torch.add(x_t, phi, alpha=h * step)
         else:
             dt = step(x_t, phi)
-            y = torch.addcmul(x_t, dt, phi, value=h)
+            if rec is not None and h == 1.0:
+                y = self._addcmul(x_t, dt, phi)  # x_t + Δt ⊙ Φ and its norms in one pass
+                rec = None  # recorded
+            else:
+                y = torch.addcmul(x_t, dt, phi, value=h)
         if rec is not None:
             rec.emit(self, x_t, y, phi, dt if h == 1.0 else dt * h)
         if self.retain_last:

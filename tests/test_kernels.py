@@ -183,3 +183,55 @@ def test_recording_an_attention_resnet_uses_the_step_kernel(monkeypatch):
     for kind in ("step", "fd"):
         torch.testing.assert_close(fused.nsi(kind), eager.nsi(kind), rtol=2e-6, atol=0)
     assert (fused.nsi("step") > fused.nsi("fd")).all()  # SE gates Δt < 1
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dt_shape", [(5, 7, 1, 1), (1, 7, 1, 1), (5, 1, 1, 1)])
+def test_addcmul_is_bit_identical_and_norms_match_float64(dtype, channels_last, dt_shape):
+    from odeattn._kernels import addcmul_with_norms
+
+    x, p = _pair((5, 7, 33, 40), dtype, channels_last, seed=6)
+    dt = torch.rand(dt_shape, dtype=dtype, generator=torch.Generator().manual_seed(7))
+    y, n = addcmul_with_norms(x, dt, p)
+    ref = torch.addcmul(x, dt, p)
+    assert torch.equal(y, ref) and y.stride() == ref.stride()
+    pd = p.double()
+    exact = torch.stack([x.double().flatten(1).norm(dim=1),
+                         (dt.double() * pd).flatten(1).norm(dim=1), pd.flatten(1).norm(dim=1)], 1)
+    torch.testing.assert_close(n, exact, rtol=1e-6 if dtype == torch.float32 else 1e-13, atol=0)
+
+
+def test_addcmul_declines_and_a_failed_self_check_keeps_torch(monkeypatch):
+    from odeattn._kernels import addcmul_with_norms
+
+    x, p = _pair((2, 3, 4, 5), torch.float32, False)
+    dt = torch.rand(2, 3, 1, 1)
+    assert addcmul_with_norms(x, dt.double(), p) is None  # torch would promote: not ours
+    assert addcmul_with_norms(x, torch.rand(2, 3, 4, 5), p) is None
+    assert addcmul_with_norms(x, dt.requires_grad_(), p) is None  # autograd must see Δt
+    monkeypatch.setitem(_kernels._ADDCMUL_OK, torch.float32, False)  # as on a non-fma build
+    assert addcmul_with_norms(x, dt.detach(), p) is None
+
+
+@needs_cc
+def test_recording_an_attention_resnet_with_grad_changes_no_bit():
+    from odeattn.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=10, adaptor="se").train()
+    x = torch.randn(4, 3, 32, 32)
+    torch.manual_seed(1)
+    out = model(x)
+    out.square().sum().backward()
+    grads = [q.grad.clone() for q in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(1)
+    with record(model) as rec:
+        out2 = model(x)
+        out2.square().sum().backward()
+    assert torch.equal(out, out2)
+    assert all(torch.equal(g, q.grad) for g, q in zip(grads, model.parameters()))
+    rows = [r for c in rec._columns.values() for r in c["rows"]]
+    assert all(isinstance(r, torch.Tensor) and r.shape == (4, 3) for r in rows)  # step_norms

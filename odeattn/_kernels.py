@@ -7,9 +7,11 @@ both sums of squares in that one pass, so recording costs almost no memory traff
 
 ``y`` is bit-identical to ``x_t + Φ`` (one IEEE add per element, contraction off). Sums of
 squares run in the input precision over blocks of 1024 elements and in float64 across blocks.
-Blocks with a channel step (SE, StepNet: ``y = x_t + Δt ⊙ Φ``, Δt (B, C, 1, 1)) form ``y``
-themselves; :func:`step_norms` then reads x_t and Φ once for ‖x_t‖, ‖Δt ⊙ Φ‖ = (Σ_c Δt_c² Σ Φ_c²)^½
-and ‖Φ‖, instead of the torch path's square, sum and norm passes.
+Blocks with a channel step (SE, StepNet: ``y = x_t + Δt ⊙ Φ``, Δt (B, C, 1, 1)):
+:func:`addcmul_with_norms` forms y as ``fma(Δt, Φ, x_t)`` with ‖x_t‖, ‖Δt ⊙ Φ‖ =
+(Σ_c Δt_c² Σ Φ_c²)^½ and ‖Φ‖, used only if a self-check at first use shows this equals the torch
+build's ``addcmul`` bit for bit; else (and under autograd) :func:`step_norms` reads x_t and Φ once
+for the norms, instead of the torch path's square, sum and norm passes.
 
 The kernel is C compiled once with the system compiler (``$CC``, else ``cc``) and OpenMP into a
 per-user cache (``$ODEATTN_CACHE_DIR``, else ``$XDG_CACHE_HOME/odeattn``, else

@@ -13,7 +13,7 @@ Blocks with a channel step (SE, StepNet: ``y = x_t + Δt ⊙ Φ``, Δt (B, C, 1,
 build's ``addcmul`` bit for bit; else (and under autograd) :func:`step_norms` reads x_t and Φ once
 for the norms, instead of the torch path's square, sum and norm passes.
 
-The kernel is C compiled once with the system compiler (``$CC``, else ``cc``) and OpenMP into a
+The kernels (``odeattn/_kernels.c``) are C compiled once with the system compiler (``$CC``, else ``cc``) and OpenMP into a
 per-user cache (``$ODEATTN_CACHE_DIR``, else ``$XDG_CACHE_HOME/odeattn``, else
 ``~/.cache/odeattn``), keyed by source, flags and CPU; it joins the process's OpenMP runtime (the
 one torch loaded). It is loaded with ctypes (no Python headers, < 1 s to build). Without a
@@ -40,154 +40,7 @@ __all__ = ["add_with_norms", "addcmul_with_norms", "load", "step_norms"]
 
 log = logging.getLogger("odeattn")
 
-_SOURCE = r"""
-#include <stdint.h>
-#include <stdlib.h>
-#include <math.h>
-
-#define ADD_NORMS(NAME, T)                                                              \
-int NAME(const T* restrict x, const T* restrict p, T* restrict y, double* restrict out, \
-         int64_t B, int64_t n, int64_t K, int nthreads) {                              \
-  double* part = (double*)malloc(sizeof(double) * 2 * B * K);                          \
-  if (!part) return 1;                                                                 \
-  int64_t chunk = (n + K - 1) / K;                                                     \
-  _Pragma("omp parallel for num_threads(nthreads) schedule(static) if(nthreads > 1)")  \
-  for (int64_t t = 0; t < B * K; ++t) {                                                \
-    int64_t b = t / K, lo = (t % K) * chunk, hi = lo + chunk < n ? lo + chunk : n;      \
-    const T* xb = x + b * n; const T* pb = p + b * n; T* yb = y + b * n;                 \
-    double sx = 0.0, sp = 0.0;                                                         \
-    for (int64_t j0 = lo; j0 < hi; j0 += 1024) {                                       \
-      int64_t j1 = j0 + 1024 < hi ? j0 + 1024 : hi;                                    \
-      T ax = 0, ap = 0;                                                                \
-      _Pragma("omp simd reduction(+:ax,ap)")                                           \
-      for (int64_t j = j0; j < j1; ++j) {                                              \
-        T xv = xb[j], pv = pb[j];                                                      \
-        yb[j] = xv + pv;                                                               \
-        ax += xv * xv; ap += pv * pv;                                                  \
-      }                                                                                \
-      sx += ax; sp += ap;                                                              \
-    }                                                                                  \
-    part[2 * t] = sx; part[2 * t + 1] = sp;                                            \
-  }                                                                                    \
-  for (int64_t b = 0; b < B; ++b) {                                                    \
-    double sx = 0.0, sp = 0.0;                                                         \
-    for (int64_t k = 0; k < K; ++k) { sx += part[2 * (b * K + k)];                     \
-                                      sp += part[2 * (b * K + k) + 1]; }               \
-    out[2 * b] = sqrt(sx); out[2 * b + 1] = sqrt(sp);                                  \
-  }                                                                                    \
-  free(part);                                                                          \
-  return 0;                                                                            \
-}
-
-ADD_NORMS(odeattn_add_norms_f32, float)
-ADD_NORMS(odeattn_add_norms_f64, double)
-
-/* ‖x_b‖, ‖Δt ⊙ Φ_b‖, ‖Φ_b‖ for a step Δt[b*dsb + c*dsc] per (sample, channel): x and Φ are read
-   once; per-channel Σ Φ² is kept in float64, x² and in-row sums in T over <= 1024 elements. */
-#define STEP_NORMS(NAME, T)                                                             \
-int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, double* restrict out, \
-         int64_t B, int64_t C, int64_t S, int channels_last, int64_t dsb, int64_t dsc,  \
-         int nthreads) {                                                               \
-  int fail = 0;                                                                        \
-  _Pragma("omp parallel for num_threads(nthreads) schedule(static) if(nthreads > 1)")  \
-  for (int64_t b = 0; b < B; ++b) {                                                    \
-    double* acc = (double*)calloc((size_t)C, sizeof(double));                          \
-    if (!acc) { fail = 1; continue; }                                                  \
-    const T* xb = x + b * C * S; const T* pb = p + b * C * S;                           \
-    double sx = 0.0;                                                                   \
-    if (channels_last) {                                                               \
-      for (int64_t s = 0; s < S; ++s) {                                                \
-        const T* xr = xb + s * C; const T* pr = pb + s * C;                            \
-        T ax = 0;                                                                      \
-        _Pragma("omp simd reduction(+:ax)")                                            \
-        for (int64_t c = 0; c < C; ++c) {                                              \
-          ax += xr[c] * xr[c]; acc[c] += (double)(pr[c] * pr[c]);                      \
-        }                                                                              \
-        sx += ax;                                                                      \
-      }                                                                                \
-    } else {                                                                           \
-      for (int64_t c = 0; c < C; ++c) {                                                \
-        const T* xr = xb + c * S; const T* pr = pb + c * S;                            \
-        for (int64_t s0 = 0; s0 < S; s0 += 1024) {                                     \
-          int64_t s1 = s0 + 1024 < S ? s0 + 1024 : S;                                  \
-          T ax = 0, ap = 0;                                                            \
-          _Pragma("omp simd reduction(+:ax,ap)")                                       \
-          for (int64_t s = s0; s < s1; ++s) { ax += xr[s] * xr[s]; ap += pr[s] * pr[s]; } \
-          sx += ax; acc[c] += ap;                                                      \
-        }                                                                              \
-      }                                                                                \
-    }                                                                                  \
-    double sp = 0.0, sd = 0.0;                                                         \
-    for (int64_t c = 0; c < C; ++c) {                                                  \
-      double d = (double)dt[b * dsb + c * dsc];                                        \
-      sp += acc[c]; sd += d * d * acc[c];                                              \
-    }                                                                                  \
-    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
-    free(acc);                                                                         \
-  }                                                                                    \
-  return fail;                                                                         \
-}
-
-STEP_NORMS(odeattn_step_norms_f32, float)
-STEP_NORMS(odeattn_step_norms_f64, double)
-
-/* y = fma(Δt, Φ, x) (torch.addcmul(x, Δt, Φ) on builds whose kernel fuses; checked at load) and
-   the three norms of STEP_NORMS, in one pass over x and Φ. */
-#define ADDCMUL_NORMS(NAME, T, FMA)                                                     \
-int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, T* restrict y, \
-         double* restrict out, int64_t B, int64_t C, int64_t S, int channels_last,       \
-         int64_t dsb, int64_t dsc, int nthreads) {                                     \
-  int fail = 0;                                                                        \
-  _Pragma("omp parallel for num_threads(nthreads) schedule(static) if(nthreads > 1)")  \
-  for (int64_t b = 0; b < B; ++b) {                                                    \
-    double* acc = (double*)calloc((size_t)C, sizeof(double));                          \
-    if (!acc) { fail = 1; continue; }                                                  \
-    const T* xb = x + b * C * S; const T* pb = p + b * C * S; T* yb = y + b * C * S;   \
-    const T* db = dt + b * dsb;                                                        \
-    double sx = 0.0;                                                                   \
-    if (channels_last) {                                                               \
-      for (int64_t s = 0; s < S; ++s) {                                                \
-        const T* xr = xb + s * C; const T* pr = pb + s * C; T* yr = yb + s * C;        \
-        T ax = 0;                                                                      \
-        _Pragma("omp simd reduction(+:ax)")                                            \
-        for (int64_t c = 0; c < C; ++c) {                                              \
-          T xv = xr[c], pv = pr[c];                                                    \
-          yr[c] = FMA(db[c * dsc], pv, xv);                                            \
-          ax += xv * xv; acc[c] += (double)(pv * pv);                                  \
-        }                                                                              \
-        sx += ax;                                                                      \
-      }                                                                                \
-    } else {                                                                           \
-      for (int64_t c = 0; c < C; ++c) {                                                \
-        const T* xr = xb + c * S; const T* pr = pb + c * S; T* yr = yb + c * S;        \
-        T d = db[c * dsc];                                                             \
-        for (int64_t s0 = 0; s0 < S; s0 += 1024) {                                     \
-          int64_t s1 = s0 + 1024 < S ? s0 + 1024 : S;                                  \
-          T ax = 0, ap = 0;                                                            \
-          _Pragma("omp simd reduction(+:ax,ap)")                                       \
-          for (int64_t s = s0; s < s1; ++s) {                                          \
-            T xv = xr[s], pv = pr[s];                                                  \
-            yr[s] = FMA(d, pv, xv);                                                    \
-            ax += xv * xv; ap += pv * pv;                                              \
-          }                                                                            \
-          sx += ax; acc[c] += ap;                                                      \
-        }                                                                              \
-      }                                                                                \
-    }                                                                                  \
-    double sp = 0.0, sd = 0.0;                                                         \
-    for (int64_t c = 0; c < C; ++c) {                                                  \
-      double d = (double)db[c * dsc];                                                  \
-      sp += acc[c]; sd += d * d * acc[c];                                              \
-    }                                                                                  \
-    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
-    free(acc);                                                                         \
-  }                                                                                    \
-  return fail;                                                                         \
-}
-
-ADDCMUL_NORMS(odeattn_addcmul_norms_f32, float, fmaf)
-ADDCMUL_NORMS(odeattn_addcmul_norms_f64, double, fma)
-"""
+_SOURCE_FILE = Path(__file__).parent / "_kernels.c"
 
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fPIC", "-shared"]
 _MIN_PARALLEL = 1 << 15  # elements below which one thread is faster than an OpenMP fork
@@ -213,11 +66,11 @@ def _cpu_key() -> str:
     return "\n".join([platform.machine(), platform.processor(), *wanted])
 
 
-def _build(cc: str, target: Path) -> None:
+def _build(cc: str, source: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src, lib = Path(tmp) / "kernel.c", Path(tmp) / target.name
-        src.write_text(_SOURCE)
+        src.write_text(source)
         subprocess.run(
             [cc, *_FLAGS, str(src), "-o", str(lib), "-lm"],
             check=True,
@@ -240,11 +93,12 @@ def load() -> ctypes.CDLL | None:
     if cc is None:
         log.info("odeattn: no C compiler found; recording uses torch reductions")
         return None
-    key = hashlib.sha256("\0".join([_SOURCE, " ".join(_FLAGS), cc, _cpu_key()]).encode())
-    target = _cache_dir() / f"add_norms-{key.hexdigest()[:16]}.so"
     try:
+        source = _SOURCE_FILE.read_text()
+        key = hashlib.sha256("\0".join([source, " ".join(_FLAGS), cc, _cpu_key()]).encode())
+        target = _cache_dir() / f"add_norms-{key.hexdigest()[:16]}.so"
         if not target.exists():
-            _build(cc, target)
+            _build(cc, source, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", "") or e

@@ -86,6 +86,10 @@ def test_disabled_or_unbuildable_kernel_falls_back(monkeypatch, tmp_path, caplog
         assert add_with_norms(x, p) is None
     assert "could not build the fused recording kernel" in caplog.text
     assert not list(tmp_path.glob("*.so"))  # nothing half-written left in the cache
+    monkeypatch.setattr(_kernels, "_tried", False)
+    monkeypatch.delenv("CC")
+    monkeypatch.setattr(_kernels, "_SOURCE_FILE", tmp_path / "missing.c")  # a broken install
+    assert add_with_norms(x, p) is None
 
 
 def _resnet(channels_last: bool):

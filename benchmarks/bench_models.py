@@ -16,10 +16,10 @@ import argparse
 import json
 import platform
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from _common import time_calls
 from torch import nn
 
 from odeattn.models import create_model
@@ -157,15 +157,6 @@ def _copy_named(src: nn.Module, dst: nn.Module, prefix: str) -> None:
         state[prefix + name].copy_(value.reshape(state[prefix + name].shape))
 
 
-def _time(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def bench_case(att: str | None, batch: int, repeats: int) -> dict:
     adaptor = {"se": "se", "stepnet": "stepnet", "dia": "dia_lstm"}.get(att or "")
     torch.manual_seed(0)
@@ -192,8 +183,8 @@ def bench_case(att: str | None, batch: int, repeats: int) -> dict:
         step(net)()
     t_ours, t_ref = [], []
     for _ in range(repeats):  # interleaved so drifts in machine load hit both
-        t_ours += _time(step(model), 1)
-        t_ref += _time(step(ref), 1)
+        t_ours += time_calls(step(model), 1)
+        t_ref += time_calls(step(ref), 1)
     mo, mr = statistics.median(t_ours), statistics.median(t_ref)
     return {"case": f"resnet164+{att or 'plain'}", "t_odeattn_s": round(mo, 4), "t_reference_s": round(mr, 4),
             "ratio": round(mo / mr, 4), "max_rel_err_eval": err}

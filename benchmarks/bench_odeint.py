@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
 import torchdiffeq
-from _machine import cpu_name
+from _common import cpu_name, time_calls
 from torch import nn
 
 from odeattn.solve import last_stats, odeint
@@ -78,15 +77,6 @@ def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool):
         return solve(f, y0, t, method=m, **kw)
 
 
-def timeit(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def _error(lib, f, y0, t, method, kw, ref) -> tuple[float, int]:
     calls = [0]
 
@@ -131,7 +121,7 @@ def case(name, f, y0, method, backward, repeats, match_accuracy=False):
     times = {lib: [] for lib in LIBS}
     for _ in range(repeats):  # interleaved
         for lib in times:
-            times[lib] += timeit(lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1)
+            times[lib] += time_calls(lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1)
     for lib in LIBS:
         err, nfe = _error(lib, f, y0, t, method, kws[lib], ref)
         res[lib] = {"median_ms": 1e3 * statistics.median(times[lib]), "err_vs_ref": err,
@@ -153,7 +143,7 @@ def overhead_only(f, y0, res: dict, repeats: int) -> dict:
     for lib in ("odeattn", "torchdiffeq"):
         nfe = res[lib]["nfe"]
         with torch.no_grad():
-            f_ms = 1e3 * statistics.median(timeit(lambda nfe=nfe: [f(t0, y0) for _ in range(nfe)],
+            f_ms = 1e3 * statistics.median(time_calls(lambda nfe=nfe: [f(t0, y0) for _ in range(nfe)],
                                                   repeats))
         out[lib] = {"nfe_f_ms": f_ms, "overhead_ms": res[lib]["median_ms"] - f_ms}
     out["ratio"] = out["odeattn"]["overhead_ms"] / out["torchdiffeq"]["overhead_ms"]

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 import torch
-from _machine import cpu_name
+from _common import cpu_name
 
 from odeattn.stiffness import record, tns, tns_grid
 

@@ -1,8 +1,10 @@
-"""What the benchmarks print about the machine they ran on."""
+"""Helpers shared by the benchmark scripts: the machine they ran on, timing a call."""
 
 from __future__ import annotations
 
 import platform
+import time
+from collections.abc import Callable
 
 
 def cpu_name() -> str:
@@ -15,3 +17,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def time_calls(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall-clock seconds of ``repeats`` consecutive calls of ``fn``."""
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out

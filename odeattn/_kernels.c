@@ -43,6 +43,22 @@ int NAME(const T* restrict x, const T* restrict p, T* restrict y, double* restri
 ADD_NORMS(odeattn_add_norms_f32, float)
 ADD_NORMS(odeattn_add_norms_f64, double)
 
+/* out[0..2] = ‖x‖, ‖Δt ⊙ Φ‖, ‖Φ‖ of one sample from Σ x² and the per-channel Σ Φ² (acc):
+   ‖Δt ⊙ Φ‖² = Σ_c Δt_c² Σ Φ_c²; db[c * dsc] is the sample's Δt (dsc = 0: one Δt for all). */
+#define FINISH(T)                                                                       \
+static void finish_##T(const double* acc, const T* db, int64_t C, int64_t dsc, double sx, \
+                       double* out) {                                                  \
+  double sp = 0.0, sd = 0.0;                                                           \
+  for (int64_t c = 0; c < C; ++c) {                                                    \
+    double d = (double)db[c * dsc];                                                    \
+    sp += acc[c]; sd += d * d * acc[c];                                                \
+  }                                                                                    \
+  out[0] = sqrt(sx); out[1] = sqrt(sd); out[2] = sqrt(sp);                             \
+}
+
+FINISH(float)
+FINISH(double)
+
 /* ‖x_b‖, ‖Δt ⊙ Φ_b‖, ‖Φ_b‖ for a step Δt[b*dsb + c*dsc] per (sample, channel): x and Φ are read
    once; per-channel Σ Φ² is kept in float64, x² and in-row sums in T over <= 1024 elements. */
 #define STEP_NORMS(NAME, T)                                                             \
@@ -78,12 +94,7 @@ int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, double*
         }                                                                              \
       }                                                                                \
     }                                                                                  \
-    double sp = 0.0, sd = 0.0;                                                         \
-    for (int64_t c = 0; c < C; ++c) {                                                  \
-      double d = (double)dt[b * dsb + c * dsc];                                        \
-      sp += acc[c]; sd += d * d * acc[c];                                              \
-    }                                                                                  \
-    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
+    finish_##T(acc, dt + b * dsb, C, dsc, sx, out + 3 * b);                            \
     free(acc);                                                                         \
   }                                                                                    \
   return fail;                                                                         \
@@ -135,12 +146,7 @@ int NAME(const T* restrict x, const T* restrict p, const T* restrict dt, T* rest
         }                                                                              \
       }                                                                                \
     }                                                                                  \
-    double sp = 0.0, sd = 0.0;                                                         \
-    for (int64_t c = 0; c < C; ++c) {                                                  \
-      double d = (double)db[c * dsc];                                                  \
-      sp += acc[c]; sd += d * d * acc[c];                                              \
-    }                                                                                  \
-    out[3 * b] = sqrt(sx); out[3 * b + 1] = sqrt(sd); out[3 * b + 2] = sqrt(sp);       \
+    finish_##T(acc, db, C, dsc, sx, out + 3 * b);                                      \
     free(acc);                                                                         \
   }                                                                                    \
   return fail;                                                                         \

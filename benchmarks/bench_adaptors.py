@@ -55,8 +55,12 @@ def main() -> None:
     torch.manual_seed(0)
     names = ["none", *[n for n in args.adaptors if n != "none"]]
     fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
-    models = {n: create_model(args.model, num_classes=10, adaptor=None if n == "none" else n)
-              .to(memory_format=fmt) for n in names}
+    models = {
+        n: create_model(args.model, num_classes=10, adaptor=None if n == "none" else n).to(
+            memory_format=fmt
+        )
+        for n in names
+    }
     x = torch.randn(args.batch, 3, args.size, args.size).to(memory_format=fmt)
     times: dict[str, dict[str, list[float]]] = {n: {"train": [], "infer": []} for n in names}
     for m in models.values():  # warm-up
@@ -71,22 +75,41 @@ def main() -> None:
             m.eval()
             times[n]["infer"].append(_time(_infer, m, x))
     base = {k: min(times["none"][k]) for k in ("train", "infer")}
-    settings = {"model": args.model, "batch": args.batch, "size": args.size, "rounds": args.rounds,
-                "threads": args.threads, "channels_last": not args.no_channels_last,
-                "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+    settings = {
+        "model": args.model,
+        "batch": args.batch,
+        "size": args.size,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "channels_last": not args.no_channels_last,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
     summary = {}
     for n in names:
         best = {k: min(times[n][k]) for k in ("train", "infer")}
         med = {k: statistics.median(times[n][k]) for k in ("train", "infer")}
-        row = {"adaptor": n, "params": sum(p.numel() for p in models[n].parameters()),
-               "train_min_s": round(best["train"], 4), "infer_min_s": round(best["infer"], 4),
-               "train_median_s": round(med["train"], 4), "infer_median_s": round(med["infer"], 4),
-               "train_ratio": round(best["train"] / base["train"], 3),
-               "infer_ratio": round(best["infer"] / base["infer"], 3)}
+        row = {
+            "adaptor": n,
+            "params": sum(p.numel() for p in models[n].parameters()),
+            "train_min_s": round(best["train"], 4),
+            "infer_min_s": round(best["infer"], 4),
+            "train_median_s": round(med["train"], 4),
+            "infer_median_s": round(med["infer"], 4),
+            "train_ratio": round(best["train"] / base["train"], 3),
+            "infer_ratio": round(best["infer"] / base["infer"], 3),
+        }
         summary[n] = [row["train_ratio"], row["infer_ratio"]]
         print(json.dumps(row))
-    print(json.dumps({"summary": "min-time ratio vs plain (train fwd+bwd, inference)", **summary,
-                      "settings": settings}))
+    print(
+        json.dumps(
+            {
+                "summary": "min-time ratio vs plain (train fwd+bwd, inference)",
+                **summary,
+                "settings": settings,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

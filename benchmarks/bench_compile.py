@@ -64,8 +64,11 @@ def _once(m: nn.Module, x: torch.Tensor) -> float:
 
 
 def _machine() -> dict:
-    return {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def bench_steps(reps: int, shapes: list[tuple[int, int, int]]) -> None:
@@ -84,12 +87,22 @@ def bench_steps(reps: int, shapes: list[tuple[int, int, int]]) -> None:
                 for m, acc in pair:
                     acc.append(_once(m, x))
             mo, mh = statistics.median(t_o), statistics.median(t_h)
-            print(json.dumps({"case": "compile_step_vs_hand", "method": method,
-                              "shape": [64, c, hh, ww], "ours_min_ms": round(min(t_o) * 1e3, 3),
-                              "hand_min_ms": round(min(t_h) * 1e3, 3),
-                              "ratio": round(min(t_o) / min(t_h), 4),
-                              "ratio_median": round(mo / mh, 4), "target": TARGET[method],
-                              "reps": reps, **_machine()}))
+            print(
+                json.dumps(
+                    {
+                        "case": "compile_step_vs_hand",
+                        "method": method,
+                        "shape": [64, c, hh, ww],
+                        "ours_min_ms": round(min(t_o) * 1e3, 3),
+                        "hand_min_ms": round(min(t_h) * 1e3, 3),
+                        "ratio": round(min(t_o) / min(t_h), 4),
+                        "ratio_median": round(mo / mh, 4),
+                        "target": TARGET[method],
+                        "reps": reps,
+                        **_machine(),
+                    }
+                )
+            )
 
 
 def bench_graph_breaks() -> None:
@@ -106,35 +119,44 @@ def bench_graph_breaks() -> None:
         return st.step(lambda s, z: torch.sin(s) * conv(z), t, y, h)
 
     cases["Stepper dopri5 step"] = lambda: dynamo.explain(one_step)(
-        torch.tensor(0.0), x, torch.tensor(0.1))
+        torch.tensor(0.0), x, torch.tensor(0.1)
+    )
     try:
         from odeattn import solve
     except ImportError:
         solve = None
     if solve is not None:
+
         def fixed(y):
-            return solve.odeint(lambda s, z: conv(z), y, [0.0, 0.5, 1.0], method="rk4",
-                                options={"step_size": 0.25})
+            return solve.odeint(
+                lambda s, z: conv(z), y, [0.0, 0.5, 1.0], method="rk4", options={"step_size": 0.25}
+            )
 
         cases["odeint rk4 fixed grid (2 outputs, 4 steps)"] = lambda: dynamo.explain(fixed)(x)
     for name, run in cases.items():
         try:
             ex = run()
-            out = {"graphs": ex.graph_count, "graph_breaks": ex.graph_break_count,
-                   "reasons": sorted({str(r.reason)[:120] for r in ex.break_reasons})}
+            out = {
+                "graphs": ex.graph_count,
+                "graph_breaks": ex.graph_break_count,
+                "reasons": sorted({str(r.reason)[:120] for r in ex.break_reasons}),
+            }
         except Exception as err:  # report, do not hide
             out = {"error": f"{type(err).__name__}: {err}"[:300]}
         dynamo.reset()
-        print(json.dumps({"case": "graph_breaks", "what": name, "target": 0, **out,
-                          **_machine()}))
+        print(json.dumps({"case": "graph_breaks", "what": name, "target": 0, **out, **_machine()}))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--quick", action="store_true", help="only the small shape, 3 reps")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch intra-op threads (0 = torch's default); 1 on a loaded machine")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0 = torch's default); 1 on a loaded machine",
+    )
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

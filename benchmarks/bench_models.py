@@ -54,7 +54,9 @@ class RefStepNet(nn.Module):
     def forward(self, x, phi):
         gx = x.mean((2, 3))
         z = (gx + phi.mean((2, 3))) * self.weight[:, 0] + gx * self.weight[:, 1]  # (B, C)
-        zn = F.batch_norm(z, self.running_mean, self.running_var, None, None, self.training, 0.1, 1e-5)
+        zn = F.batch_norm(
+            z, self.running_mean, self.running_var, None, None, self.training, 0.1, 1e-5
+        )
         out = zn * torch.sigmoid(z * self.ie_w + self.ie_b) * self.gamma + self.beta
         return torch.sigmoid(out)[:, :, None, None]
 
@@ -64,7 +66,10 @@ class RefBottleneck(nn.Module):
         super().__init__()
         cout = 4 * planes
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(planes), nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = (
+            nn.BatchNorm2d(planes),
+            nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
+        )
         self.bn3, self.conv3 = nn.BatchNorm2d(planes), nn.Conv2d(planes, cout, 1, bias=False)
         self.att = att
         if att == "se":
@@ -83,7 +88,9 @@ class RefBottleneck(nn.Module):
         out = self.branch(x)
         res = x if self.downsample is None else self.downsample(x)
         if self.att == "se":
-            out = out * torch.sigmoid(self.fc2(F.relu(self.fc1(out.mean((2, 3))))))[:, :, None, None]
+            out = (
+                out * torch.sigmoid(self.fc2(F.relu(self.fc1(out.mean((2, 3))))))[:, :, None, None]
+            )
         elif self.att == "stepnet":
             out = out * self.stepnet(res, out)
         elif dia is not None:
@@ -99,7 +106,9 @@ class RefResNet164(nn.Module):
         for s, planes in enumerate((16, 32, 64)):
             blocks = []
             for i in range(n):
-                blocks.append(RefBottleneck(c, planes, 2 if s and not i else 1, att if att != "dia" else None))
+                blocks.append(
+                    RefBottleneck(c, planes, 2 if s and not i else 1, att if att != "dia" else None)
+                )
                 c = 4 * planes
             self.stages.append(nn.ModuleList(blocks))
             if att == "dia":
@@ -164,7 +173,10 @@ def bench_case(att: str | None, batch: int, repeats: int) -> dict:
     ref = RefResNet164(att)
     copy_weights(model, ref)
     x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    model, ref = model.to(memory_format=torch.channels_last), ref.to(memory_format=torch.channels_last)
+    model, ref = (
+        model.to(memory_format=torch.channels_last),
+        ref.to(memory_format=torch.channels_last),
+    )
     model.eval(), ref.eval()
     with torch.no_grad():
         want = ref(x)
@@ -177,6 +189,7 @@ def bench_case(att: str | None, batch: int, repeats: int) -> dict:
         def run():
             net.zero_grad(set_to_none=True)
             net(x).sum().backward()
+
         return run
 
     for net in (model, ref):  # warm-up
@@ -186,8 +199,13 @@ def bench_case(att: str | None, batch: int, repeats: int) -> dict:
         t_ours += time_calls(step(model), 1)
         t_ref += time_calls(step(ref), 1)
     mo, mr = statistics.median(t_ours), statistics.median(t_ref)
-    return {"case": f"resnet164+{att or 'plain'}", "t_odeattn_s": round(mo, 4), "t_reference_s": round(mr, 4),
-            "ratio": round(mo / mr, 4), "max_rel_err_eval": err}
+    return {
+        "case": f"resnet164+{att or 'plain'}",
+        "t_odeattn_s": round(mo, 4),
+        "t_reference_s": round(mr, 4),
+        "ratio": round(mo / mr, 4),
+        "max_rel_err_eval": err,
+    }
 
 
 def main() -> None:
@@ -198,9 +216,16 @@ def main() -> None:
     ap.add_argument("--cases", default="plain,se,stepnet,dia")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings = {"device": "cpu", "threads": args.threads, "batch": args.batch, "input": "3x32x32",
-                "memory_format": "channels_last", "repeats": args.repeats, "torch": torch.__version__,
-                "machine": platform.processor() or platform.machine()}
+    settings = {
+        "device": "cpu",
+        "threads": args.threads,
+        "batch": args.batch,
+        "input": "3x32x32",
+        "memory_format": "channels_last",
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
     plain = None
     for case in args.cases.split(","):
         res = bench_case(None if case == "plain" else case, args.batch, args.repeats)

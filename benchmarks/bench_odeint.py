@@ -113,27 +113,41 @@ def case(name, f, y0, method, backward, repeats, match_accuracy=False):
     with torch.no_grad():
         ref = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-10, atol=1e-12)[-1]
     base = fixed if method == "rk38" else {"rtol": 1e-5, "atol": 1e-7}
-    kws = (matched_tolerances(f, y0, t, ref, base) if match_accuracy
-           else dict.fromkeys(LIBS, base))
+    kws = matched_tolerances(f, y0, t, ref, base) if match_accuracy else dict.fromkeys(LIBS, base)
     res = {}
     for lib in LIBS:
         run(lib, f, y0, t, method, kws[lib], backward)  # warm-up
     times = {lib: [] for lib in LIBS}
     for _ in range(repeats):  # interleaved
         for lib in times:
-            times[lib] += time_calls(lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1)
+            times[lib] += time_calls(
+                lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1
+            )
     for lib in LIBS:
         err, nfe = _error(lib, f, y0, t, method, kws[lib], ref)
-        res[lib] = {"median_ms": 1e3 * statistics.median(times[lib]), "err_vs_ref": err,
-                    "nfe": nfe, **kws[lib]}
+        res[lib] = {
+            "median_ms": 1e3 * statistics.median(times[lib]),
+            "err_vs_ref": err,
+            "nfe": nfe,
+            **kws[lib],
+        }
         if lib == "odeattn":
             st = last_stats()
             res[lib].update(accepted=st.accepted, rejected=st.rejected)
-    compare = "equal_accuracy" if match_accuracy else (
-        "same_grid" if method == "rk38" else "equal_tolerance")
-    return {"bench": "odeint", "problem": name, "method": method,
-            "mode": "fwd+bwd" if backward else "fwd", "compare": compare,
-            "ratio": res["odeattn"]["median_ms"] / res["torchdiffeq"]["median_ms"], **res}
+    compare = (
+        "equal_accuracy"
+        if match_accuracy
+        else ("same_grid" if method == "rk38" else "equal_tolerance")
+    )
+    return {
+        "bench": "odeint",
+        "problem": name,
+        "method": method,
+        "mode": "fwd+bwd" if backward else "fwd",
+        "compare": compare,
+        "ratio": res["odeattn"]["median_ms"] / res["torchdiffeq"]["median_ms"],
+        **res,
+    }
 
 
 def overhead_only(f, y0, res: dict, repeats: int) -> dict:
@@ -143,8 +157,9 @@ def overhead_only(f, y0, res: dict, repeats: int) -> dict:
     for lib in ("odeattn", "torchdiffeq"):
         nfe = res[lib]["nfe"]
         with torch.no_grad():
-            f_ms = 1e3 * statistics.median(time_calls(lambda nfe=nfe: [f(t0, y0) for _ in range(nfe)],
-                                                  repeats))
+            f_ms = 1e3 * statistics.median(
+                time_calls(lambda nfe=nfe: [f(t0, y0) for _ in range(nfe)], repeats)
+            )
         out[lib] = {"nfe_f_ms": f_ms, "overhead_ms": res[lib]["median_ms"] - f_ms}
     out["ratio"] = out["odeattn"]["overhead_ms"] / out["torchdiffeq"]["overhead_ms"]
     return out
@@ -172,26 +187,41 @@ def graph_breaks() -> dict:
 
     e3 = dynamo.explain(solve_tensor_t_steps)(y0, torch.tensor([0.0, 1.0]))
     dynamo.reset()
-    return {"bench": "graph_breaks", "case": "odeint rk38 fixed grid, 10 steps",
-            "t_as_floats": e1.graph_break_count, "t_as_tensor": e2.graph_break_count,
-            "t_as_tensor_steps_option": e3.graph_break_count,
-            "t_as_tensor_reasons": sorted({str(b.reason)[:120] for b in e2.break_reasons})}
+    return {
+        "bench": "graph_breaks",
+        "case": "odeint rk38 fixed grid, 10 steps",
+        "t_as_floats": e1.graph_break_count,
+        "t_as_tensor": e2.graph_break_count,
+        "t_as_tensor_steps_option": e3.graph_break_count,
+        "t_as_tensor_reasons": sorted({str(b.reason)[:120] for b in e2.break_reasons}),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--no-explain", action="store_true")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch intra-op threads (0 = torch's default); 1 on a loaded machine")
-    ap.add_argument("--f-only", action="store_true",
-                    help="also time NFE bare f calls: overhead-only ratio (solver − NFE·f)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0 = torch's default); 1 on a loaded machine",
+    )
+    ap.add_argument(
+        "--f-only",
+        action="store_true",
+        help="also time NFE bare f calls: overhead-only ratio (solver − NFE·f)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 5 if args.quick else 21
-    meta = {"machine": cpu_name(), "torch_version": torch.__version__,
-            "threads": torch.get_num_threads(), "torchdiffeq_version": torchdiffeq.__version__}
+    meta = {
+        "machine": cpu_name(),
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "torchdiffeq_version": torchdiffeq.__version__,
+    }
     for name, f, y0 in problems():
         for method, match in (("rk38", False), ("dopri5", False), ("dopri5", True)):
             for backward in (False, True):

@@ -40,8 +40,12 @@ sys.path.insert(0, str(ROOT))
 def _machine() -> dict[str, Any]:
     import torch
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "optuna": optuna.__version__}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def _study_file(src: Path, out: Path, backend: str, keep_pruning: bool) -> Path:
@@ -73,30 +77,60 @@ def bench_study(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         case = tmp / f"{backend}{workers}"
         case.mkdir()
         f = _study_file(src, case / "study.yaml", backend, args.keep_pruning)
-        cmd = [sys.executable, "-m", "odeattn.search", str(f), "--runs-dir", str(case / "runs"),
-               "--n-trials", str(args.n_trials), "--epochs", str(args.epochs), "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "odeattn.search",
+            str(f),
+            "--runs-dir",
+            str(case / "runs"),
+            "--n-trials",
+            str(args.n_trials),
+            "--epochs",
+            str(args.epochs),
+            "--quiet",
+        ]
         if workers > 1:
             cmd += ["--workers", str(workers)]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=case)
         wall = time.perf_counter() - t0
         if out.returncode != 0:
-            rows.append({"case": "study", "backend": backend, "workers": workers,
-                         "error": out.stderr[-1500:] or out.stdout[-1500:]})
+            rows.append(
+                {
+                    "case": "study",
+                    "backend": backend,
+                    "workers": workers,
+                    "error": out.stderr[-1500:] or out.stdout[-1500:],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
             continue
         name = yaml.safe_load(f.read_text())["name"]
-        storage = (f"sqlite:///{case / 'runs' / name / 'study.db'}" if workers == 1 or backend == "ray"
-                   else str(case / "runs" / name / "journal.log"))
+        storage = (
+            f"sqlite:///{case / 'runs' / name / 'study.db'}"
+            if workers == 1 or backend == "ray"
+            else str(case / "runs" / name / "journal.log")
+        )
         if backend == "ray" and not (case / "runs" / name / "study.db").exists():
             storage = str(case / "runs" / name / "journal.log")
         counts = _count(storage, name)
         n = sum(counts.values())
         ref = ref or wall
-        rows.append({"case": "study", "study": args.study, "backend": backend, "workers": workers,
-                     "n_trials": n, "states": counts, "epochs": args.epochs, "wall_s": round(wall, 2),
-                     "trials_per_hour": round(n / wall * 3600, 1),
-                     "ratio_vs_optuna1": round(ref / wall, 3)})
+        rows.append(
+            {
+                "case": "study",
+                "study": args.study,
+                "backend": backend,
+                "workers": workers,
+                "n_trials": n,
+                "states": counts,
+                "epochs": args.epochs,
+                "wall_s": round(wall, 2),
+                "trials_per_hour": round(n / wall * 3600, 1),
+                "ratio_vs_optuna1": round(ref / wall, 3),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -117,7 +151,9 @@ def _noop_trial(epochs: int, names: list[str]):
 def _optuna_loop(study, url: str, n: int, epochs: int) -> float:
     from odeattn.search import _optuna
 
-    _optuna.run_trial = _noop_trial(epochs, study.objective_names)  # the backend's loop, no training
+    _optuna.run_trial = _noop_trial(
+        epochs, study.objective_names
+    )  # the backend's loop, no training
     s = study.model_copy(update={"budget": study.budget.model_copy(update={"n_trials": n})})
     t0 = time.perf_counter()
     _optuna.worker_loop(s, url)
@@ -128,24 +164,43 @@ def _ray_loop(study, space, url: str, n: int, epochs: int) -> float:
     from odeattn.search import _ray, _ray_study
 
     t0 = time.perf_counter()
-    _ray.run(study, url, study_name=study.name, objectives=list(zip(study.objective_names,
-             study.directions)), space=space, n_trials=n, sample_fn=_ray_study.study_sample,
-             trial_fn=_noop_trial(epochs, study.objective_names), storage_path=Path(url).parent / "ray")
+    _ray.run(
+        study,
+        url,
+        study_name=study.name,
+        objectives=list(zip(study.objective_names, study.directions)),
+        space=space,
+        n_trials=n,
+        sample_fn=_ray_study.study_sample,
+        trial_fn=_noop_trial(epochs, study.objective_names),
+        storage_path=Path(url).parent / "ray",
+    )
     return time.perf_counter() - t0
 
 
-def _overhead_row(backend: str, t1: float, t2: float, n1: int, n2: int, slots: int,
-                  extra: dict[str, Any]) -> dict[str, Any]:
+def _overhead_row(
+    backend: str, t1: float, t2: float, n1: int, n2: int, slots: int, extra: dict[str, Any]
+) -> dict[str, Any]:
     per = (t2 - t1) / (n2 - n1)
-    return {"case": "overhead", "backend": backend, "n1": n1, "t_n1_s": round(t1, 3), "n2": n2,
-            "t_n2_s": round(t2, 3), "slots": slots, "marginal_wall_per_trial_s": round(per, 4),
-            "slot_s_per_trial": round(per * slots, 4), "share_of_10s_trial": round(per * slots / 10, 5),
-            "fixed_s": round(t1 - n1 * per, 3), **extra}
+    return {
+        "case": "overhead",
+        "backend": backend,
+        "n1": n1,
+        "t_n1_s": round(t1, 3),
+        "n2": n2,
+        "t_n2_s": round(t2, 3),
+        "slots": slots,
+        "marginal_wall_per_trial_s": round(per, 4),
+        "slot_s_per_trial": round(per * slots, 4),
+        "share_of_10s_trial": round(per * slots / 10, 5),
+        "fixed_s": round(t1 - n1 * per, 3),
+        **extra,
+    }
 
 
 def bench_overhead(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    from odeattn.config import load_study
     from odeattn.search import _ray
+    from odeattn.search._config import load_study
     from odeattn.search._optuna import open_study
     from odeattn.search._resolve import resolve_space
 
@@ -181,9 +236,20 @@ def bench_overhead(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     ray.shutdown()
     slots = os.cpu_count() or 1  # local Ray gets every CPU; 1 CPU per trial
-    rows.append(_overhead_row("ray", *times, n1, n2, slots,
-                              {"storage": "journal", "ray_init_s": round(init_s, 2),
-                               "ray_shutdown_s": round(time.perf_counter() - t0, 2)}))
+    rows.append(
+        _overhead_row(
+            "ray",
+            *times,
+            n1,
+            n2,
+            slots,
+            {
+                "storage": "journal",
+                "ray_init_s": round(init_s, 2),
+                "ray_shutdown_s": round(time.perf_counter() - t0, 2),
+            },
+        )
+    )
     print(json.dumps(rows[-1]), flush=True)
     return rows
 

@@ -124,10 +124,10 @@ def bench_record_in_situ(reps: int, adaptor: str | None = None) -> dict:
     = 1 + extra / (min plain forward). With an adaptor, ``ratio_torch`` is the same with the
     kernels switched off (torch reductions).
     """
-    from odeattn import _kernels
-    from odeattn._record import Recordable
-    from odeattn._recorder import Recorder
+    from odeattn.compile._record import Recordable
     from odeattn.models import create_model
+    from odeattn.stiffness import _kernels
+    from odeattn.stiffness._recorder import Recorder
 
     torch.manual_seed(0)
     kw = {} if adaptor is None else {"adaptor": adaptor}
@@ -140,7 +140,7 @@ def bench_record_in_situ(reps: int, adaptor: str | None = None) -> dict:
     best = dict.fromkeys((*kinds, "forward"), np.inf)
     with torch.no_grad():
         for r in range(reps + 1):  # round 0 warms all paths up and is not counted
-            for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+            for kind in kinds if r % 2 == 0 else kinds[::-1]:
                 _kernels._lib = None if kind == "torch" else lib
                 timer = _TimedResidual(None if kind == "plain" else Recorder())
                 for m in blocks:
@@ -157,11 +157,19 @@ def bench_record_in_situ(reps: int, adaptor: str | None = None) -> dict:
     for m in blocks:
         del m._recorder
     plain_forward = best["forward"] + best["plain"]
-    out = {"case": "record_overhead_in_situ", "model": "resnet164" + (f"+{adaptor}" if adaptor else ""),
-           "batch": 32, "blocks": len(blocks), "kernel_built": lib is not None,
-           "plain_ms": 1e3 * best["plain"], "recorded_ms": 1e3 * best["recorded"],
-           "extra_ms": 1e3 * (best["recorded"] - best["plain"]), "plain_forward_s": plain_forward,
-           "ratio": 1 + (best["recorded"] - best["plain"]) / plain_forward, "reps": reps}
+    out = {
+        "case": "record_overhead_in_situ",
+        "model": "resnet164" + (f"+{adaptor}" if adaptor else ""),
+        "batch": 32,
+        "blocks": len(blocks),
+        "kernel_built": lib is not None,
+        "plain_ms": 1e3 * best["plain"],
+        "recorded_ms": 1e3 * best["recorded"],
+        "extra_ms": 1e3 * (best["recorded"] - best["plain"]),
+        "plain_forward_s": plain_forward,
+        "ratio": 1 + (best["recorded"] - best["plain"]) / plain_forward,
+        "reps": reps,
+    }
     if adaptor:
         out["ratio_torch"] = 1 + (best["torch"] - best["plain"]) / plain_forward
     else:

@@ -22,8 +22,11 @@ from odeattn.data import load_dataset
 from odeattn.models import create_model
 from odeattn.train import RECIPES, TrainConfig, fit
 
-MACHINE = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-           "torch": torch.__version__}
+MACHINE = {
+    "cpu": platform.processor() or platform.machine(),
+    "threads": torch.get_num_threads(),
+    "torch": torch.__version__,
+}
 
 
 def _emit(**kw) -> None:
@@ -78,8 +81,9 @@ def hand_loop(model, data, epochs: int, batch: int, lr: float, device: torch.dev
 def bench_fit_vs_hand(repeats: int, epochs: int) -> None:
     device = torch.device("cpu")
     data = load_dataset("digits", val_fraction=0.0)
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, schedule="constant", device="cpu",
-                      eval_test=False)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=64, lr=0.05, schedule="constant", device="cpu", eval_test=False
+    )
     t_fit, t_hand = [], []
     for _ in range(repeats):  # alternate to share the VM's drift
         model = create_model("digits_resnet", num_classes=10)
@@ -92,9 +96,18 @@ def bench_fit_vs_hand(repeats: int, epochs: int) -> None:
         t_hand.append(time.perf_counter() - t0)
     n = len(data.train) * epochs
     f, h = statistics.median(t_fit), statistics.median(t_hand)
-    _emit(case="fit_vs_hand_loop", model="digits_resnet", data="digits (8x8, crop+normalise)",
-          device="cpu", epochs=epochs, repeats=repeats, fit_images_per_s=n / f, hand_images_per_s=n / h,
-          ratio=h / f, target=">= 0.95")
+    _emit(
+        case="fit_vs_hand_loop",
+        model="digits_resnet",
+        data="digits (8x8, crop+normalise)",
+        device="cpu",
+        epochs=epochs,
+        repeats=repeats,
+        fit_images_per_s=n / f,
+        hand_images_per_s=n / h,
+        ratio=h / f,
+        target=">= 0.95",
+    )
 
 
 DIGITS_MODELS = {
@@ -111,12 +124,19 @@ def bench_digits_epochs(repeats: int) -> None:
         name = label.split("[")[0]
         model = create_model(name, num_classes=10, in_channels=1, **kw)
         times: list[float] = []
-        cfg = TrainConfig.from_dict({"epochs": repeats + 1, "device": "cpu", "eval_test": False},
-                                    RECIPES["digits"])
+        cfg = TrainConfig.from_dict(
+            {"epochs": repeats + 1, "device": "cpu", "eval_test": False}, RECIPES["digits"]
+        )
         fit(model, data, cfg, report=_collect("epoch_time_s", times))
-        _emit(case="digits_epoch", model=label, params=sum(p.numel() for p in model.parameters()),
-              epoch_s=statistics.median(times[1:]), first_epoch_s=times[0],
-              train_images=len(data.train), val_images=len(data.val))
+        _emit(
+            case="digits_epoch",
+            model=label,
+            params=sum(p.numel() for p in model.parameters()),
+            epoch_s=statistics.median(times[1:]),
+            first_epoch_s=times[0],
+            train_images=len(data.train),
+            val_images=len(data.val),
+        )
 
 
 def _core_step_time(model, x, y, opt, amp: bool, steps: int) -> tuple[float, float]:
@@ -142,14 +162,35 @@ def bench_cuda_resnet164(steps: int) -> None:
     if not torch.cuda.is_available():
         _emit(case="cuda", skipped="no CUDA device on this machine; run this script on a GPU box")
         return
-    data = load_dataset("synthetic", n_train=128 * steps, n_test=128, size=32, channels=3,
-                        val_fraction=0.0, device="cuda")
+    data = load_dataset(
+        "synthetic",
+        n_train=128 * steps,
+        n_test=128,
+        size=32,
+        channels=3,
+        val_fraction=0.0,
+        device="cuda",
+    )
     MACHINE["gpu"] = torch.cuda.get_device_name()
-    for amp, cl, comp in ((False, False, False), (True, False, False), (True, True, False), (True, True, True)):
+    for amp, cl, comp in (
+        (False, False, False),
+        (True, False, False),
+        (True, True, False),
+        (True, True, True),
+    ):
         model = create_model("resnet164", num_classes=10)
         ips: list[float] = []
-        cfg = TrainConfig(epochs=3, batch_size=128, lr=0.05, schedule="constant", device="cuda", amp=amp,
-                          channels_last=cl, compile=comp, eval_test=False)
+        cfg = TrainConfig(
+            epochs=3,
+            batch_size=128,
+            lr=0.05,
+            schedule="constant",
+            device="cuda",
+            amp=amp,
+            channels_last=cl,
+            compile=comp,
+            eval_test=False,
+        )
         fit(model, data, cfg, report=_collect("images_per_s", ips))
         fit_step = 128 / statistics.median(ips[1:])
         fmt = torch.channels_last if cl else torch.contiguous_format
@@ -158,10 +199,17 @@ def bench_cuda_resnet164(steps: int) -> None:
         net = torch.compile(model) if comp else model
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True)
         fb, fbo = _core_step_time(net, x, y, opt, amp, steps=min(steps, 50))
-        _emit(case="cuda_resnet164", bf16=amp, channels_last=cl, compile=comp,
-              images_per_s=statistics.median(ips[1:]), step_ms=1e3 * fit_step,
-              share_outside_fwd_bwd=1 - fb / fit_step, share_outside_fwd_bwd_sgd=1 - fbo / fit_step,
-              target_share="<= 0.05")
+        _emit(
+            case="cuda_resnet164",
+            bf16=amp,
+            channels_last=cl,
+            compile=comp,
+            images_per_s=statistics.median(ips[1:]),
+            step_ms=1e3 * fit_step,
+            share_outside_fwd_bwd=1 - fb / fit_step,
+            share_outside_fwd_bwd_sgd=1 - fbo / fit_step,
+            target_share="<= 0.05",
+        )
 
 
 def main() -> None:

@@ -44,8 +44,9 @@ def _step_kind(step: Any) -> str:
         return "constant"
     if step in STEP_KINDS[2:]:
         return str(step)
-    raise ValueError(f"`step` must be None, a float, or one of {STEP_KINDS[2:]}, "
-                     f"but got step={step!r}")
+    raise ValueError(
+        f"`step` must be None, a float, or one of {STEP_KINDS[2:]}, but got step={step!r}"
+    )
 
 
 def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int]:
@@ -56,8 +57,10 @@ def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int
         raise ValueError(f"`stages` must be an int ≥ 1, but got stages={stages!r}")
     n = (0 if v == "E" else 1) if sweeps is None else sweeps
     if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (v == "E") != (n == 0):
-        raise ValueError(f"`sweeps` must be 0 for RKCNN-E and ≥ 1 for -I/-R, but got "
-                         f"variant={v!r}, sweeps={sweeps!r}")
+        raise ValueError(
+            f"`sweeps` must be 0 for RKCNN-E and ≥ 1 for -I/-R, but got "
+            f"variant={v!r}, sweeps={sweeps!r}"
+        )
     if v != "E" and stages < 2:
         raise ValueError(f"RKCNN-{v} update sweeps need stages ≥ 2, but got stages={stages}")
     return v, n
@@ -67,7 +70,7 @@ def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int
 class MethodGraph:
     """One step of a method as a DiGraph; build with :meth:`from_tableau` or :meth:`rkcnn`."""
 
-    kind: str                       # "tableau" | "rkcnn"
+    kind: str  # "tableau" | "rkcnn"
     graph: nx.DiGraph = field(compare=False, repr=False)
     tableau: ButcherTableau | None = None
     variant: str | None = None
@@ -102,8 +105,15 @@ class MethodGraph:
         return cls("tableau", g, tab, None, tab.stages, 0, step)
 
     @classmethod
-    def rkcnn(cls, variant: str, stages: int, sweeps: int | None = None, *, step: Any = None,
-              share_sweeps: bool = True) -> MethodGraph:
+    def rkcnn(
+        cls,
+        variant: str,
+        stages: int,
+        sweeps: int | None = None,
+        *,
+        step: Any = None,
+        share_sweeps: bool = True,
+    ) -> MethodGraph:
         """RKCNN-E/-I/-R block: ``stages`` dense explicit stages plus ``sweeps`` update sweeps.
 
         ``sweeps=None``: 0 for E, 1 for I and R (the published default). With
@@ -166,7 +176,8 @@ class MethodGraph:
         sub = self.graph.subgraph(n for n, _ in self.stage_nodes())
         cond = nx.condensation(sub)
         order = nx.lexicographical_topological_sort(
-            cond, key=lambda c: min(self._order(n) for n in cond.nodes[c]["members"]))
+            cond, key=lambda c: min(self._order(n) for n in cond.nodes[c]["members"])
+        )
         return [sorted(cond.nodes[c]["members"], key=self._order) for c in order]
 
     def _order(self, name: str) -> tuple[int, int]:
@@ -176,8 +187,9 @@ class MethodGraph:
     @property
     def is_explicit(self) -> bool:
         """No stage cycles (RKCNN sweeps are unrolled, so RKCNN graphs are explicit too)."""
-        return all(len(c) == 1 and not self.graph.has_edge(c[0], c[0])
-                   for c in self.stage_components())
+        return all(
+            len(c) == 1 and not self.graph.has_edge(c[0], c[0]) for c in self.stage_components()
+        )
 
     # -- rendering --------------------------------------------------------------------------
     def to_text(self) -> str:
@@ -187,17 +199,28 @@ class MethodGraph:
             cyc = len(block) > 1 or g.has_edge(block[0], block[0])
             for n in block:
                 d = g.nodes[n]
-                ins = ", ".join(f"{u}" + ("" if e.get("weight") is None or u == "x" else
-                                          f"·{e.get('exact', e['weight'])}")
-                                for u, _, e in g.in_edges(n, data=True))
+                ins = ", ".join(
+                    f"{u}"
+                    + (
+                        ""
+                        if e.get("weight") is None or u == "x"
+                        else f"·{e.get('exact', e['weight'])}"
+                    )
+                    for u, _, e in g.in_edges(n, data=True)
+                )
                 c = f" c={d['c_exact']}" if "c_exact" in d else ""
                 lines.append(f"  {n}{c} = f{d['field']}({ins})" + ("   [implicit]" if cyc else ""))
-        phi = " + ".join(f"{e.get('exact', '') + '·' if e.get('weight') is not None else ''}{u}"
-                         for u, _, e in g.in_edges("phi", data=True))
+        phi = " + ".join(
+            f"{e.get('exact', '') + '·' if e.get('weight') is not None else ''}{u}"
+            for u, _, e in g.in_edges("phi", data=True)
+        )
         lines.append(f"  phi = {phi}")
         if "err" in g:
-            lines.append("  err = h·(" + " + ".join(f"{e['weight']:.6g}·{u}" for u, _, e in
-                                                   g.in_edges("err", data=True)) + ")")
+            lines.append(
+                "  err = h·("
+                + " + ".join(f"{e['weight']:.6g}·{u}" for u, _, e in g.in_edges("err", data=True))
+                + ")"
+            )
         lines.append(f"  y = x + h·dt⊙phi   (dt: {g.nodes['dt']['step']})")
         return "\n".join(lines)
 
@@ -205,8 +228,14 @@ class MethodGraph:
         """Graphviz ``dot`` source (stage cycles drawn as they are)."""
         g = self.graph
         out = [f'digraph "{g.graph["name"]}" {{', "  rankdir=LR;"]
-        shapes = {"input": "box", "stage": "circle", "increment": "diamond", "error": "diamond",
-                  "step": "hexagon", "output": "box"}
+        shapes = {
+            "input": "box",
+            "stage": "circle",
+            "increment": "diamond",
+            "error": "diamond",
+            "step": "hexagon",
+            "output": "box",
+        }
         for n, d in g.nodes(data=True):
             label = n + (f"\\nc={d['c_exact']}" if "c_exact" in d else "")
             out.append(f'  "{n}" [shape={shapes[d["kind"]]}, label="{label}"];')

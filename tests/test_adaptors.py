@@ -35,6 +35,8 @@ def count(m: nn.Module | None) -> int:
 
 def build(name: str, channels: int = C, shared: int | None = None, seed: int = 0, **kw):
     torch.manual_seed(seed)
+    if shared is None and default_sharing(name) == "stage":
+        kw = {"sharing": "block", **kw}  # a stage-shared preset used per block says so
     return ADAPTORS[name](channels, shared_blocks=shared, **kw)
 
 
@@ -152,15 +154,23 @@ def _total(name, table="c10", **kw):
 
 # (preset, table, kwargs, published #P(M), exact to the table's rounding?)
 TABLES = [
-    ("se", "c10", {}, 1.91, True), ("se", "c100", {}, 1.93, True),
-    ("eca", "c10", {}, 1.70, True), ("eca", "c100", {}, 1.73, True),
-    ("srm", "c10", {}, 1.74, True), ("srm", "c100", {}, 1.76, True),
-    ("cbam", "c10", {}, 1.92, False), ("cbam", "c100", {}, 1.93, True),
-    ("fca", "c10", {"bias": True}, 1.91, True), ("fca", "c100", {"bias": True}, 1.93, True),
-    ("stepnet", "c10", {}, 1.75, True), ("stepnet", "c100", {}, 1.77, False),
-    ("dia_lstm", "c10", {}, 1.92, True), ("dia_lstm", "c100", {}, 1.95, True),
+    ("se", "c10", {}, 1.91, True),
+    ("se", "c100", {}, 1.93, True),
+    ("eca", "c10", {}, 1.70, True),
+    ("eca", "c100", {}, 1.73, True),
+    ("srm", "c10", {}, 1.74, True),
+    ("srm", "c100", {}, 1.76, True),
+    ("cbam", "c10", {}, 1.92, False),
+    ("cbam", "c100", {}, 1.93, True),
+    ("fca", "c10", {"bias": True}, 1.91, True),
+    ("fca", "c100", {"bias": True}, 1.93, True),
+    ("stepnet", "c10", {}, 1.75, True),
+    ("stepnet", "c100", {}, 1.77, False),
+    ("dia_lstm", "c10", {}, 1.92, True),
+    ("dia_lstm", "c100", {}, 1.95, True),
     ("dia_lstm", "c100", {"reduction": 16}, 1.78, True),
-    ("dia_light", "c10", {}, 1.73, True), ("dia_light", "c100", {}, 1.75, True),
+    ("dia_light", "c10", {}, 1.73, True),
+    ("dia_light", "c100", {}, 1.75, True),
 ]
 
 
@@ -236,11 +246,11 @@ def test_sge_equals_hand_written():
     x, phi = inputs()
     out = torch.empty_like(phi)
     for g in range(16):
-        xs = phi[:, 4 * g:4 * g + 4]  # (B, 4, H, W)
+        xs = phi[:, 4 * g : 4 * g + 4]  # (B, 4, H, W)
         t = (xs * xs.mean((2, 3), keepdim=True)).sum(1).flatten(1)
         t = (t - t.mean(1, keepdim=True)) / (t.std(1, keepdim=True) + 1e-5)
         t = t * a.process.weight[0, g, 0, 0] + a.process.bias[0, g, 0, 0]
-        out[:, 4 * g:4 * g + 4] = torch.sigmoid(t).view(B, 1, H, H)
+        out[:, 4 * g : 4 * g + 4] = torch.sigmoid(t).view(B, 1, H, H)
     torch.testing.assert_close(a(x, phi), out, atol=1e-6, rtol=0)
 
 
@@ -268,15 +278,24 @@ def test_iebn_formula_and_init():
         for p in n.parameters():
             p.normal_()
     x, _ = inputs()
-    xhat = (x - x.mean((0, 2, 3), keepdim=True)) / (x.var((0, 2, 3), unbiased=False, keepdim=True)
-                                                    + 1e-5).sqrt()
+    xhat = (x - x.mean((0, 2, 3), keepdim=True)) / (
+        x.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5
+    ).sqrt()
     gate = torch.sigmoid(x.mean((2, 3)) * n.ie_weight + n.ie_bias) * n.gamma
     ref = xhat * gate[:, :, None, None] + n.beta[:, None, None]
     torch.testing.assert_close(n(x), ref, atol=1e-5, rtol=0)
 
 
 def test_eca_kernel_size_formula():
-    assert [eca_kernel_size(c) for c in (16, 64, 128, 256, 512, 1024, 2048)] == [3, 3, 5, 5, 5, 5, 7]
+    assert [eca_kernel_size(c) for c in (16, 64, 128, 256, 512, 1024, 2048)] == [
+        3,
+        3,
+        5,
+        5,
+        5,
+        5,
+        7,
+    ]
     for c, k in zip(R164, (3, 5, 5)):
         assert create_adaptor("eca", c).process.conv.kernel_size == (k,)
     assert create_adaptor("eca", 64, kernel_size=9).process.conv.kernel_size == (9,)
@@ -296,8 +315,12 @@ def test_dct_filters_orthonormal_and_dc():
     desc = a.extract(phi)  # group 0 has (u, v) = (0, 0): Σ x / 7 = 7 · mean
     torch.testing.assert_close(desc[:, :4, 0], 7 * phi[:, :4].mean((2, 3)), atol=1e-5, rtol=0)
     f = dct_filters(C, 14)  # group 2 is (u, v) = (6, 0) scaled by 14 // 7 = 2 -> u = 12
-    torch.testing.assert_close(f[8, :, 0] / f[8, 0, 0], torch.cos(math.pi * 12 * (torch.arange(14)
-                               + 0.5) / 14) / math.cos(math.pi * 12 * 0.5 / 14), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        f[8, :, 0] / f[8, 0, 0],
+        torch.cos(math.pi * 12 * (torch.arange(14) + 0.5) / 14) / math.cos(math.pi * 12 * 0.5 / 14),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 # ---------------------------------------------------------------- inputs
@@ -365,7 +388,7 @@ def test_dia_state_reset_at_zero_and_carried(name):
     a(x, phi, index=3)  # last block: state dropped
     with pytest.raises(RuntimeError, match="index 0"):
         a(x, phi, index=1)
-    solo = create_adaptor(name, C)  # per-block module: every call is a first call
+    solo = create_adaptor(name, C, sharing="block")  # per-block module: every call is a first call
     torch.testing.assert_close(solo(x, phi, index=5), solo(x, phi, index=0), rtol=0, atol=0)
 
 
@@ -416,7 +439,7 @@ def test_gates_bounded_including_extremes():
         assert v[3].item() == pytest.approx(0.5)
     hs = create_adaptor("se", C, gate="hard_sigmoid").gate(torch.tensor([-1e6, 1e6]))
     assert 0 < hs[0] < 0.01 and 0.99 < hs[1] < 1
-    a = create_adaptor("dia_lstm", C, gate="hard_sigmoid")  # DIA: h = o · gate(c)
+    a = create_adaptor("dia_lstm", C, gate="hard_sigmoid", sharing="block")  # DIA: h = o · gate(c)
     x, phi = inputs()
     assert bool((a(x, phi) < 1).all())
 
@@ -429,7 +452,9 @@ def test_every_valid_combination_builds_and_is_bounded():
     x, phi = inputs(channels=64, h=4)
     gates = SPEC_CHOICES["gate"]
     built = 0
-    for combo in itertools.product(*(SPEC_CHOICES[k] for k in ("inputs", "extractor", "processor"))):
+    for combo in itertools.product(
+        *(SPEC_CHOICES[k] for k in ("inputs", "extractor", "processor"))
+    ):
         try:
             spec = AdaptorSpec(*combo, gate=gates[built % len(gates)])
         except ValueError:
@@ -454,23 +479,35 @@ def test_spec_yaml_round_trip_and_dict_forms():
     assert create_adaptor({"preset": "none"}, C) is None
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: create_adaptor("sr", C), r"did you mean 'srm'"),
-    (lambda: create_adaptor({"extracter": "gap"}, C), r"did you mean 'extractor'"),
-    (lambda: create_adaptor("se", C, reductoin=4), r"did you mean 'reduction'"),
-    (lambda: AdaptorSpec(gate="sigmod"), r"did you mean 'sigmoid'"),
-    (lambda: AdaptorSpec(extractor="none", processor="fc"), r"extractor 'none' conflicts with processor 'fc'"),
-    (lambda: AdaptorSpec(extractor="none", processor="sge", inputs="pair"), r"inputs 'pair' conflicts"),
-    (lambda: AdaptorSpec(norm="bn"), r"`norm` applies only to cfc.*processor='fc'"),
-    (lambda: AdaptorSpec(processor="eca", kernel_size=4), r"kernel_size.*odd.*kernel_size=4"),
-    (lambda: AdaptorSpec(then=AdaptorSpec(sharing="stage")), r"sharing 'block' conflicts with then"),
-    (lambda: create_adaptor("se", 8, reduction=16), r"reduction.*channels=8"),
-    (lambda: create_adaptor("fca", 24), r"divisible by 16.*channels=24"),
-    (lambda: create_adaptor("sge", 48, groups=64), r"groups.*divide.*groups=16"),
-    (lambda: create_adaptor("none", C, reduction=4), r"takes no options"),
-    (lambda: create_adaptor(3, C), r"must be None, a name in ADAPTORS"),
-    (lambda: create_adaptor("se", 0), r"`channels` must be a positive int"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: create_adaptor("sr", C), r"did you mean 'srm'"),
+        (lambda: create_adaptor({"extracter": "gap"}, C), r"did you mean 'extractor'"),
+        (lambda: create_adaptor("se", C, reductoin=4), r"did you mean 'reduction'"),
+        (lambda: AdaptorSpec(gate="sigmod"), r"did you mean 'sigmoid'"),
+        (
+            lambda: AdaptorSpec(extractor="none", processor="fc"),
+            r"extractor 'none' conflicts with processor 'fc'",
+        ),
+        (
+            lambda: AdaptorSpec(extractor="none", processor="sge", inputs="pair"),
+            r"inputs 'pair' conflicts",
+        ),
+        (lambda: AdaptorSpec(norm="bn"), r"`norm` applies only to cfc.*processor='fc'"),
+        (lambda: AdaptorSpec(processor="eca", kernel_size=4), r"kernel_size.*odd.*kernel_size=4"),
+        (
+            lambda: AdaptorSpec(then=AdaptorSpec(sharing="stage")),
+            r"sharing 'block' conflicts with then",
+        ),
+        (lambda: create_adaptor("se", 8, reduction=16), r"reduction.*channels=8"),
+        (lambda: create_adaptor("fca", 24), r"divisible by 16.*channels=24"),
+        (lambda: create_adaptor("sge", 48, groups=64), r"groups.*divide.*groups=16"),
+        (lambda: create_adaptor("none", C, reduction=4), r"takes no options"),
+        (lambda: create_adaptor(3, C), r"must be None, a name in ADAPTORS"),
+        (lambda: create_adaptor("se", 0), r"`channels` must be a positive int"),
+    ],
+)
 def test_spec_validation_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -480,7 +517,11 @@ def test_spec_validation_errors(call, match):
 def test_every_preset_fits_small_channel_counts(name):
     """Published defaults (DIA light r=20, SGE 64 groups) fit a 16-channel net; given values don't move."""
     x = torch.randn(2, 16, 4, 4)
-    adaptor = create_adaptor(name, 16, shared_blocks=2) if name.startswith("dia") else create_adaptor(name, 16)
+    adaptor = (
+        create_adaptor(name, 16, shared_blocks=2)
+        if name.startswith("dia")
+        else create_adaptor(name, 16)
+    )
     if adaptor is None:
         return
     dt = adaptor(x, torch.randn_like(x), index=0)

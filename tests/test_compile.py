@@ -31,7 +31,6 @@ def _reference_step(tab, f, t, y, h):
     return y1, err, ks
 
 
-
 def _central_difference(loss, w: torch.Tensor, idx: tuple[int, int], eps: float = 1e-6) -> float:
     """(loss(w + eps e_idx) − loss(w − eps e_idx)) / 2eps, restoring w afterwards."""
     with torch.no_grad():
@@ -42,14 +41,19 @@ def _central_difference(loss, w: torch.Tensor, idx: tuple[int, int], eps: float 
         w[idx] += eps
     return float(up - down) / (2 * eps)
 
+
 def test_euler_block_is_exactly_a_residual_block():
     f = _field()
     x = torch.randn(3, 4, dtype=D)
     assert torch.equal(compile_step("euler", f)(x), x + f(x))
     assert torch.equal(compile_step("euler", f, step=0.25)(x), torch.add(x, f(x), alpha=0.25))
     gate = lambda x_t, phi: torch.sigmoid(x_t)  # noqa: E731
-    assert torch.allclose(compile_step("euler", f, step=gate, h=0.5)(x),
-                          x + 0.5 * torch.sigmoid(x) * f(x), rtol=0, atol=1e-15)
+    assert torch.allclose(
+        compile_step("euler", f, step=gate, h=0.5)(x),
+        x + 0.5 * torch.sigmoid(x) * f(x),
+        rtol=0,
+        atol=1e-15,
+    )
 
 
 def test_rk4_block_equals_hand_written():
@@ -96,7 +100,7 @@ def test_stepper_per_sample_step_sizes_and_k1_reuse():
     y1, err, _ = st.step(f, t, y, h)
     for b in range(3):
         g = lambda tt, yy: net(yy) * torch.exp(-tt)  # noqa: E731
-        yb, eb, _ = st.step(g, t, y[b:b + 1], h[b])
+        yb, eb, _ = st.step(g, t, y[b : b + 1], h[b])
         assert (y1[b] - yb[0]).abs().max() < 1e-15 and (err[b] - eb[0]).abs().max() < 1e-15
     g = lambda tt, yy: torch.sin(tt) + net(yy)  # noqa: E731
     hh = torch.tensor(0.1, dtype=D)
@@ -144,8 +148,12 @@ def test_matrix_free_newton_krylov_matches_dense_newton(name):
         blk.stepper.dense_limit = limit
         y = blk(x)
         grads.append(torch.autograd.grad(y.square().sum(), [x, net[0].weight]))
-        assert (y - blk.stepper.step(lambda _, z: net(z), torch.tensor(0.0, dtype=D), x,
-                                     torch.tensor(0.6, dtype=D))[0]).abs().max() < 1e-11
+        assert (
+            y
+            - blk.stepper.step(
+                lambda _, z: net(z), torch.tensor(0.0, dtype=D), x, torch.tensor(0.6, dtype=D)
+            )[0]
+        ).abs().max() < 1e-11
     for a, b in zip(*grads):
         assert (a - b).abs().max() < 1e-9
 
@@ -153,7 +161,7 @@ def test_matrix_free_newton_krylov_matches_dense_newton(name):
 @pytest.mark.parametrize("name", IMPLICIT)
 def test_implicit_stage_equations_hold_to_tolerance(name):
     tab = TABLEAUS[name]
-    f = lambda t, y: -y**3 + torch.cos(2 * t) * y + torch.sin(t)  # noqa: E731
+    f = lambda t, y: -(y**3) + torch.cos(2 * t) * y + torch.sin(t)  # noqa: E731
     y = torch.tensor([0.3, -1.2, 2.0], dtype=D)
     t, h = torch.tensor(0.4, dtype=D), torch.tensor(0.2, dtype=D)
     for rtol in (1e-6, 1e-12):
@@ -168,11 +176,15 @@ def test_implicit_nonconvergence_raises():
     _, f = _stiff_linear()
     with pytest.raises(StageSolveError, match="fixed_point"):
         Stepper("backward_euler", implicit="fixed_point").step(
-            f, torch.tensor(0.0, dtype=D), torch.ones(4, dtype=D), torch.tensor(0.5, dtype=D))
+            f, torch.tensor(0.0, dtype=D), torch.ones(4, dtype=D), torch.tensor(0.5, dtype=D)
+        )
     with pytest.raises(StageSolveError, match="max_iter=1"):
         Stepper("gauss_legendre4", max_iter=1).step(
-            lambda t, y: -y**3, torch.tensor(0.0, dtype=D), torch.ones(2, dtype=D) * 3,
-            torch.tensor(0.5, dtype=D))
+            lambda t, y: -(y**3),
+            torch.tensor(0.0, dtype=D),
+            torch.ones(2, dtype=D) * 3,
+            torch.tensor(0.5, dtype=D),
+        )
 
 
 @pytest.mark.parametrize("name", ["euler", "rk4", "dopri5", "gauss_legendre4", "radau_iia3"])
@@ -256,6 +268,7 @@ def test_time_input_and_per_stage_fields():
 
 def test_explicit_step_has_no_graph_breaks():
     dynamo = pytest.importorskip("torch._dynamo")
+
     class Gate(nn.Module):  # an SE-like adaptor: dt = σ(GAP(x_t)), (B, C, 1, 1)
         def forward(self, x_t, phi):
             return torch.sigmoid(x_t.mean((2, 3), keepdim=True))
@@ -293,8 +306,12 @@ def test_rkcnn_block_equals_hand_written(variant):
     blk = compile_step(MethodGraph.rkcnn(variant, s, sweeps), fs)
     assert (blk(x) - want).abs().max() < 1e-13
     comb = nn.Conv2d(c * s, c, 1).double()
-    blk = compile_step(MethodGraph.rkcnn(variant, s, sweeps), fs,
-                       combine=lambda ks: comb(torch.cat(ks, 1)), step=0.5)
+    blk = compile_step(
+        MethodGraph.rkcnn(variant, s, sweeps),
+        fs,
+        combine=lambda ks: comb(torch.cat(ks, 1)),
+        step=0.5,
+    )
     assert (blk(x) - (x + 0.5 * comb(torch.cat(k, 1)))).abs().max() < 1e-13
 
 
@@ -316,7 +333,7 @@ def test_rkcnn_per_sweep_fields_and_errors():
 
 @pytest.mark.parametrize("solver", ["newton", "fixed_point"])
 def test_implicit_step_without_gradients_skips_gradient_machinery(solver, monkeypatch):
-    import odeattn._implicit as imp
+    import odeattn.compile._implicit as imp
     from odeattn.solve import odeint
 
     f = _field(5, n=3).requires_grad_(False)
@@ -331,8 +348,9 @@ def test_implicit_step_without_gradients_skips_gradient_machinery(solver, monkey
     for a, b in zip((out[0], *out[2]), (ref[0], *ref[2])):
         assert torch.equal(a, b) and not a.requires_grad and a.grad_fn is None
     monkeypatch.undo()
-    sol = odeint(lambda tt, z: f(z), y, [0.0, 0.6], method="gauss_legendre4",
-                 options={"step_size": 0.2})
+    sol = odeint(
+        lambda tt, z: f(z), y, [0.0, 0.6], method="gauss_legendre4", options={"step_size": 0.2}
+    )
     assert not sol.requires_grad
     sol.numpy()
     # the grad path is unchanged: y requiring grad, or only f's parameters (through the probe)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from odeattn.config import ConfigError, load_search_space, load_study
 from odeattn.search.__main__ import main
+from odeattn.search._config import ConfigError, load_search_space, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
@@ -39,14 +39,25 @@ def test_every_space_is_used_by_a_study() -> None:
 
 def test_corpus_covers_the_issue_list() -> None:
     keys = {_expected_key(p) for p in INVALID}
-    for must in ("train.epoch", "budget.n_trials", "model.kwargs.method[1]", "params.method.choices[1]",
-                 "model.kwargs.adaptor", "model.name", "model.kwargs.placement", "search_space",
-                 "params.lr", "pruning"):
+    for must in (
+        "train.epoch",
+        "budget.n_trials",
+        "model.kwargs.method[1]",
+        "params.method.choices[1]",
+        "model.kwargs.adaptor",
+        "model.name",
+        "model.kwargs.placement",
+        "search_space",
+        "params.lr",
+        "pruning",
+    ):
         assert must in keys
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
-def test_invalid_study_exits_2_with_one_line(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_invalid_study_exits_2_with_one_line(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     runs = tmp_path / "runs"
     code = main([str(path), "--runs-dir", str(runs), "--quiet"])
     err = capsys.readouterr().err.strip()
@@ -61,8 +72,13 @@ def test_invalid_study_exits_2_with_one_line(path: Path, tmp_path: Path, capsys:
 def test_invalid_study_real_process(tmp_path: Path) -> None:
     """The real command: status 2, exactly one stderr line, no traceback, no storage file."""
     path = ROOT / "tests" / "invalid_studies" / "unknown_model.yaml"
-    r = subprocess.run([sys.executable, "-m", "odeattn.search", str(path), "--runs-dir", str(tmp_path / "r")],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "odeattn.search", str(path), "--runs-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.name" in lines[0] and "digits_resnet" in lines[0], r.stderr
@@ -71,8 +87,10 @@ def test_invalid_study_real_process(tmp_path: Path) -> None:
 
 def test_error_names_file_key_and_fix(tmp_path: Path) -> None:
     bad = tmp_path / "s.yaml"
-    bad.write_text("name: s\nsearch_space: x.yaml\nmodel: {name: digits_resnet}\n"
-                   "objectives: [{metric: val_accuracy, direction: maximize, at: 0}]\nbudget: {n_trials: 1}\n")
+    bad.write_text(
+        "name: s\nsearch_space: x.yaml\nmodel: {name: digits_resnet}\n"
+        "objectives: [{metric: val_accuracy, direction: maximize, at: 0}]\nbudget: {n_trials: 1}\n"
+    )
     with pytest.raises(ConfigError) as e:
         load_study(bad)
     assert e.value.file.endswith("s.yaml") and e.value.key == "objectives[0].at"

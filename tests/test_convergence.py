@@ -57,8 +57,15 @@ def errors(name: str, ns: list[int]) -> np.ndarray:
     for n in ns:
         kw = {} if TABLEAUS[name].is_explicit else {"implicit": "newton"}
         with torch.no_grad():
-            ys = odeint(field, y0, TIMES, method=name, rtol=1e-13, atol=1e-13,
-                        options={"step_size": T / n, **kw})
+            ys = odeint(
+                field,
+                y0,
+                TIMES,
+                method=name,
+                rtol=1e-13,
+                atol=1e-13,
+                options={"step_size": T / n, **kw},
+            )
         out.append(np.abs(ys.numpy() - ex).max(axis=0))
     return np.array(out)
 
@@ -79,7 +86,8 @@ def test_convergence_order(name: str) -> None:
         assert e.min() > 2e-15, f"{name} P{p + 1}: error {e} reached round-off; window too fine"
         s = slope([ns[i] for i in idx], e)
         assert abs(s - tab.order) <= 0.3, (
-            f"{name} P{p + 1}: observed order {s:.2f}, declared {tab.order}; errors {e}")
+            f"{name} P{p + 1}: observed order {s:.2f}, declared {tab.order}; errors {e}"
+        )
 
 
 def test_wrong_node_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,13 +96,14 @@ def test_wrong_node_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
     import odeattn.compile as comp
+    import odeattn.solve._odeint as solver
 
     class WrongNode(comp.Stepper):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.plan = dataclasses.replace(self.plan, c=(self.plan.c[0], self.plan.c[0]))
 
-    monkeypatch.setattr(comp, "Stepper", WrongNode)
+    monkeypatch.setattr(solver, "Stepper", WrongNode)
     ns = [32, 64, 128]
     err = errors("gauss_legendre4", ns)
     assert abs(slope(ns, err[:, 0]) - 1.0) < 0.3

@@ -28,9 +28,25 @@ N_TRIALS = 3
 def lth4sa_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
-    r = subprocess.run([sys.executable, "-m", "odeattn.search", "studies/lth4sa.yaml", "--n-trials", str(N_TRIALS),
-                        "--epochs", "1", "--runs-dir", str(runs)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "odeattn.search",
+            "studies/lth4sa.yaml",
+            "--n-trials",
+            str(N_TRIALS),
+            "--epochs",
+            "1",
+            "--runs-dir",
+            str(runs),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "optuna-dashboard sqlite:///" in r.stdout and "--artifact-dir" in r.stdout
     return runs / "lth4sa"
@@ -48,7 +64,9 @@ def test_trials_and_user_attrs_read_back_with_optuna(lth4sa_run: Path) -> None:
         ua = t.user_attrs
         assert re.fullmatch(r"[01]{3}\|[01]{3}\|[01]{3}", ua["placement"])
         # the placement is the sampled bits, and the attention count objective counts its ones
-        bits = "|".join("".join(str(t.params[f"placement.s{s_}.b{b}"]) for b in range(3)) for s_ in range(3))
+        bits = "|".join(
+            "".join(str(t.params[f"placement.s{s_}.b{b}"]) for b in range(3)) for s_ in range(3)
+        )
         assert ua["placement"] == bits
         assert t.values[2] == ua["attention_blocks"] == bits.count("1")
         assert t.values[0] == ua["metrics"]["val_accuracy"] and t.values[1] == ua["tns"]
@@ -82,9 +100,25 @@ def test_artifacts_exports_and_plots(lth4sa_run: Path) -> None:
         assert sum(p.numel() for p in net.parameters()) == s.trials[n].user_attrs["params"]
         assert net.architecture()["placement"] == s.trials[n].user_attrs["placement"]
     out = lth4sa_run / "retrain"
-    r = subprocess.run([sys.executable, "-m", "odeattn.train", "--arch", str(files[0]), "--epochs", "1",
-                        "--out", str(out), "--no-progress"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "odeattn.train",
+            "--arch",
+            str(files[0]),
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     retrained = yaml.safe_load((out / "model.yaml").read_text())
     assert retrained["model"] == yaml.safe_load(files[0].read_text())["model"]  # the same network
@@ -107,9 +141,20 @@ def _get(url: str) -> bytes:
 def test_optuna_dashboard_http_api_shows_our_trials(lth4sa_run: Path) -> None:
     exe = Path(sys.executable).with_name("optuna-dashboard")
     port = _free_port()
-    proc = subprocess.Popen([str(exe), f"sqlite:///{lth4sa_run}/study.db", "--host", "127.0.0.1", "--port", str(port),
-                             "--artifact-dir", str(lth4sa_run / "artifacts")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            f"sqlite:///{lth4sa_run}/study.db",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--artifact-dir",
+            str(lth4sa_run / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -126,10 +171,21 @@ def test_optuna_dashboard_http_api_shows_our_trials(lth4sa_run: Path) -> None:
         assert len(detail["trials"]) == N_TRIALS
         for t in detail["trials"]:
             attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
-            assert {"placement", "adaptor", "method", "params", "flops", "tns", "nsi_per_stage", "epochs_run"} <= set(attrs)
+            assert {
+                "placement",
+                "adaptor",
+                "method",
+                "params",
+                "flops",
+                "tns",
+                "nsi_per_stage",
+                "epochs_run",
+            } <= set(attrs)
             assert attrs["placement"].count("1") == int(attrs["attention_blocks"])
             png = next(a for a in t["artifacts"] if a["mimetype"] == "image/png")
-            body = _get(f"{base}/artifacts/{summary['study_id']}/{t['trial_id']}/{png['artifact_id']}")
+            body = _get(
+                f"{base}/artifacts/{summary['study_id']}/{t['trial_id']}/{png['artifact_id']}"
+            )
             assert body[:4] == b"\x89PNG"
         assert json.loads(_get(f"{base}/api/meta"))["artifact_is_available"] is True
     finally:

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from odeattn._augment import BatchTransform
 from odeattn.data import DATASETS, load_dataset
+from odeattn.data._augment import BatchTransform
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,7 @@ def test_digits_split_is_stratified_fixed_and_seeded(digits):
 def test_digits_upsampling_is_bilinear(digits):
     big = load_dataset("digits", size=16)
     assert big.input_shape == (1, 16, 16) and big.crop_pad == 2
-    ref = F.interpolate(digits.test.x.float(), size=(16, 16), mode="bilinear",
-                        align_corners=False)
+    ref = F.interpolate(digits.test.x.float(), size=(16, 16), mode="bilinear", align_corners=False)
     # upsampling happens on the 0..255 values before rounding; allow the rounding of both steps
     assert (big.test.x.float() - ref).abs().max() <= 1.0
 
@@ -63,12 +62,15 @@ def test_mean_std_from_train_split(digits):
 
 
 def test_synthetic_options_and_learnable_classes():
-    s = load_dataset("synthetic", n_train=200, n_test=100, size=12, channels=3, num_classes=4,
-                     val_fraction=0.25)
+    s = load_dataset(
+        "synthetic", n_train=200, n_test=100, size=12, channels=3, num_classes=4, val_fraction=0.25
+    )
     assert s.input_shape == (3, 12, 12) and s.num_classes == 4
     assert len(s.train) + len(s.val) == 200 and len(s.test) == 100
     per_class = np.bincount(np.r_[s.train.y.numpy(), s.val.y.numpy()], minlength=4)
-    np.testing.assert_array_equal(np.bincount(s.val.y.numpy(), minlength=4), np.round(0.25 * per_class))
+    np.testing.assert_array_equal(
+        np.bincount(s.val.y.numpy(), minlength=4), np.round(0.25 * per_class)
+    )
     # nearest class mean on train classifies test well: the classes are real
     x = s.train.x.float().flatten(1)
     means = torch.stack([x[s.train.y == k].mean(0) for k in range(4)])
@@ -77,14 +79,22 @@ def test_synthetic_options_and_learnable_classes():
 
 
 def test_unknown_names_and_options():
-    with pytest.raises(ValueError, match=r"unknown dataset 'cifar'.*Did you mean 'cifar10'"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar'; did you mean 'cifar10'"):
         load_dataset("cifar")
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['szie'\].*size"):
         load_dataset("digits", szie=16)
     with pytest.raises(ValueError, match="val_fraction"):
         load_dataset("digits", val_fraction=1.0)
-    assert set(DATASETS) >= {"digits", "synthetic", "cifar10", "cifar100", "svhn", "stl10", "mnist",
-                             "fashion_mnist"}
+    assert set(DATASETS) >= {
+        "digits",
+        "synthetic",
+        "cifar10",
+        "cifar100",
+        "svhn",
+        "stl10",
+        "mnist",
+        "fashion_mnist",
+    }
 
 
 # ------------------------------------------------------------------------ batch transform
@@ -126,7 +136,9 @@ def test_crop_only_never_flips_and_normalize_matches_formula():
     mean, std = (0.2, 0.5, 0.7), (0.3, 0.25, 0.1)
     y = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8, generator=g)
     got = BatchTransform(mean, std, channels_last=True).normalize(y)
-    ref = (y.double() / 255 - torch.tensor(mean).view(1, 3, 1, 1).double()) / torch.tensor(std).view(1, 3, 1, 1).double()
+    ref = (y.double() / 255 - torch.tensor(mean).view(1, 3, 1, 1).double()) / torch.tensor(
+        std
+    ).view(1, 3, 1, 1).double()
     torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-5)
     assert got.is_contiguous(memory_format=torch.channels_last)
 
@@ -144,5 +156,8 @@ def test_augment_is_reproducible_from_the_generator_state():
 def test_dataset_to_device_is_a_noop_on_same_device(digits):
     same = digits.to("cpu")
     assert same.train.x.data_ptr() == digits.train.x.data_ptr()
-    assert same.describe()["sizes"] == {"train": len(digits.train), "val": len(digits.val),
-                                        "test": len(digits.test)}
+    assert same.describe()["sizes"] == {
+        "train": len(digits.train),
+        "val": len(digits.val),
+        "test": len(digits.test),
+    }

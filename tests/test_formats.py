@@ -52,7 +52,9 @@ def _write_cifar10_bin(d, per_batch=3, n_test=4):
         xs.append(x)
         ys.append(y)
     xt, yt = _images(n_test, 3, 32, 32), RNG.integers(0, 10, n_test).astype(np.uint8)
-    (d / "test_batch.bin").write_bytes(np.concatenate([yt[:, None], xt.reshape(n_test, -1)], 1).tobytes())
+    (d / "test_batch.bin").write_bytes(
+        np.concatenate([yt[:, None], xt.reshape(n_test, -1)], 1).tobytes()
+    )
     return np.concatenate(xs), np.concatenate(ys).astype(np.int64), xt, yt.astype(np.int64)
 
 
@@ -87,7 +89,12 @@ def test_cifar10_python_version(tmp_path, protocol):
     xs, ys = [], []
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         x, y = _images(2, 3, 32, 32), [int(v) for v in RNG.integers(0, 10, 2)]
-        batch = {b"batch_label": b"x", b"labels": y, b"data": x.reshape(2, -1), b"filenames": [b"a", b"b"]}
+        batch = {
+            b"batch_label": b"x",
+            b"labels": y,
+            b"data": x.reshape(2, -1),
+            b"filenames": [b"a", b"b"],
+        }
         (d / name).write_bytes(pickle.dumps(batch, protocol=protocol))
         xs.append(x)
         ys.append(np.array(y, dtype=np.int64))
@@ -255,7 +262,9 @@ def test_idx_truncated_plain_and_bad_magic(tmp_path):
     _write_idx(tmp_path / "mnist", gz=False)
     f = tmp_path / "mnist" / "train-labels-idx1-ubyte"
     f.write_bytes(f.read_bytes()[:-1])
-    with pytest.raises(DatasetFileError, match=r"train-labels-idx1-ubyte.*header .*needs.*truncated"):
+    with pytest.raises(
+        DatasetFileError, match=r"train-labels-idx1-ubyte.*header .*needs.*truncated"
+    ):
         _load("mnist", tmp_path)
     f.write_bytes(b"\x12\x34\x08\x01" + (6).to_bytes(4, "big") + bytes(6))
     with pytest.raises(DatasetFileError, match=r"train-labels-idx1-ubyte.*bad magic"):
@@ -263,7 +272,9 @@ def test_idx_truncated_plain_and_bad_magic(tmp_path):
 
 
 def test_mnist_missing(tmp_path):
-    with pytest.raises(DatasetFileError, match=r"'train-images-idx3-ubyte' not found.*\.gz.*yann\.lecun"):
+    with pytest.raises(
+        DatasetFileError, match=r"'train-images-idx3-ubyte' not found.*\.gz.*yann\.lecun"
+    ):
         _load("mnist", tmp_path)
 
 
@@ -282,5 +293,7 @@ def test_cifar_python_garbage(tmp_path):
     d.mkdir()
     (d / "train").write_bytes(RNG.integers(0, 256, 500, dtype=np.uint8).tobytes())
     (d / "test").write_bytes(b"")
-    with pytest.raises(DatasetFileError, match=r"cifar100: cannot read .*train.*not a readable CIFAR python batch"):
+    with pytest.raises(
+        DatasetFileError, match=r"cifar100: cannot read .*train.*not a readable CIFAR python batch"
+    ):
         _load("cifar100", tmp_path)

@@ -16,9 +16,9 @@ import mpmath
 import pytest
 import torch
 
-from odeattn._exact import Surd
 from odeattn.solve import odeint
 from odeattn.tableau import TABLEAUS
+from odeattn.tableau._exact import Surd
 
 mpmath.mp.dps = 40
 T0, H, Y0 = 0.25, 0.5, 0.7
@@ -57,8 +57,11 @@ def golden_step(name: str) -> mpmath.mpf:
             ks[i] = stage(i, ks)
     else:
         k0 = f_mp(t0, y0)
-        sol = mpmath.findroot(lambda *k: [k[i] - stage(i, list(k)) for i in range(s)],
-                              [k0] * s, tol=mpmath.mpf(10) ** -35)
+        sol = mpmath.findroot(
+            lambda *k: [k[i] - stage(i, list(k)) for i in range(s)],
+            [k0] * s,
+            tol=mpmath.mpf(10) ** -35,
+        )
         ks = [sol[i] for i in range(s)] if isinstance(sol, mpmath.matrix) else [sol]
     return y0 + h * mpmath.fsum(b[i] * ks[i] for i in range(s))
 
@@ -66,8 +69,15 @@ def golden_step(name: str) -> mpmath.mpf:
 def one_step(name: str, rtol: float = 1e-7, atol: float = 1e-9, **opts) -> float:
     y0 = torch.tensor([Y0], dtype=torch.float64)
     with torch.no_grad():
-        ys = odeint(f_torch, y0, [T0, T0 + H], method=name, rtol=rtol, atol=atol,
-                    options={"step_size": H, **opts})
+        ys = odeint(
+            f_torch,
+            y0,
+            [T0, T0 + H],
+            method=name,
+            rtol=rtol,
+            atol=atol,
+            options={"step_size": H, **opts},
+        )
     return float(ys[-1, 0])
 
 
@@ -76,7 +86,9 @@ def test_explicit_golden(name: str) -> None:
     gold = golden_step(name)
     got = one_step(name)
     rel = abs((mpmath.mpf(got) - gold) / gold)
-    assert rel <= 1e-14, f"{name}: got {got!r}, golden {mpmath.nstr(gold, 20)}, rel {float(rel):.2e}"
+    assert rel <= 1e-14, (
+        f"{name}: got {got!r}, golden {mpmath.nstr(gold, 20)}, rel {float(rel):.2e}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(n for n, t in TABLEAUS.items() if not t.is_explicit))
@@ -92,9 +104,15 @@ def test_implicit_tolerance_is_tied_to_rtol_atol() -> None:
     """Fixed-point stage iteration: a loose tolerance stops early (a visibly larger error), a
     tight one reaches ~1e-15: there is no fixed accuracy floor and no fixed work either."""
     gold = golden_step("gauss_legendre6")
-    errs = {tol: float(abs(mpmath.mpf(one_step("gauss_legendre6", rtol=tol, atol=tol,
-                                                     implicit="fixed_point")) - gold))
-            for tol in (1e-4, 1e-13)}
+    errs = {
+        tol: float(
+            abs(
+                mpmath.mpf(one_step("gauss_legendre6", rtol=tol, atol=tol, implicit="fixed_point"))
+                - gold
+            )
+        )
+        for tol in (1e-4, 1e-13)
+    }
     assert errs[1e-13] <= 1e-13
     assert errs[1e-4] <= 1e-4
     assert errs[1e-4] > 100 * max(errs[1e-13], 1e-16)

@@ -9,8 +9,11 @@ from odeattn.tableau import TABLEAUS
 
 
 def _stage_edges(g):
-    return {(u, v): d["weight"] for u, v, d in g.graph.edges(data=True)
-            if u.startswith("k") and v.startswith("k")}
+    return {
+        (u, v): d["weight"]
+        for u, v, d in g.graph.edges(data=True)
+        if u.startswith("k") and v.startswith("k")
+    }
 
 
 def test_rk4_graph_weights_and_zero_terms_dropped():
@@ -26,13 +29,18 @@ def test_rk4_graph_weights_and_zero_terms_dropped():
 @pytest.mark.parametrize("name", sorted(TABLEAUS))
 def test_every_tableau_graph_matches_its_matrix(name):
     tab, g = TABLEAUS[name], MethodGraph.from_tableau(name)
-    nonzero = {(f"k{j + 1}", f"k{i + 1}"): tab.a_f[i][j] for i in range(tab.stages)
-               for j in range(tab.stages) if tab.a[i][j] != 0}
+    nonzero = {
+        (f"k{j + 1}", f"k{i + 1}"): tab.a_f[i][j]
+        for i in range(tab.stages)
+        for j in range(tab.stages)
+        if tab.a[i][j] != 0
+    }
     assert _stage_edges(g) == nonzero
     assert g.is_explicit == tab.is_explicit
     assert ("err" in g.graph) == (tab.b_err is not None)
     assert sorted(n for blk in g.schedule() for n in blk) == sorted(
-        f"k{i + 1}" for i in range(tab.stages))
+        f"k{i + 1}" for i in range(tab.stages)
+    )
 
 
 def test_implicit_components_and_schedule():

@@ -9,9 +9,8 @@ import shutil
 import pytest
 import torch
 
-from odeattn import _kernels
-from odeattn._kernels import add_with_norms
-from odeattn.stiffness import record
+from odeattn.stiffness import _kernels, record
+from odeattn.stiffness._kernels import add_with_norms
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
@@ -143,27 +142,36 @@ def test_recording_with_grad_takes_the_autograd_path():
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("dt_shape", [(5, 7, 1, 1), (1, 7, 1, 1), (5, 1, 1, 1), (1, 1, 1, 1)])
 def test_step_norms_match_float64(dtype, channels_last, dt_shape):
-    from odeattn._kernels import step_norms
+    from odeattn.stiffness._kernels import step_norms
 
     x, p = _pair((5, 7, 33, 40), dtype, channels_last, seed=4)  # 1320 > 1024: blocked sums
     dt = torch.rand(dt_shape, dtype=dtype, generator=torch.Generator().manual_seed(5))
     dt = dt.requires_grad_()  # read-only use: grad mode does not matter
     out = step_norms(x, p, dt)
     xd, pd = x.double().flatten(1), p.double()
-    ref = torch.stack([xd.norm(dim=1), (dt.detach().double() * pd).flatten(1).norm(dim=1),
-                       pd.flatten(1).norm(dim=1)], 1)
+    ref = torch.stack(
+        [
+            xd.norm(dim=1),
+            (dt.detach().double() * pd).flatten(1).norm(dim=1),
+            pd.flatten(1).norm(dim=1),
+        ],
+        1,
+    )
     tol = 1e-6 if dtype == torch.float32 else 1e-13
     torch.testing.assert_close(out, ref, rtol=tol, atol=0)
 
 
 def test_step_norms_declines_other_steps():
-    from odeattn._kernels import step_norms
+    from odeattn.stiffness._kernels import step_norms
 
     x, p = _pair((2, 3, 4, 5), torch.float32, False)
     assert step_norms(x, p, torch.rand(2, 3, 4, 5)) is None  # spatial step: torch path
     assert step_norms(x, p, torch.rand(2, 3)) is None
     assert step_norms(x.flatten(1), p.flatten(1), torch.rand(2, 1)) is None
-    assert step_norms(x, p.contiguous(memory_format=torch.channels_last), torch.rand(2, 3, 1, 1)) is None
+    assert (
+        step_norms(x, p.contiguous(memory_format=torch.channels_last), torch.rand(2, 3, 1, 1))
+        is None
+    )
 
 
 @needs_cc
@@ -194,7 +202,7 @@ def test_recording_an_attention_resnet_uses_the_step_kernel(monkeypatch):
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("dt_shape", [(5, 7, 1, 1), (1, 7, 1, 1), (5, 1, 1, 1)])
 def test_addcmul_is_bit_identical_and_norms_match_float64(dtype, channels_last, dt_shape):
-    from odeattn._kernels import addcmul_with_norms
+    from odeattn.stiffness._kernels import addcmul_with_norms
 
     x, p = _pair((5, 7, 33, 40), dtype, channels_last, seed=6)
     dt = torch.rand(dt_shape, dtype=dtype, generator=torch.Generator().manual_seed(7))
@@ -202,13 +210,19 @@ def test_addcmul_is_bit_identical_and_norms_match_float64(dtype, channels_last, 
     ref = torch.addcmul(x, dt, p)
     assert torch.equal(y, ref) and y.stride() == ref.stride()
     pd = p.double()
-    exact = torch.stack([x.double().flatten(1).norm(dim=1),
-                         (dt.double() * pd).flatten(1).norm(dim=1), pd.flatten(1).norm(dim=1)], 1)
+    exact = torch.stack(
+        [
+            x.double().flatten(1).norm(dim=1),
+            (dt.double() * pd).flatten(1).norm(dim=1),
+            pd.flatten(1).norm(dim=1),
+        ],
+        1,
+    )
     torch.testing.assert_close(n, exact, rtol=1e-6 if dtype == torch.float32 else 1e-13, atol=0)
 
 
 def test_addcmul_declines_and_a_failed_self_check_keeps_torch(monkeypatch):
-    from odeattn._kernels import addcmul_with_norms
+    from odeattn.stiffness._kernels import addcmul_with_norms
 
     x, p = _pair((2, 3, 4, 5), torch.float32, False)
     dt = torch.rand(2, 3, 1, 1)

@@ -12,8 +12,8 @@ import torch
 import yaml
 from torch import nn
 
-from odeattn._record import Recordable
 from odeattn.adaptors import ADAPTORS
+from odeattn.compile._record import Recordable
 from odeattn.models import ModelArgumentError, create_model, list_models
 from odeattn.models.blocks import BasicBranch, BottleneckBranch
 
@@ -24,15 +24,23 @@ _SMALL: dict[str, tuple[dict, tuple[int, ...]]] = {
     **{f"resnet{d}": (_R, (2, 3, 8, 8)) for d in (20, 32, 44, 56, 110, 83, 164, 245, 407, 1001)},
     "wrn52_4": ({**_R, "widths": (8, 8, 16)}, (2, 3, 8, 8)),
     "wrn28_10": ({**_R, "widths": (8, 8, 16)}, (2, 3, 8, 8)),
-    **{f"resnet{d}": ({"blocks": (1, 1, 1, 1), "widths": (8, 8, 8, 8), "stem_width": 8,
-                       "num_classes": 7}, (2, 3, 32, 32)) for d in (18, 34, 50)},
+    **{
+        f"resnet{d}": (
+            {"blocks": (1, 1, 1, 1), "widths": (8, 8, 8, 8), "stem_width": 8, "num_classes": 7},
+            (2, 3, 32, 32),
+        )
+        for d in (18, 34, 50)
+    },
     "digits_resnet": ({}, (4, 1, 8, 8)),
     "digits_resnet_bottleneck": ({}, (4, 1, 8, 8)),
     "rkcnn": ({"stages": (2, 2, 3), "growth": (8, 8, 8)}, (2, 3, 8, 8)),
     # fixed-step solves keep the ODE nets cheap here; adaptive dopri5 is tested separately
     **{f"{k}_mnist": ({"width": 8, **_FIXED}, (2, 1, 12, 12)) for k in ("odenet", "rknet", "rknn")},
     "resnet_mnist": ({"width": 8, "blocks": 2}, (2, 1, 12, 12)),
-    **{f"{k}_cifar": ({"growth": (4, 8, 4), **_FIXED}, (2, 3, 8, 8)) for k in ("odenet", "rknet", "rknn")},
+    **{
+        f"{k}_cifar": ({"growth": (4, 8, 4), **_FIXED}, (2, 3, 8, 8))
+        for k in ("odenet", "rknet", "rknn")
+    },
     "resnet_cifar": ({"growth": (4, 8, 4)}, (2, 3, 8, 8)),
 }
 
@@ -71,7 +79,9 @@ def test_forward_backward_shape_and_grads(name):
     n_cls = _SMALL[name][0].get("num_classes", 10)
     assert out.shape == (x.shape[0], n_cls)
     out.square().sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert not missing, f"no gradient reaches {missing}"
 
 
@@ -162,7 +172,10 @@ class RefBlock(nn.Module):
             self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
             self.bn3, self.conv3 = nn.BatchNorm2d(planes), nn.Conv2d(planes, cout, 1, bias=False)
         else:
-            self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1, self.conv1 = (
+                nn.BatchNorm2d(cin),
+                nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+            )
             self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.se = RefSE(cout) if se else None
         proj = stride != 1 or cin != cout
@@ -217,8 +230,12 @@ def _copy_into_ref(model, ref):
 
 @pytest.mark.parametrize(
     ("name", "blocks", "bottleneck", "se"),
-    [("resnet164", (2, 2, 2), True, False), ("resnet56", (2, 3, 2), False, False),
-     ("resnet164", (2, 1, 2), True, True), ("resnet20", (1, 2, 1), False, True)],
+    [
+        ("resnet164", (2, 2, 2), True, False),
+        ("resnet56", (2, 3, 2), False, False),
+        ("resnet164", (2, 1, 2), True, True),
+        ("resnet20", (1, 2, 1), False, True),
+    ],
 )
 def test_compiled_resnet_equals_hand_written_preact(name, blocks, bottleneck, se):
     torch.manual_seed(0)
@@ -267,8 +284,9 @@ def test_dia_state_resets_at_first_block_of_each_stage():
 def test_dia_parameters_shared_once_per_stage():
     model = create_model("resnet164", blocks=(4, 4, 4), adaptor="dia_lstm")
     lstm = [n for n, _ in model.named_parameters() if ".adaptor." in n]
-    assert lstm and all(n.startswith(("layer1.adaptor.", "layer2.adaptor.", "layer3.adaptor."))
-                        for n in lstm)
+    assert lstm and all(
+        n.startswith(("layer1.adaptor.", "layer2.adaptor.", "layer3.adaptor.")) for n in lstm
+    )
     assert model.architecture()["sharing"] == "stage"
     per_block = create_model("resnet164", blocks=(4, 4, 4), adaptor="se", sharing="stage")
     n_se = sum(p.numel() for n, p in per_block.named_parameters() if "adaptor" in n)
@@ -276,29 +294,40 @@ def test_dia_parameters_shared_once_per_stage():
 
 
 @pytest.mark.parametrize(
-    "placement", ["10|011|0000", "11|111|1011", [True, False, False, True, False, True, True, False, False]]
+    "placement",
+    ["10|011|0000", "11|111|1011", [True, False, False, True, False, True, True, False, False]],
 )
 def test_placement_selects_exactly_those_blocks(placement):
     torch.manual_seed(0)
     model = create_model("digits_resnet", blocks=(2, 3, 4), adaptor="se", placement=placement)
-    bits = [b in ("1", True) for b in (placement.replace("|", "") if isinstance(placement, str)
-                                       else placement)]
+    bits = [
+        b in ("1", True)
+        for b in (placement.replace("|", "") if isinstance(placement, str) else placement)
+    ]
     rows = _stage_tape(model, torch.randn(2, 1, 8, 8))
     used = [torch.is_tensor(dt) for *_, dt in rows]
     assert used == bits and sum(used) == sum(bits)
     n_adapt = sum(1 for m in model.modules() if type(m).__name__ == "Adaptor")
     assert n_adapt == sum(bits)
     arch = model.architecture()
-    assert arch["placement"] == "".join("1" if b else "0" for b in bits)[:2] + "|" + \
-        "".join("1" if b else "0" for b in bits)[2:5] + "|" + "".join("1" if b else "0" for b in bits)[5:]
-    assert sum(p.numel() for p in create_model(**arch).parameters()) == \
-        sum(p.numel() for p in model.parameters())
+    assert (
+        arch["placement"]
+        == "".join("1" if b else "0" for b in bits)[:2]
+        + "|"
+        + "".join("1" if b else "0" for b in bits)[2:5]
+        + "|"
+        + "".join("1" if b else "0" for b in bits)[5:]
+    )
+    assert sum(p.numel() for p in create_model(**arch).parameters()) == sum(
+        p.numel() for p in model.parameters()
+    )
 
 
 def test_placement_with_stage_sharing_resets_at_first_selected_block():
     torch.manual_seed(0)
-    model = create_model("digits_resnet", blocks=(3, 3, 3), adaptor="dia_lstm",
-                         placement="011|101|000")
+    model = create_model(
+        "digits_resnet", blocks=(3, 3, 3), adaptor="dia_lstm", placement="011|101|000"
+    )
     assert model.layer1.adaptor.shared_blocks == 2 and model.layer2.adaptor.shared_blocks == 2
     assert not hasattr(model.layer3, "adaptor")
     rows = _stage_tape(model, torch.randn(2, 1, 8, 8))
@@ -340,7 +369,12 @@ def test_unknown_keyword_suggests_the_closest():
 def test_rkcnn_name_parsing():
     m = create_model("rkcnn-R-3_4_4", growth=(8, 8, 8))
     arch = m.architecture()
-    assert (arch["name"], arch["variant"], arch["stages"], arch["sweeps"]) == ("rkcnn", "R", [3, 4, 4], 1)
+    assert (arch["name"], arch["variant"], arch["stages"], arch["sweeps"]) == (
+        "rkcnn",
+        "R",
+        [3, 4, 4],
+        1,
+    )
     assert create_model("rkcnn_e_2_2_2", growth=(8, 8, 8)).architecture()["sweeps"] == 0
     with pytest.raises(ValueError, match="sets stages"):
         create_model("rkcnn-I-2_2_2", stages=(3, 3, 3))
@@ -392,7 +426,9 @@ def test_rkcnn_block_equals_published_loop(variant):
     block = model.periods[0].blocks[0]
     x = torch.randn(2, 6, 5, 5)
     with torch.no_grad():
-        torch.testing.assert_close(block(x), _published_rk_block(block, x, variant), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            block(x), _published_rk_block(block, x, variant), rtol=0, atol=1e-6
+        )
     if variant != "E":  # I and R differ once a stage sees an updated neighbour
         assert block.graph.variant == variant
 
@@ -407,7 +443,7 @@ def test_odenet_block_is_torchdiffeq_solve_and_emits_mean_slope():
     rows = _stage_tape(block, h)
     with torch.no_grad():
         want = torchdiffeq.odeint(block.func, h, torch.tensor([0.0, 1.0]), rtol=1e-2, atol=1e-2)[-1]
-    (_, x_t, y, phi, dt), = rows
+    ((_, x_t, y, phi, dt),) = rows
     assert torch.equal(y, want) and torch.equal(x_t, h) and dt == 1.0
     torch.testing.assert_close(phi, y - h)
 
@@ -435,8 +471,9 @@ def test_odenet_adjoint_gradients_approach_backprop(solver):
     # the adjoint differentiates the continuous flow, backprop the discrete solve: they agree up
     # to the discretisation (6.7 % at h = 0.05 here, GroupNorm on 3x3 maps is rough), not exactly
     torch.manual_seed(0)
-    a = create_model("odenet_mnist", width=8, method="rk4", step_size=0.05, adjoint=True,
-                     solver=solver)
+    a = create_model(
+        "odenet_mnist", width=8, method="rk4", step_size=0.05, adjoint=True, solver=solver
+    )
     b = create_model("rknet_mnist", width=8, method="rk4", step_size=0.05, solver=solver)
     b.load_state_dict(a.state_dict())
     x, w = torch.randn(2, 1, 12, 12), torch.randn(2, 10)
@@ -477,7 +514,9 @@ def test_digits_nets_reach_95_percent(name):
     xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
     torch.manual_seed(0)
     model = create_model(name)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True
+    )
     epochs, bs = 15, 64
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=epochs * -(-len(xtr) // bs))
     for _ in range(epochs):
@@ -494,3 +533,34 @@ def test_digits_nets_reach_95_percent(name):
     with torch.no_grad():
         acc = (model(xte).argmax(1) == yte).float().mean().item()
     assert acc >= 0.95, acc
+
+
+@pytest.mark.parametrize(
+    "adaptor",
+    ["dia_lstm", {"preset": "dia_lstm"}, {"preset": "dia_lstm", "reduction": 8}],
+    ids=["name", "preset-dict", "preset-dict-override"],
+)
+def test_dia_preset_is_one_shared_adaptor_per_stage_in_every_form(adaptor):
+    # Regression: the YAML/dict form {"preset": "dia_lstm"} resolved sharing to "block" and built
+    # one DIA-LSTM per block. The preset's sharing holds in every form.
+    model = create_model("digits_resnet", blocks=(3, 3, 3), adaptor=adaptor)
+    for stage in (model.layer1, model.layer2, model.layer3):
+        assert stage.adaptor.stage_shared and stage.adaptor.shared_blocks == 3
+        owned = [m for m in stage.modules() if type(m).__name__ == "Adaptor"]
+        assert len(owned) == 1  # one module serves the stage, not one per block
+    assert model.architecture()["sharing"] in (None, "stage")
+
+
+def test_dia_preset_sharing_can_be_overridden_per_block():
+    model = create_model("digits_resnet", blocks=(3, 3, 3), adaptor="dia_lstm", sharing="block")
+    owned = [m for m in model.layer1.modules() if type(m).__name__ == "Adaptor"]
+    assert len(owned) == 3 and not any(a.stage_shared for a in owned)
+
+
+def test_create_adaptor_does_not_silently_drop_stage_sharing():
+    from odeattn.adaptors import create_adaptor
+
+    with pytest.raises(ValueError, match="shared_blocks=n"):
+        create_adaptor("dia_lstm", 16)
+    assert create_adaptor("dia_lstm", 16, shared_blocks=3).stage_shared
+    assert not create_adaptor("dia_lstm", 16, sharing="block").stage_shared

@@ -102,8 +102,12 @@ def test_rkcnn_r_222_k120():
 
 @pytest.mark.parametrize(
     ("name", "c10", "c100"),
-    [("resnet_cifar", 0.845, 0.878), ("rknn_cifar", 0.846, 0.879), ("rknet_cifar", 0.853, 0.885),
-     ("odenet_cifar", 0.853, 0.885)],
+    [
+        ("resnet_cifar", 0.845, 0.878),
+        ("rknn_cifar", 0.846, 0.879),
+        ("rknet_cifar", 0.853, 0.885),
+        ("odenet_cifar", 0.853, 0.885),
+    ],
 )
 def test_transplanted_baselines_rkcnn_table3(name, c10, c100):
     assert round(count(create_model(name)) / 1e6, 3) == c10

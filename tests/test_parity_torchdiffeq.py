@@ -50,7 +50,9 @@ def reference(name: str) -> torch.Tensor:
     fn, y0, T = PROBLEMS[name]
 
     def rhs(t, y):
-        return fn(torch.tensor(t, dtype=D), torch.from_numpy(y).reshape(y0.shape)).reshape(-1).numpy()
+        return (
+            fn(torch.tensor(t, dtype=D), torch.from_numpy(y).reshape(y0.shape)).reshape(-1).numpy()
+        )
 
     sol = solve_ivp(rhs, (0.0, T), y0.reshape(-1).numpy(), method="DOP853", rtol=1e-13, atol=1e-15)
     return torch.from_numpy(sol.y[:, -1].copy()).reshape(y0.shape)
@@ -73,8 +75,9 @@ class Counting(torch.nn.Module):
         self.rejected += 1
 
 
-@pytest.mark.parametrize("ours, theirs", [("euler", "euler"), ("midpoint", "midpoint"),
-                                          ("rk38", "rk4")])
+@pytest.mark.parametrize(
+    "ours, theirs", [("euler", "euler"), ("midpoint", "midpoint"), ("rk38", "rk4")]
+)
 def test_fixed_grid_matches_torchdiffeq(ours: str, theirs: str) -> None:
     fn, y0, _ = PROBLEMS["mlp"]
     t = torch.linspace(0, 2, 5, dtype=D)
@@ -91,8 +94,13 @@ def test_our_rk4_is_classic_not_torchdiffeqs_38_rule() -> None:
     assert (a - b).abs().max() > 1e-6
 
 
-CASES = [(m, p, r) for m in ("dopri5", "bosh3") for p in PROBLEMS for r in (1e-5, 1e-7)
-         if not (m == "bosh3" and r < 1e-6 and p == "vdp")]
+CASES = [
+    (m, p, r)
+    for m in ("dopri5", "bosh3")
+    for p in PROBLEMS
+    for r in (1e-5, 1e-7)
+    if not (m == "bosh3" and r < 1e-6 and p == "vdp")
+]
 CASES.append(pytest.param("dopri5", "vdp", 1e-9, marks=pytest.mark.slow))
 
 
@@ -103,8 +111,7 @@ def test_adaptive_parity(method: str, problem: str, rtol: float) -> None:
     t = torch.tensor([0.0, T], dtype=D)
     f = Counting(fn)
     torchdiffeq.odeint(f, y0, t, method=method, rtol=rtol, atol=atol)
-    odeint(fn, y0, t, method=method, rtol=rtol, atol=atol,
-           options={"pcoeff": 0.0, "icoeff": 1.0})
+    odeint(fn, y0, t, method=method, rtol=rtol, atol=atol, options={"pcoeff": 0.0, "icoeff": 1.0})
     assert last_stats().accepted == f.accepted  # same controller -> the same steps
     ys = odeint(fn, y0, t, method=method, rtol=rtol, atol=atol)
     assert abs(last_stats().accepted / f.accepted - 1) <= 0.10

@@ -46,8 +46,11 @@ def _os_user() -> str | None:
             return name
         except KeyError:
             continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    "odeattn-pg"], check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "odeattn-pg"],
+        check=True,
+        capture_output=True,
+    )
     return "odeattn-pg"
 
 
@@ -75,7 +78,19 @@ def pg_url():
     run = lambda cmd: subprocess.run(_as(user, cmd), check=True, capture_output=True, text=True)  # noqa: E731
     run([str(bindir / "initdb"), "-D", str(data), "-U", "odeattn", "--auth=trust", "-E", "UTF8"])
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c max_connections=40"
-    run([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"])
+    run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ]
+    )
     try:
         import psycopg2
 
@@ -85,15 +100,22 @@ def pg_url():
         con.close()
         yield f"postgresql+psycopg2://odeattn@127.0.0.1:{port}/optuna"
     finally:
-        subprocess.run(_as(user, [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as(user, [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _python(code: str, *args: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
-                         text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
@@ -133,7 +155,8 @@ def test_a_study_written_by_one_process_is_read_by_another(pg_url) -> None:
         assert t["state"] == "COMPLETE" and t["value"] == pytest.approx(x * x, rel=1e-12)
         assert t["attrs"] == {"placement": t["params"]["k"] * 3, "writer": "w0"}
         assert {int(k): v for k, v in t["inter"].items()} == pytest.approx(
-            {s: x * x + 1.0 / (s + 1) for s in range(3)})
+            {s: x * x + 1.0 / (s + 1) for s in range(3)}
+        )
     # the same trials through a fresh storage object in this process: bit-identical values
     here = optuna.load_study(study_name="one", storage=pg_url).trials
     assert [t.value for t in here] == [t["value"] for t in trials]
@@ -142,9 +165,15 @@ def test_a_study_written_by_one_process_is_read_by_another(pg_url) -> None:
 def test_two_workers_share_one_study(pg_url) -> None:
     optuna.create_study(study_name="shared", storage=pg_url)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER), pg_url, "shared",
-                               "4", f"w{i}", str(i)], env=env, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WRITER), pg_url, "shared", "4", f"w{i}", str(i)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
@@ -176,5 +205,6 @@ def test_ray_backend_writes_into_postgres(pg_url, tmp_path) -> None:
     assert _python(code, pg_url, str(tmp_path)).strip().endswith("3")
     trials = optuna.load_study(study_name="ray_pg", storage=pg_url).trials
     assert len(trials) == 3 and all(t.user_attrs["from_worker"] for t in trials)
-    assert all(t.value == t.params["x"] ** 2 and t.intermediate_values == {1: t.value + 1}
-               for t in trials)
+    assert all(
+        t.value == t.params["x"] ** 2 and t.intermediate_values == {1: t.value + 1} for t in trials
+    )

@@ -11,21 +11,25 @@ from scipy import stats
 from torch import nn
 
 from odeattn import proxies
-from odeattn._record import Recordable
+from odeattn.compile._record import Recordable
 
 
 def _small_net() -> nn.Module:
     # (B,1,8,8) -conv3x3 p1-> (B,4,8,8) -conv3x3 s2 p1, groups 2-> (B,6,4,4) -flatten-> 96 -fc-> 10
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(96, 10),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(96, 10),
     )
 
 
 def test_flops_match_hand_count() -> None:
-    conv1 = 2 * (4 * 8 * 8) * (1 * 3 * 3)           # 2 · out elements · MACs per element
-    conv2 = 2 * (6 * 4 * 4) * ((4 // 2) * 3 * 3)    # grouped: C_in/groups inputs per output
+    conv1 = 2 * (4 * 8 * 8) * (1 * 3 * 3)  # 2 · out elements · MACs per element
+    conv2 = 2 * (6 * 4 * 4) * ((4 // 2) * 3 * 3)  # grouped: C_in/groups inputs per output
     fc = 2 * 96 * 10
     assert proxies.count_flops(_small_net(), (1, 8, 8)) == conv1 + conv2 + fc == 4608 + 3456 + 1920
     assert proxies.count_flops(_small_net(), (1, 8, 8), batch_size=3) == 3 * (conv1 + conv2 + fc)
@@ -42,7 +46,7 @@ def test_flops_leave_model_mode_and_params() -> None:
 
 
 def test_count_params_counts_shared_once() -> None:
-    lin = nn.Linear(5, 3)                     # 15 + 3
+    lin = nn.Linear(5, 3)  # 15 + 3
     net = nn.Sequential(lin, nn.ReLU(), lin)  # the same module twice
     assert proxies.count_params(net) == 18
     lin.bias.requires_grad_(False)
@@ -92,7 +96,9 @@ class _Toy(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(_Block(3).set_position(s, i) for s in range(2) for i in range(3))
+        self.blocks = nn.ModuleList(
+            _Block(3).set_position(s, i) for s in range(2) for i in range(3)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for b in self.blocks:
@@ -132,7 +138,9 @@ def test_tns_at_init_uses_batch_statistics_and_restores_the_model() -> None:
     model.eval()
     with torch.no_grad():
         nsi_eval, _ = _hand_nsi(model, x)
-    assert proxies.tns_at_init(model, x, bn_mode="eval") == pytest.approx(tns(nsi_eval, stage), rel=1e-5)
+    assert proxies.tns_at_init(model, x, bn_mode="eval") == pytest.approx(
+        tns(nsi_eval, stage), rel=1e-5
+    )
     assert abs(tns(nsi_eval, stage) - got) > 1e-3 * abs(got)  # the mode matters here
 
 
@@ -184,8 +192,12 @@ def test_rank_correlations_match_scipy(seed: int) -> None:
     n = int(rng.integers(2, 40))
     x = rng.integers(0, 5, n).astype(float) if seed % 2 else rng.normal(size=n)
     y = x + rng.normal(scale=1.0, size=n) if seed % 3 else rng.integers(0, 3, n).astype(float)
-    assert proxies.kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, nan_ok=True, abs=1e-12)
-    assert proxies.spearman_rho(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, nan_ok=True, abs=1e-12)
+    assert proxies.kendall_tau(x, y) == pytest.approx(
+        stats.kendalltau(x, y).statistic, nan_ok=True, abs=1e-12
+    )
+    assert proxies.spearman_rho(x, y) == pytest.approx(
+        stats.spearmanr(x, y).statistic, nan_ok=True, abs=1e-12
+    )
 
 
 def test_rank_correlations_closed_forms() -> None:

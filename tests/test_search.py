@@ -17,10 +17,10 @@ import torch
 import yaml
 from optuna.trial import TrialState, create_trial
 
-from odeattn.config import SearchSpaceConfig, load_study
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
 from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
+from odeattn.search._config import SearchSpaceConfig, load_study
 from odeattn.search._prune import percentile_rule
 from odeattn.search._storage import make_storage, process_tag, recover_stale
 
@@ -33,7 +33,9 @@ def _space(params: dict[str, Any], blocks: tuple[int, ...] = (3, 3, 3)) -> Space
 
 
 # ----------------------------------------------------------------------------- sampling
-@pytest.mark.parametrize("study_file", ["lth4sa", "tns_proxy", "stepnet_adaptors", "rk_stages", "rkcnn_digits"])
+@pytest.mark.parametrize(
+    "study_file", ["lth4sa", "tns_proxy", "stepnet_adaptors", "rk_stages", "rkcnn_digits"]
+)
 def test_sample_then_decode_round_trip(study_file: str) -> None:
     study = load_study(ROOT / "studies" / f"{study_file}.yaml")
     space = resolve_space(study)
@@ -52,8 +54,13 @@ def test_sample_then_decode_round_trip(study_file: str) -> None:
 
 def test_bits_placement_is_the_bits() -> None:
     space = _space({"placement": {"type": "placement"}}, (2, 3))
-    bits = {"placement.s0.b0": 1, "placement.s0.b1": 0, "placement.s1.b0": 0,
-            "placement.s1.b1": 1, "placement.s1.b2": 1}
+    bits = {
+        "placement.s0.b0": 1,
+        "placement.s0.b1": 0,
+        "placement.s1.b0": 0,
+        "placement.s1.b1": 1,
+        "placement.s1.b2": 1,
+    }
     assert decode(space, bits).model == {"placement": "10|011"}
 
 
@@ -93,10 +100,21 @@ def test_conditional_parameters_exist_only_when_their_condition_holds() -> None:
 
 
 def test_per_stage_blocks_drive_placement_length() -> None:
-    space = _space({"pl": {"type": "placement"}, "blocks": {"type": "per_stage", "low": 1, "high": 3}})
+    space = _space(
+        {"pl": {"type": "placement"}, "blocks": {"type": "per_stage", "low": 1, "high": 3}}
+    )
     assert space.order == ["blocks", "pl"]  # blocks first, whatever the file order
-    params = {"blocks.s0": 1, "blocks.s1": 3, "blocks.s2": 2, "pl.s0.b0": 1,
-              "pl.s1.b0": 0, "pl.s1.b1": 1, "pl.s1.b2": 1, "pl.s2.b0": 0, "pl.s2.b1": 0}
+    params = {
+        "blocks.s0": 1,
+        "blocks.s1": 3,
+        "blocks.s2": 2,
+        "pl.s0.b0": 1,
+        "pl.s1.b0": 0,
+        "pl.s1.b1": 1,
+        "pl.s1.b2": 1,
+        "pl.s2.b0": 0,
+        "pl.s2.b1": 0,
+    }
     d = decode(space, params)
     assert d.model == {"blocks": [1, 3, 2], "pl": "1|011|00"}
 
@@ -107,24 +125,41 @@ def test_percentile_rule_equals_optunas_percentile_pruner() -> None:
     rng = np.random.default_rng(0)
     for case in range(60):
         direction = ["maximize", "minimize"][case % 2]
-        pct, warm, nmin = float(rng.choice([25.0, 50.0, 75.0])), int(rng.integers(0, 3)), int(rng.integers(1, 4))
+        pct, warm, nmin = (
+            float(rng.choice([25.0, 50.0, 75.0])),
+            int(rng.integers(0, 3)),
+            int(rng.integers(1, 4)),
+        )
         s = optuna.create_study(direction=direction)
         others: dict[int, list[float]] = {}
         for j in range(int(rng.integers(0, 6))):
             n = int(rng.integers(1, 5))
             vals = rng.normal(size=n).tolist()
             others[j] = vals
-            s.add_trial(create_trial(value=vals[-1], intermediate_values={e + 1: v for e, v in enumerate(vals)}))
+            s.add_trial(
+                create_trial(
+                    value=vals[-1], intermediate_values={e + 1: v for e, v in enumerate(vals)}
+                )
+            )
         t = s.ask()
         mine = rng.normal(size=int(rng.integers(1, 5))).tolist()
         for e, v in enumerate(mine):
             t.report(v, e + 1)
         epoch = len(mine)
-        pruner = optuna.pruners.PercentilePruner(pct, n_startup_trials=0, n_warmup_steps=warm + 1, n_min_trials=nmin)
+        pruner = optuna.pruners.PercentilePruner(
+            pct, n_startup_trials=0, n_warmup_steps=warm + 1, n_min_trials=nmin
+        )
         expect = pruner.prune(s, s._storage.get_trial(t._trial_id))
         at_epoch = [v[epoch - 1] for v in others.values() if len(v) >= epoch]
-        got = percentile_rule(mine, at_epoch, direction=direction, percentile=pct, epoch=epoch,
-                              warmup_epochs=warm, min_trials=nmin)
+        got = percentile_rule(
+            mine,
+            at_epoch,
+            direction=direction,
+            percentile=pct,
+            epoch=epoch,
+            warmup_epochs=warm,
+            min_trials=nmin,
+        )
         assert got == expect, (case, direction, pct, warm, nmin, mine, others)
 
 
@@ -139,8 +174,14 @@ def test_budget_counts_and_stale_trials_are_failed_and_requeued(tmp_path: Path) 
     s = optuna.create_study(storage=make_storage(str(tmp_path / "j.log")), study_name="b")
     dist = {"a": optuna.distributions.IntDistribution(0, 9)}
     for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
-        s.add_trial(create_trial(state=state, value=1.0 if state == TrialState.COMPLETE else None,
-                                 params={"a": 1}, distributions=dist))
+        s.add_trial(
+            create_trial(
+                state=state,
+                value=1.0 if state == TrialState.COMPLETE else None,
+                params={"a": 1},
+                distributions=dist,
+            )
+        )
     for tag, a in ((_dead_pid_tag(), 7), (process_tag(), 2), ("elsewhere:123:456", 3)):
         t = s.ask()
         t.suggest_int("a", 0, 9)
@@ -151,7 +192,10 @@ def test_budget_counts_and_stale_trials_are_failed_and_requeued(tmp_path: Path) 
     assert stale == [3]
     trials = s.get_trials()
     assert trials[3].state == TrialState.FAIL and trials[3].user_attrs["odeattn_stale"] is True
-    assert [t.state for t in trials[4:6]] == [TrialState.RUNNING, TrialState.RUNNING]  # alive / other host
+    assert [t.state for t in trials[4:6]] == [
+        TrialState.RUNNING,
+        TrialState.RUNNING,
+    ]  # alive / other host
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == {"a": 7}
     assert waiting[0].user_attrs["odeattn_retry_of"] == 3
@@ -182,10 +226,19 @@ def test_same_seed_and_storage_kind_give_the_same_architectures(tmp_path: Path) 
 
 
 # ----------------------------------------------------------------------------- full loop, fake trials
-CURVES = {0: [0.5, 0.8], 1: [0.6, 0.9], 2: [0.1, 0.2], 3: [0.9, 0.95], 4: [0.7, 0.92], 5: [0.2, 0.3]}
+CURVES = {
+    0: [0.5, 0.8],
+    1: [0.6, 0.9],
+    2: [0.1, 0.2],
+    3: [0.9, 0.95],
+    4: [0.7, 0.92],
+    5: [0.2, 0.3],
+}
 
 
-def _fake_run_trial(study: Any, params: dict, report: Any, *, trial: Any, space: Any, screen: Any) -> dict:
+def _fake_run_trial(
+    study: Any, params: dict, report: Any, *, trial: Any, space: Any, screen: Any
+) -> dict:
     from odeattn.models import create_model
     from odeattn.search._objective import build
 
@@ -200,20 +253,38 @@ def _fake_run_trial(study: Any, params: dict, report: Any, *, trial: Any, space:
         epochs = e
         if report(e, {"val_accuracy": v}):
             break
-    return {"val_accuracy": CURVES[trial.number][epochs - 1], "params": float(n_params),
-            "epochs_run": float(epochs), "screened_out": 0.0}
+    return {
+        "val_accuracy": CURVES[trial.number][epochs - 1],
+        "params": float(n_params),
+        "epochs_run": float(epochs),
+        "screened_out": 0.0,
+    }
 
 
-def test_multi_objective_pruning_budget_across_invocations_and_export(tmp_path: Path, monkeypatch) -> None:
+def test_multi_objective_pruning_budget_across_invocations_and_export(
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(backend, "run_trial", _fake_run_trial)
     study_file = tmp_path / "mo.yaml"
-    study_file.write_text(yaml.safe_dump({
-        "name": "mo", "search_space": str(ROOT / "search_spaces" / "lth4sa_placement.yaml"),
-        "model": {"name": "digits_resnet", "kwargs": {"adaptor": "se", "blocks": [3, 3, 3]}},
-        "objectives": [{"metric": "val_accuracy", "direction": "maximize"},
-                       {"metric": "params", "direction": "minimize"}],
-        "pruning": {"metric": "val_accuracy", "warmup_epochs": 0, "min_trials": 2},
-        "sampler": {"name": "random", "seed": 0}, "budget": {"n_trials": 4}}))
+    study_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mo",
+                "search_space": str(ROOT / "search_spaces" / "lth4sa_placement.yaml"),
+                "model": {
+                    "name": "digits_resnet",
+                    "kwargs": {"adaptor": "se", "blocks": [3, 3, 3]},
+                },
+                "objectives": [
+                    {"metric": "val_accuracy", "direction": "maximize"},
+                    {"metric": "params", "direction": "minimize"},
+                ],
+                "pruning": {"metric": "val_accuracy", "warmup_epochs": 0, "min_trials": 2},
+                "sampler": {"name": "random", "seed": 0},
+                "budget": {"n_trials": 4},
+            }
+        )
+    )
     runs = tmp_path / "runs"
     args = [str(study_file), "--runs-dir", str(runs), "--quiet"]
     assert main(args) == 0
@@ -221,7 +292,12 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(tmp_path: 
     s = optuna.load_study(study_name="mo", storage=storage)
     states = [t.state for t in s.trials]
     # trial 2 ([0.1, ...]) is below the median of trials 0 and 1 at epoch 1 (0.55): pruned there
-    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert states == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
     assert s.trials[2].user_attrs["intermediate"] == {"val_accuracy": [0.1]}
     assert s.trials[0].user_attrs["intermediate"] == {"val_accuracy": [0.5, 0.8]}
     assert main(args) == 0  # second invocation, same total: nothing more runs
@@ -234,8 +310,14 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(tmp_path: 
     assert s.trials[4].state == TrialState.COMPLETE and s.trials[5].state == TrialState.PRUNED
     # export: one file per Pareto-optimal trial (brute force), each rebuilding the same network
     done = [t for t in s.trials if t.state == TrialState.COMPLETE]
-    front = {t.number for t in done if not any(
-        o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in done)}
+    front = {
+        t.number
+        for t in done
+        if not any(
+            o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values
+            for o in done
+        )
+    }
     files = sorted((runs / "mo" / "best").glob("*.yaml"))
     assert {int(f.stem.split("_")[1]) for f in files} == front
     from odeattn.models import create_model
@@ -243,7 +325,10 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(tmp_path: 
     for f in files:
         doc = yaml.safe_load(f.read_text())
         net = create_model(**doc["model"])
-        assert sum(p.numel() for p in net.parameters()) == s.trials[doc["search"]["trial"]].user_attrs["params"]
+        assert (
+            sum(p.numel() for p in net.parameters())
+            == s.trials[doc["search"]["trial"]].user_attrs["params"]
+        )
         assert doc["train"]["recipe"] == "digits"
     assert (runs / "mo" / "plots" / "pareto.png").stat().st_size > 0
 
@@ -261,7 +346,9 @@ def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     params = {f"placement.s{s}.b{b}": int((s + b) % 2 == 0) for s in range(3) for b in range(3)}
     seen: list[tuple[int, dict]] = []
     out = run_trial(study, params, lambda e, m: seen.append((e, m)) or False, space=space)
-    assert [e for e, _ in seen] == [1] and math.isclose(seen[0][1]["val_accuracy"], out["val_accuracy"])
+    assert [e for e, _ in seen] == [1] and math.isclose(
+        seen[0][1]["val_accuracy"], out["val_accuracy"]
+    )
     assert out["attention_blocks"] == "101|010|101".count("1") == 5
     # rebuild the same initial network (run_trial seeds with sampler.seed + trial number 0)
     data = _build.data_for(study)
@@ -282,8 +369,13 @@ def test_screened_out_candidate_is_not_trained() -> None:
     params = {"placement.k": 2, **{f"placement.r{i}": i / 10 for i in range(9)}}
     scores: list[float] = []
     epochs: list[int] = []
-    out = run_trial(study, params, lambda e, m: epochs.append(e) or False, space=space,
-                    screen=lambda score: scores.append(score) or False)
+    out = run_trial(
+        study,
+        params,
+        lambda e, m: epochs.append(e) or False,
+        space=space,
+        screen=lambda score: scores.append(score) or False,
+    )
     assert epochs == [] and out["epochs_run"] == 0 and out["screened_out"] == 1.0
     assert scores == [out["screen_score"]] == [out["tns@init"]]
     assert math.isnan(out["val_accuracy"])
@@ -329,8 +421,9 @@ def _race_study(tmp_path: Path, url: str, n_done: int) -> tuple[optuna.Study, op
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 @pytest.mark.parametrize("order", ["ask_check_ask_check", "ask_ask_check_check"])
-def test_workers_passing_the_budget_check_together_run_exactly_the_budget(tmp_path: Path, kind: str,
-                                                                         order: str) -> None:
+def test_workers_passing_the_budget_check_together_run_exactly_the_budget(
+    tmp_path: Path, kind: str, order: str
+) -> None:
     url = f"sqlite:///{tmp_path}/r.db" if kind == "sqlite" else str(tmp_path / "r.log")
     s1, s2 = _race_study(tmp_path, url, 2)
     n = 3
@@ -389,8 +482,10 @@ def test_stale_heartbeat_from_another_host_is_failed_and_requeued(tmp_path: Path
         rows.append(t._trial_id)
     assert s._storage.get_heartbeat_interval() == _storage.HEARTBEAT_INTERVAL
     con = sqlite3.connect(db)  # trial 0's last heartbeat: older than the grace period
-    con.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
-                (f"-{_storage.HEARTBEAT_GRACE + 60} seconds", rows[0]))
+    con.execute(
+        "UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+        (f"-{_storage.HEARTBEAT_GRACE + 60} seconds", rows[0]),
+    )
     con.commit()
     con.close()
     s = optuna.load_study(study_name="hb", storage=make_storage(url))
@@ -423,7 +518,12 @@ def test_heartbeat_thread_beats_while_the_trial_runs(tmp_path: Path, monkeypatch
             if len(beats) >= 3:
                 break
             time.sleep(0.01)
-    assert len(beats) >= 3 and hb._thread is not None and not hb._thread.is_alive() and set(beats) == {t._trial_id}
+    assert (
+        len(beats) >= 3
+        and hb._thread is not None
+        and not hb._thread.is_alive()
+        and set(beats) == {t._trial_id}
+    )
     j = optuna.create_study(storage=make_storage(str(tmp_path / "j.log")), study_name="j")
     with _storage.heartbeat(j._storage, j.ask()._trial_id) as hb:
         assert hb._thread is None  # the journal has no heartbeat: a no-op

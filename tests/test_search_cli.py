@@ -16,8 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from odeattn.config import load_study
 from odeattn.search.__main__ import main
+from odeattn.search._config import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
@@ -49,8 +49,10 @@ def _running_with_an_epoch(db: Path) -> int | None:
         return None
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            row = con.execute("SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                              "WHERE t.state = 'RUNNING' AND a.key = 'intermediate'").fetchone()
+            row = con.execute(
+                "SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                "WHERE t.state = 'RUNNING' AND a.key = 'intermediate'"
+            ).fetchone()
     except sqlite3.Error:
         return None
     return None if row is None else int(row[0])
@@ -58,11 +60,24 @@ def _running_with_an_epoch(db: Path) -> int | None:
 
 def test_resume_after_a_killed_run(tmp_path: Path) -> None:
     env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "odeattn.search", "studies/lth4sa.yaml", "--runs-dir", str(tmp_path), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "odeattn.search",
+        "studies/lth4sa.yaml",
+        "--runs-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     db = tmp_path / "lth4sa" / "study.db"
     log = (tmp_path / "first.log").open("w")
-    proc = subprocess.Popen([*cmd, "--n-trials", "1", "--epochs", "60"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*cmd, "--n-trials", "1", "--epochs", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 300
         killed = None
@@ -71,12 +86,21 @@ def test_resume_after_a_killed_run(tmp_path: Path) -> None:
             if killed is not None:
                 break
             time.sleep(0.5)
-        assert killed is not None, "the first trial never reported an epoch: " + (tmp_path / "first.log").read_text()[-3000:]
+        assert killed is not None, (
+            "the first trial never reported an epoch: "
+            + (tmp_path / "first.log").read_text()[-3000:]
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    r = subprocess.run([*cmd, "--n-trials", "1", "--epochs", "1"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [*cmd, "--n-trials", "1", "--epochs", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     s = optuna.load_study(study_name="lth4sa", storage=f"sqlite:///{db}")
     first = s.trials[killed]

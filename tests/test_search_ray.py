@@ -89,9 +89,16 @@ def _max_overlap(intervals):
 @pytest.mark.ray
 def test_two_concurrent_trials_land_in_optuna_storage(local_ray, tmp_path) -> None:
     storage = str(tmp_path / "journal.log")
-    kw = dict(study_name="ray_small", objectives=[("loss", "minimize")], space={"k": 1},
-              num_cpus=2, sample_fn=sample_fixed, trial_fn=trial_sleepy,
-              storage_path=tmp_path / "ray", sampler=optuna.samplers.RandomSampler(seed=0))
+    kw = dict(
+        study_name="ray_small",
+        objectives=[("loss", "minimize")],
+        space={"k": 1},
+        num_cpus=2,
+        sample_fn=sample_fixed,
+        trial_fn=trial_sleepy,
+        storage_path=tmp_path / "ray",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     summary = _ray.run({"sleep": 0.3, "barrier": str(tmp_path)}, storage, n_trials=4, **kw)
     assert summary["n_trials"] == 4 and summary["complete"] == 4
     study = optuna.load_study(study_name="ray_small", storage=_ray.open_storage(storage))
@@ -116,10 +123,22 @@ def test_two_concurrent_trials_land_in_optuna_storage(local_ray, tmp_path) -> No
 @pytest.mark.ray
 def test_asha_stops_bad_trials_as_pruned(local_ray, tmp_path) -> None:
     storage = "sqlite:///" + str(tmp_path / "s.db")
-    summary = _ray.run({}, storage, study_name="asha", objectives=[("loss", "minimize")],
-                       space=None, n_trials=2, max_concurrent=1, scheduler="asha", max_epochs=4,
-                       grace_period=1, reduction_factor=2, sample_fn=sample_fixed,
-                       trial_fn=trial_four_epochs, storage_path=tmp_path / "ray")
+    summary = _ray.run(
+        {},
+        storage,
+        study_name="asha",
+        objectives=[("loss", "minimize")],
+        space=None,
+        n_trials=2,
+        max_concurrent=1,
+        scheduler="asha",
+        max_epochs=4,
+        grace_period=1,
+        reduction_factor=2,
+        sample_fn=sample_fixed,
+        trial_fn=trial_four_epochs,
+        storage_path=tmp_path / "ray",
+    )
     trials = optuna.load_study(study_name="asha", storage=storage).get_trials()
     first, second = trials
     assert first.state == optuna.trial.TrialState.COMPLETE and first.values == [0.0]
@@ -134,11 +153,24 @@ def test_asha_stops_bad_trials_as_pruned(local_ray, tmp_path) -> None:
 @pytest.mark.ray
 def test_multi_objective_and_failures(local_ray, tmp_path) -> None:
     storage = str(tmp_path / "journal.log")
-    done, lock = [], threading.RLock()  # a progress callback may hold unpicklable things (a console)
-    _ray.run({"dir": str(tmp_path)}, storage, study_name="mo",
-             objectives=[("loss", "minimize"), ("acc", "maximize")], space=None, n_trials=3,
-             max_concurrent=1, max_failures=1, sample_fn=sample_fixed, trial_fn=trial_flaky,
-             storage_path=tmp_path / "ray", progress=lambda n, s, r: lock and done.append((n, s)))
+    done, lock = (
+        [],
+        threading.RLock(),
+    )  # a progress callback may hold unpicklable things (a console)
+    _ray.run(
+        {"dir": str(tmp_path)},
+        storage,
+        study_name="mo",
+        objectives=[("loss", "minimize"), ("acc", "maximize")],
+        space=None,
+        n_trials=3,
+        max_concurrent=1,
+        max_failures=1,
+        sample_fn=sample_fixed,
+        trial_fn=trial_flaky,
+        storage_path=tmp_path / "ray",
+        progress=lambda n, s, r: lock and done.append((n, s)),
+    )
     study = optuna.load_study(study_name="mo", storage=_ray.open_storage(storage))
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
     assert study.metric_names == ["loss", "acc"]
@@ -170,8 +202,9 @@ def test_bad_arguments_name_the_fix(tmp_path) -> None:
     with pytest.raises(ValueError, match="maximize"):
         _ray.run({}, str(tmp_path / "j"), objectives=[("loss", "min")], **kw)
     with pytest.raises(ValueError, match="n_trials"):
-        _ray.run({}, str(tmp_path / "j"), objectives=[("loss", "minimize")],
-                 **{**kw, "n_trials": -1})
+        _ray.run(
+            {}, str(tmp_path / "j"), objectives=[("loss", "minimize")], **{**kw, "n_trials": -1}
+        )
     assert not (tmp_path / "j").exists()  # nothing written
 
 
@@ -180,7 +213,7 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
         import sys
         sys.modules["ray"] = None  # `import ray` raises ImportError, as if it were not installed
         import odeattn, odeattn.proxies, odeattn.search, odeattn.search._ray as r
-        import odeattn.config
+        import odeattn.search._config
         assert "ray" not in [m for m in sys.modules if sys.modules[m] is not None], "ray imported"
         assert r.ray_available() is False
         try:
@@ -193,8 +226,14 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
         print("ok")
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
     assert not (tmp_path / "j.log").exists()
@@ -214,26 +253,48 @@ def test_outcome_maps_results_to_optuna_states() -> None:
 
 def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypatch) -> None:
     pytest.importorskip("odeattn.search._optuna")
-    from odeattn.config import load_study
     from odeattn.search import _ray_study
+    from odeattn.search._config import load_study
 
-    ray_cfg = {"scheduler": "asha", "cpus_per_trial": 0.5, "gpus_per_trial": 0.25,
-               "max_concurrent_trials": 3, "max_failures": 2, "asha": {"grace_period": 2}}
-    study = load_study(ROOT / "studies/lth4sa.yaml", backend="ray", pruning=None, n_trials=5,
-                       runs_dir=str(tmp_path), ray=ray_cfg)
+    ray_cfg = {
+        "scheduler": "asha",
+        "cpus_per_trial": 0.5,
+        "gpus_per_trial": 0.25,
+        "max_concurrent_trials": 3,
+        "max_failures": 2,
+        "asha": {"grace_period": 2},
+    }
+    study = load_study(
+        ROOT / "studies/lth4sa.yaml",
+        backend="ray",
+        pruning=None,
+        n_trials=5,
+        runs_dir=str(tmp_path),
+        ray=ray_cfg,
+    )
     url = str(tmp_path / "j.log")
-    s = optuna.create_study(study_name=study.name, storage=_ray.open_storage(url),
-                            directions=study.directions)
+    s = optuna.create_study(
+        study_name=study.name, storage=_ray.open_storage(url), directions=study.directions
+    )
     s.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     s.add_trial(optuna.trial.create_trial(values=[0.5, 1.0, 2.0]))
     seen = {}
-    monkeypatch.setattr(_ray, "run", lambda cfg, storage, **kw: seen.update(kw, cfg=cfg, url=storage))
-    _ray.run_ray(study, "SPACE", url)
+    monkeypatch.setattr(
+        _ray, "run", lambda cfg, storage, **kw: seen.update(kw, cfg=cfg, url=storage)
+    )
+    _ray_study.run_ray(study, "SPACE", url)
     assert seen["cfg"] is study and seen["url"] == url and seen["study_name"] == "lth4sa"
     assert seen["n_trials"] == 3  # 5 − (1 complete + 1 failed count toward the budget)
-    assert seen["objectives"] == [("val_accuracy", "maximize"), ("tns", "maximize"),
-                                  ("attention_blocks", "minimize")]
-    assert (seen["cpus_per_trial"], seen["gpus_per_trial"], seen["max_concurrent"]) == (0.5, 0.25, 3)
+    assert seen["objectives"] == [
+        ("val_accuracy", "maximize"),
+        ("tns", "maximize"),
+        ("attention_blocks", "minimize"),
+    ]
+    assert (seen["cpus_per_trial"], seen["gpus_per_trial"], seen["max_concurrent"]) == (
+        0.5,
+        0.25,
+        3,
+    )
     assert (seen["scheduler"], seen["grace_period"], seen["max_failures"]) == ("asha", 2, 2)
     assert seen["max_epochs"] == study.train.epochs and seen["scheduler_metric"] is None
     assert seen["storage_path"] == study.run_dir / "ray" and seen["space"] == "SPACE"
@@ -252,10 +313,27 @@ def test_cli_ray_backend_end_to_end(tmp_path) -> None:
     d.pop("pruning", None)
     d.update(search_space=str(ROOT / "search_spaces/lth4sa_placement.yaml"), backend="ray")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(d))
-    cmd = [sys.executable, "-m", "odeattn.search", str(tmp_path / "s.yaml"), "--n-trials", "2",
-           "--epochs", "1", "--runs-dir", "runs", "--quiet"]  # relative: the driver's cwd
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=900,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "odeattn.search",
+        str(tmp_path / "s.yaml"),
+        "--n-trials",
+        "2",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        "runs",
+        "--quiet",
+    ]  # relative: the driver's cwd
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
     url = f"sqlite:///{tmp_path / 'runs' / d['name'] / 'study.db'}"
     trials = optuna.load_study(study_name=d["name"], storage=url).get_trials()
@@ -265,4 +343,6 @@ def test_cli_ray_backend_end_to_end(tmp_path) -> None:
         assert t.values[2] == t.user_attrs.get("attention_blocks", t.values[2])
         assert "odeattn_pid" in t.user_attrs and t.user_attrs["intermediate"]["val_accuracy"]
     assert list((tmp_path / "runs" / d["name"] / "ray").iterdir())  # Tune results under run_dir
-    assert any((tmp_path / "runs" / d["name"] / "artifacts").rglob("*.*"))  # not in Tune's trial dir
+    assert any(
+        (tmp_path / "runs" / d["name"] / "artifacts").rglob("*.*")
+    )  # not in Tune's trial dir

@@ -8,8 +8,7 @@ import math
 import pytest
 import torch
 
-from odeattn import _interp
-from odeattn.solve import OPTIONS, last_stats, odeint
+from odeattn.solve import OPTIONS, _interp, last_stats, odeint
 from odeattn.tableau import TABLEAUS
 
 EMBEDDED = sorted(n for n, t in TABLEAUS.items() if t.b_err is not None)
@@ -63,23 +62,25 @@ def test_unknown_method_lists_names() -> None:
 
 def test_unknown_option_names_key_and_closest() -> None:
     with pytest.raises(ValueError, match=r"'step_sise'.*'step_size'"):
-        odeint(logistic_cos, torch.ones(1), [0.0, 1.0], method="rk4",
-               options={"step_sise": 0.1})
+        odeint(logistic_cos, torch.ones(1), [0.0, 1.0], method="rk4", options={"step_sise": 0.1})
     with pytest.raises(ValueError, match="'grid_constructor'"):  # a torchdiffeq-only option
         odeint(logistic_cos, torch.ones(1), [0.0, 1.0], options={"grid_constructor": None})
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"step_size": 0.0}, "step_size"),
-    ({"step_size": -0.1}, "step_size"),
-    ({"step_size": True}, "step_size"),
-    ({"step_size": 0.1, "first_step": 0.1}, "first_step"),
-    ({"safety": 1.5}, "safety"),
-    ({"ifactor": 0.5}, "ifactor"),
-    ({"max_num_steps": 2.5}, "max_num_steps"),
-    ({"interp": "cubic"}, "interp"),
-    ({"implicit": "newton"}, "implicit"),  # dopri5 is explicit
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"step_size": 0.0}, "step_size"),
+        ({"step_size": -0.1}, "step_size"),
+        ({"step_size": True}, "step_size"),
+        ({"step_size": 0.1, "first_step": 0.1}, "first_step"),
+        ({"safety": 1.5}, "safety"),
+        ({"ifactor": 0.5}, "ifactor"),
+        ({"max_num_steps": 2.5}, "max_num_steps"),
+        ({"interp": "cubic"}, "interp"),
+        ({"implicit": "newton"}, "implicit"),  # dopri5 is explicit
+    ],
+)
 def test_bad_option_values(options: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         odeint(logistic_cos, torch.ones(1), [0.0, 1.0], options=options)
@@ -127,14 +128,18 @@ def test_off_grid_outputs_are_hit_exactly() -> None:
     y0 = torch.tensor([0.2], dtype=D)
     ys = odeint(logistic_cos, y0, [0.0, 0.35, 1.0], method="rk38", options={"step_size": 0.1})
     first = odeint(logistic_cos, y0, [0.0, 0.35], method="rk38", options={"step_size": 0.1})
-    second = odeint(logistic_cos, first[-1], [0.35, 1.0], method="rk38",
-                    options={"step_size": 0.1})
+    second = odeint(logistic_cos, first[-1], [0.35, 1.0], method="rk38", options={"step_size": 0.1})
     assert torch.equal(ys[1], first[-1]) and torch.equal(ys[2], second[-1])
 
 
 def test_fixed_grid_fsal_saves_evaluations() -> None:
-    odeint(logistic_cos, torch.tensor([0.2], dtype=D), [0.0, 1.0], method="dopri5",
-           options={"step_size": 0.1})
+    odeint(
+        logistic_cos,
+        torch.tensor([0.2], dtype=D),
+        [0.0, 1.0],
+        method="dopri5",
+        options={"step_size": 0.1},
+    )
     assert last_stats().nfe == 7 + 9 * 6  # the first step has 7 stages, later ones reuse k7
 
 
@@ -143,8 +148,9 @@ def test_reverse_time_fixed_and_adaptive() -> None:
     t = torch.tensor([2.0, 1.0, 0.0], dtype=D)
     for kw in ({"method": "dopri5"}, {"method": "rk4", "options": {"step_size": 0.01}}):
         ys = odeint(logistic_cos, y2.reshape(1), t, rtol=1e-9, atol=1e-11, **kw)
-        assert torch.allclose(ys[:, 0], exact_logistic_cos(t, torch.tensor(0.2, dtype=D)),
-                              atol=1e-8, rtol=0)
+        assert torch.allclose(
+            ys[:, 0], exact_logistic_cos(t, torch.tensor(0.2, dtype=D)), atol=1e-8, rtol=0
+        )
 
 
 # ---------------------------------------------------------------------------- adaptive
@@ -162,8 +168,9 @@ def test_adaptive_reaches_requested_tolerance(name: str, rtol: float) -> None:
     """|y − y_exact| ≤ 10 (atol + rtol |y|) at 41 output times (most of them between steps)."""
     atol = rtol * 1e-2
     t = torch.linspace(0, 6, 41, dtype=D)
-    ys = odeint(two_problems, torch.tensor([0.1, 1.0], dtype=D), t, method=name, rtol=rtol,
-                atol=atol)
+    ys = odeint(
+        two_problems, torch.tensor([0.1, 1.0], dtype=D), t, method=name, rtol=rtol, atol=atol
+    )
     ex = exact_two(t)
     ratio = ((ys - ex).abs() / (atol + rtol * ex.abs())).max().item()
     assert ratio <= 10, f"{name} rtol={rtol}: error / tolerance = {ratio:.2f}"
@@ -183,8 +190,9 @@ def test_nfe_accounting_fsal(name: str) -> None:
 
 def test_rejections_are_counted_and_solution_stays_accurate() -> None:
     """A sharp bump at t = 1 forces rejected steps; the result is still within tolerance."""
+
     def bump(t, y):
-        return torch.exp(-((t - 1) / 0.1) ** 2).expand_as(y) * 100
+        return torch.exp(-(((t - 1) / 0.1) ** 2)).expand_as(y) * 100
 
     ys = odeint(bump, torch.zeros(1, dtype=D), [0.0, 2.0], rtol=1e-8, atol=1e-8)
     st = last_stats()
@@ -195,8 +203,13 @@ def test_rejections_are_counted_and_solution_stays_accurate() -> None:
 
 def test_max_num_steps_raises() -> None:
     with pytest.raises(RuntimeError, match="max_num_steps"):
-        odeint(two_problems, torch.tensor([0.1, 1.0], dtype=D), [0.0, 6.0], rtol=1e-12,
-               options={"max_num_steps": 5})
+        odeint(
+            two_problems,
+            torch.tensor([0.1, 1.0], dtype=D),
+            [0.0, 6.0],
+            rtol=1e-12,
+            options={"max_num_steps": 5},
+        )
 
 
 def test_pi_controller_needs_fewer_or_equal_rejections_than_i() -> None:
@@ -214,7 +227,7 @@ def test_hermite_and_quartic_reproduce_polynomials() -> None:
     p = [0.3, -1.2, 0.7, 2.0, -0.9]  # p(θ) = Σ p_k θ^k (quartic); cubic part p[:4]
 
     def poly(th, coef):
-        return sum(c * th ** k for k, c in enumerate(coef))
+        return sum(c * th**k for k, c in enumerate(coef))
 
     def dpoly(th, coef):
         return sum(k * c * th ** (k - 1) for k, c in enumerate(coef) if k)
@@ -224,11 +237,13 @@ def test_hermite_and_quartic_reproduce_polynomials() -> None:
 
     for th in (0.1, 0.5, 0.77):
         cub = p[:4]
-        got = _interp.hermite(T(th), T(poly(0, cub)), T(poly(1, cub)), T(dpoly(0, cub)),
-                              T(dpoly(1, cub)))
+        got = _interp.hermite(
+            T(th), T(poly(0, cub)), T(poly(1, cub)), T(dpoly(0, cub)), T(dpoly(1, cub))
+        )
         assert abs(got.item() - poly(th, cub)) < 1e-14
-        got = _interp.quartic(T(th), T(poly(0, p)), T(poly(1, p)), T(dpoly(0, p)), T(dpoly(1, p)),
-                              T(poly(0.5, p)))
+        got = _interp.quartic(
+            T(th), T(poly(0, p)), T(poly(1, p)), T(dpoly(0, p)), T(dpoly(1, p)), T(poly(0.5, p))
+        )
         assert abs(got.item() - poly(th, p)) < 1e-14
 
 
@@ -245,27 +260,43 @@ def test_interp_modes_for_dopri5() -> None:
     ex = exact_two(t)
     err = {}
     for interp in ("auto", "hermite", "clip"):
-        ys = odeint(two_problems, torch.tensor([0.1, 1.0], dtype=D), t, rtol=1e-6, atol=1e-8,
-                    options={"interp": interp})
+        ys = odeint(
+            two_problems,
+            torch.tensor([0.1, 1.0], dtype=D),
+            t,
+            rtol=1e-6,
+            atol=1e-8,
+            options={"interp": interp},
+        )
         err[interp] = ((ys - ex).abs() / (1e-8 + 1e-6 * ex.abs())).max().item()
     assert err["auto"] <= 10 and err["clip"] <= 10
     assert err["hermite"] > 5 * err["auto"]
 
 
 # ---------------------------------------------------------------------------- autograd
-@pytest.mark.parametrize("method, options", [
-    ("rk4", {"step_size": 0.25}),
-    ("dopri5", None),
-    ("gauss_legendre4", {"step_size": 0.5}),
-])
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("rk4", {"step_size": 0.25}),
+        ("dopri5", None),
+        ("gauss_legendre4", {"step_size": 0.5}),
+    ],
+)
 def test_gradcheck_through_odeint(method: str, options: dict | None) -> None:
     """Gradients w.r.t. y0 and a weight of f (discretise-then-optimise; for dopri5 the step
     sizes are not differentiated, which changes the result only at the tolerance level)."""
     t = torch.tensor([0.0, 0.7, 1.5], dtype=D)
 
     def fn(y0, w):
-        return odeint(lambda tt, y: torch.tanh(y @ w) * torch.cos(tt) - 0.1 * y, y0, t,
-                      method=method, rtol=1e-10, atol=1e-12, options=options)
+        return odeint(
+            lambda tt, y: torch.tanh(y @ w) * torch.cos(tt) - 0.1 * y,
+            y0,
+            t,
+            method=method,
+            rtol=1e-10,
+            atol=1e-12,
+            options=options,
+        )
 
     y0 = torch.tensor([[0.3, -0.6], [1.0, 0.2]], dtype=D, requires_grad=True)
     w = torch.tensor([[-0.5, 0.3], [0.2, -0.4]], dtype=D, requires_grad=True)
@@ -280,8 +311,13 @@ def test_fixed_grid_solve_has_no_graph_breaks() -> None:
     lin = torch.nn.Linear(4, 4)
 
     def solve(y):
-        return odeint(lambda t, x: torch.tanh(lin(x)) * t, y, [0.0, 0.5, 1.0], method="rk38",
-                      options={"step_size": 0.25})
+        return odeint(
+            lambda t, x: torch.tanh(lin(x)) * t,
+            y,
+            [0.0, 0.5, 1.0],
+            method="rk38",
+            options={"step_size": 0.25},
+        )
 
     y0 = torch.randn(3, 4)
     explanation = dynamo.explain(solve)(y0)
@@ -299,8 +335,9 @@ def test_steps_option_with_tensor_t_has_no_graph_breaks() -> None:
     lin = torch.nn.Linear(4, 4)
 
     def solve(y, t):
-        return odeint(lambda s, x: torch.tanh(lin(x)) * s, y, t, method="rk38",
-                      options={"steps": 2})
+        return odeint(
+            lambda s, x: torch.tanh(lin(x)) * s, y, t, method="rk38", options={"steps": 2}
+        )
 
     y0, t = torch.randn(3, 4), torch.tensor([0.0, 0.5, 1.0])
     explanation = dynamo.explain(solve)(y0, t)
@@ -310,21 +347,30 @@ def test_steps_option_with_tensor_t_has_no_graph_breaks() -> None:
     dynamo.reset()
     eager = solve(y0, t)
     torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-7)
-    by_h = odeint(lambda s, x: torch.tanh(lin(x)) * s, y0, t, method="rk38",
-                  options={"step_size": 0.25})
+    by_h = odeint(
+        lambda s, x: torch.tanh(lin(x)) * s, y0, t, method="rk38", options={"step_size": 0.25}
+    )
     torch.testing.assert_close(eager, by_h, rtol=1e-6, atol=1e-7)
 
 
 def test_steps_option_converges_and_differentiates_t() -> None:
     """n equal steps per interval: rk4's error falls as n^-4 on a non-autonomous nonlinear ODE,
     and d y(T)/d T is f(T, y(T)) (fixed grids differentiate the step (t_i − t_{i−1})/n)."""
+
     def f(t, y):
         return y * (1 - y) + torch.sin(t)
 
     y0 = torch.tensor([0.3], dtype=D)
     ref = odeint(f, y0, [0.0, 2.0], method="dopri5", rtol=1e-13, atol=1e-14)[-1]
-    errs = [(odeint(f, y0, torch.tensor([0.0, 2.0], dtype=D), method="rk4",
-                    options={"steps": n})[-1] - ref).abs().item() for n in (8, 16, 32)]
+    errs = [
+        (
+            odeint(f, y0, torch.tensor([0.0, 2.0], dtype=D), method="rk4", options={"steps": n})[-1]
+            - ref
+        )
+        .abs()
+        .item()
+        for n in (8, 16, 32)
+    ]
     slopes = [math.log2(a / b) for a, b in itertools.pairwise(errs)]
     assert all(abs(s - 4) < 0.3 for s in slopes), slopes
     t = torch.tensor([0.0, 2.0], dtype=D, requires_grad=True)
@@ -333,10 +379,17 @@ def test_steps_option_converges_and_differentiates_t() -> None:
     torch.testing.assert_close(g[1], f(t[1].detach(), y[-1].detach())[0], rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize(("options", "match"), [
-    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"steps": True}, "steps"),
-    ({"steps": 4, "step_size": 0.1}, "give one of them"), ({"steps": 4, "rtol_x": 1}, "unknown"),
-    ({"steps": 4, "max_step": 0.1}, "only applies to adaptive")])
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"steps": 4, "step_size": 0.1}, "give one of them"),
+        ({"steps": 4, "rtol_x": 1}, "unknown"),
+        ({"steps": 4, "max_step": 0.1}, "only applies to adaptive"),
+    ],
+)
 def test_steps_option_errors(options, match) -> None:
     with pytest.raises(ValueError, match=match):
         odeint(lambda t, y: -y, torch.ones(2), [0.0, 1.0], method="rk4", options=options)
@@ -382,12 +435,15 @@ def test_per_sample_steps_are_batch_independent(name: str) -> None:
     assert ((ys - ex).abs() / (1e-10 + 1e-8 * ex.abs())).max() <= (10 if name == "dopri5" else 20)
     assert len(set(st.accepted_per_sample.tolist())) > 1  # the samples really differ
     for b in range(3):
-        alone = odeint(per_sample_field, y0[b:b + 1], t, method=name, rtol=1e-8, atol=1e-10,
-                       options=opts)
+        alone = odeint(
+            per_sample_field, y0[b : b + 1], t, method=name, rtol=1e-8, atol=1e-10, options=opts
+        )
         sb = last_stats()
         assert torch.allclose(alone[:, 0], ys[:, b], rtol=0, atol=1e-15)
-        assert (sb.accepted, sb.rejected) == (int(st.accepted_per_sample[b]),
-                                              int(st.rejected_per_sample[b]))
+        assert (sb.accepted, sb.rejected) == (
+            int(st.accepted_per_sample[b]),
+            int(st.rejected_per_sample[b]),
+        )
 
 
 def test_per_sample_validation() -> None:
@@ -429,8 +485,9 @@ def test_adjoint_matches_backprop(method: str, options: dict) -> None:
     t = torch.tensor([0.0, 0.5, 1.2], dtype=D)
     grads = []
     for adjoint in (False, True):
-        ys = odeint(f, y0, t, method=method, rtol=1e-10, atol=1e-12,
-                    options={**options, "adjoint": adjoint})
+        ys = odeint(
+            f, y0, t, method=method, rtol=1e-10, atol=1e-12, options={**options, "adjoint": adjoint}
+        )
         grads.append(torch.autograd.grad((ys[1:] ** 2).sum(), [y0, *f.parameters()]))
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-7, atol=1e-8)

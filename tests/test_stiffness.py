@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from odeattn._record import Recordable
+from odeattn.compile._record import Recordable
 from odeattn.stiffness import measure, record, tns
 
 
@@ -98,7 +98,7 @@ def test_recorder_nsi_equals_hand_computed(gated, include_first):
 
 @pytest.mark.parametrize("shape", [None, (3, 1, 1, 1), (3, 4, 1, 1), (3, 1, 5, 5), (3, 4, 5, 5)])
 def test_step_norms_match_forming_the_increment(shape):
-    from odeattn._recorder import _step_norms
+    from odeattn.stiffness._recorder import _step_norms
 
     torch.manual_seed(1)
     phi = torch.randn(3, 4, 5, 5, dtype=torch.float64)
@@ -110,7 +110,7 @@ def test_step_norms_match_forming_the_increment(shape):
 
 @pytest.mark.parametrize("dt", [1.0, 0.7, -2.0])
 def test_step_norms_float_step_including_the_unit_shortcut(dt):
-    from odeattn._recorder import _step_norms
+    from odeattn.stiffness._recorder import _step_norms
 
     torch.manual_seed(2)
     phi = torch.randn(3, 4, 5, 5).contiguous(memory_format=torch.channels_last)
@@ -218,7 +218,7 @@ def test_measure_report_is_json_and_consistent():
 
 
 def test_stiffness_index_known_spectra():
-    from odeattn.linear_ode import stiffness_index, symmetric_system
+    from odeattn.stiffness.linear_ode import stiffness_index, symmetric_system
 
     assert stiffness_index(np.diag([-1.0, -50.0, -0.5])) == 50.0
     assert stiffness_index([[-1.0, 10.0], [-10.0, -1.0]]) == pytest.approx(1.0)  # λ = −1 ± 10i
@@ -229,7 +229,7 @@ def test_stiffness_index_known_spectra():
 
 
 def test_sai_along_odeint_trajectory_matches_closed_form():
-    from odeattn.linear_ode import sai, solve_linear, symmetric_system
+    from odeattn.stiffness.linear_ode import sai, solve_linear, symmetric_system
 
     lam = np.array([-30.0, -2.0, -0.3])
     a, q = symmetric_system(lam, seed=1)
@@ -245,7 +245,7 @@ def test_sai_along_odeint_trajectory_matches_closed_form():
 
 
 def test_theorem2_ratio_tends_to_sqrt_c_when_si_is_large():
-    from odeattn.linear_ode import examine_theorem2
+    from odeattn.stiffness.linear_ode import examine_theorem2
 
     rows = examine_theorem2([3.0, 10.0, 100.0, 1000.0], h=1e-7)  # h·SI ≪ 1 throughout
     for r in rows:
@@ -279,7 +279,7 @@ def test_plain_vs_se_trained_on_digits_records_tns(capsys):
         rep = measure(model, data, per_sample=True)
         with record(model) as rec, torch.no_grad():  # the report is the recorder's exact TNS
             model.eval()
-            from odeattn._augment import BatchTransform
+            from odeattn.data._augment import BatchTransform
 
             model(BatchTransform(data.mean, data.std).normalize(data.test.x))
         assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)

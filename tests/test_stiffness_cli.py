@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
-from odeattn._stiffness_cli import main
 from odeattn.data import load_dataset
 from odeattn.models import create_model
 from odeattn.stiffness import measure, tns
+from odeattn.stiffness.__main__ import main
 
 PLAIN = "digits_resnet:blocks=[3,3,3],widths=[16,16,16]"
 SE = "digits_resnet:adaptor=se,blocks=[3,3,3],widths=[16,16,16]"
@@ -140,8 +140,20 @@ def test_arch_file_in_the_train_and_search_form(tmp_path):
     path = tmp_path / "best.yaml"
     path.write_text(yaml.safe_dump({"model": arch, "train": {"recipe": "digits"}}))
     out = tmp_path / "out"
-    rc = main(["--arch", str(path), "--data", "digits", "--out", str(out), "--samples", "20",
-               "--grid", "5"])
+    rc = main(
+        [
+            "--arch",
+            str(path),
+            "--data",
+            "digits",
+            "--out",
+            str(out),
+            "--samples",
+            "20",
+            "--grid",
+            "5",
+        ]
+    )
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["models"][0]["n_blocks"] == 6 and rep["models"][0]["n_samples"] == 20

@@ -9,13 +9,32 @@ from fractions import Fraction
 
 import pytest
 
-from odeattn._trees import order_residuals, trees_of_order
 from odeattn.tableau import TABLEAUS, ButcherTableau, get_tableau
+from odeattn.tableau._trees import order_residuals, trees_of_order
 
-REQUIRED = ["euler", "midpoint", "heun", "ralston", "rk3", "ssprk3", "rk4", "rk38", "bosh3",
-            "fehlberg45", "cashkarp", "dopri5", "tsit5", "backward_euler", "implicit_midpoint",
-            "trapezoid", "gauss_legendre4", "gauss_legendre6", "radau_iia3", "radau_iia5",
-            "sdirk2"]
+REQUIRED = [
+    "euler",
+    "midpoint",
+    "heun",
+    "ralston",
+    "rk3",
+    "ssprk3",
+    "rk4",
+    "rk38",
+    "bosh3",
+    "fehlberg45",
+    "cashkarp",
+    "dopri5",
+    "tsit5",
+    "backward_euler",
+    "implicit_midpoint",
+    "trapezoid",
+    "gauss_legendre4",
+    "gauss_legendre6",
+    "radau_iia3",
+    "radau_iia5",
+    "sdirk2",
+]
 NAMES = sorted(TABLEAUS)
 
 
@@ -64,10 +83,17 @@ def test_known_flags_and_counts():
     assert not any(TABLEAUS[n].is_explicit for n in REQUIRED[13:])
     assert TABLEAUS["sdirk2"].is_diagonally_implicit
     assert not TABLEAUS["gauss_legendre4"].is_diagonally_implicit
-    stage = {n: TABLEAUS[n].stage_order for n in ("gauss_legendre4", "gauss_legendre6",
-                                                   "radau_iia5", "rk4", "trapezoid")}
-    assert stage == {"gauss_legendre4": 2, "gauss_legendre6": 3, "radau_iia5": 3, "rk4": 1,
-                     "trapezoid": 2}
+    stage = {
+        n: TABLEAUS[n].stage_order
+        for n in ("gauss_legendre4", "gauss_legendre6", "radau_iia5", "rk4", "trapezoid")
+    }
+    assert stage == {
+        "gauss_legendre4": 2,
+        "gauss_legendre6": 3,
+        "radau_iia5": 3,
+        "rk4": 1,
+        "trapezoid": 2,
+    }
     # reference counts (ode_solvers.md §6): dopri5 fails 11/20 order-6 conditions, tsit5 20/20
     rep = TABLEAUS["dopri5"].order_report()
     assert rep["b"]["fail_at_next_order"] == "11/20"
@@ -103,11 +129,13 @@ CLOSED = {
     "implicit_midpoint": lambda z: (1 + z / 2) / (1 - z / 2),
     "trapezoid": lambda z: (1 + z / 2) / (1 - z / 2),
     "gauss_legendre4": lambda z: (z**2 + 6 * z + 12) / (z**2 - 6 * z + 12),
-    "gauss_legendre6": lambda z: (z**3 + 12 * z**2 + 60 * z + 120) / (-z**3 + 12 * z**2
-                                                                       - 60 * z + 120),
+    "gauss_legendre6": lambda z: (
+        (z**3 + 12 * z**2 + 60 * z + 120) / (-(z**3) + 12 * z**2 - 60 * z + 120)
+    ),
     "radau_iia3": lambda z: (1 + z / 3) / (1 - 2 * z / 3 + z**2 / 6),
-    "radau_iia5": lambda z: (1 + 2 * z / 5 + z**2 / 20) / (1 - 3 * z / 5 + 3 * z**2 / 20
-                                                           - z**3 / 60),
+    "radau_iia5": lambda z: (
+        (1 + 2 * z / 5 + z**2 / 20) / (1 - 3 * z / 5 + 3 * z**2 / 20 - z**3 / 60)
+    ),
     "dopri5": lambda z: sum(z**k / math.factorial(k) for k in range(6)) + z**6 / 600,
 }
 
@@ -120,8 +148,11 @@ def test_stability_function_closed_forms(name):
 
 
 def test_stability_function_exact_coefficients():
-    assert TABLEAUS["gauss_legendre4"].stability_function.num == (1, Fraction(1, 2),
-                                                                   Fraction(1, 12))
+    assert TABLEAUS["gauss_legendre4"].stability_function.num == (
+        1,
+        Fraction(1, 2),
+        Fraction(1, 12),
+    )
     assert TABLEAUS["rk4"].stability_function.den == (1,)
     # SDIRK2 (γ = 1 − √2/2) is L-stable: degree(num) < degree(den)
     sf = TABLEAUS["sdirk2"].stability_function
@@ -146,18 +177,21 @@ def _tab(**kw):
     return ButcherTableau(**base)
 
 
-@pytest.mark.parametrize("kw, needle", [
-    (dict(a=[[0, 0], ["1/2"]]), "row 1 has 1 entries"),
-    (dict(c=[0, "1/3"]), "row sums must equal the nodes"),
-    (dict(b=["1/2", "1/4"]), "Σ b = 3/4"),
-    (dict(order=3), "declared order=3"),
-    (dict(order=1), "every order-2 condition also holds"),
-    (dict(b=[float("nan"), 1]), "finite"),
-    (dict(b=[0, 1, 0]), "`b` must have 2 entries"),
-    (dict(b_err=[1, 0]), "Σ b_err = 0"),
-    (dict(a=[[0, 0], ["one half", 0]]), "cannot parse"),
-    (dict(order=0), "positive int"),
-])
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        (dict(a=[[0, 0], ["1/2"]]), "row 1 has 1 entries"),
+        (dict(c=[0, "1/3"]), "row sums must equal the nodes"),
+        (dict(b=["1/2", "1/4"]), "Σ b = 3/4"),
+        (dict(order=3), "declared order=3"),
+        (dict(order=1), "every order-2 condition also holds"),
+        (dict(b=[float("nan"), 1]), "finite"),
+        (dict(b=[0, 1, 0]), "`b` must have 2 entries"),
+        (dict(b_err=[1, 0]), "Σ b_err = 0"),
+        (dict(a=[[0, 0], ["one half", 0]]), "cannot parse"),
+        (dict(order=0), "positive int"),
+    ],
+)
 def test_malformed_tableaux_raise_value_error(kw, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace("Σ", "Σ")):
         _tab(**kw)
@@ -179,8 +213,9 @@ def test_get_tableau_unknown_name_lists_valid_and_closest():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "odeattn.tableau", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "odeattn.tableau", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_commands_and_errors():

@@ -30,8 +30,14 @@ class TinyNet(nn.Module):
     def __init__(self, channels: int = 1, classes: int = 10, seed: int = 0, dropout: float = 0.2):
         super().__init__()
         torch.manual_seed(seed)
-        self.body = nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(dropout))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+        )
         self.head = nn.Linear(32, classes)
 
     def forward(self, x):
@@ -75,13 +81,26 @@ def test_lr_factor_closed_forms():
 
 def test_recipes_follow_the_papers():
     r = RECIPES["resnet164_cifar"]
-    assert (r.epochs, r.lr, r.momentum, r.weight_decay, r.batch_size, r.milestones, r.gamma, r.nesterov) == (
-        164, 0.1, 0.9, 1e-4, 128, (81, 122), 0.1, False)
+    assert (
+        r.epochs,
+        r.lr,
+        r.momentum,
+        r.weight_decay,
+        r.batch_size,
+        r.milestones,
+        r.gamma,
+        r.nesterov,
+    ) == (164, 0.1, 0.9, 1e-4, 128, (81, 122), 0.1, False)
     assert (RECIPES["dianet_cifar"].epochs, RECIPES["dianet_cifar"].milestones) == (180, (60, 120))
     rk = RECIPES["rkcnn_cifar"]
     assert (rk.batch_size, rk.nesterov, rk.epochs, rk.milestones) == (32, True, 300, (150, 225))
     ode = RECIPES["odenet_mnist"]
-    assert (ode.epochs, ode.milestones, ode.weight_decay, ode.batch_size) == (160, (60, 100, 140), 0.0, 128)
+    assert (ode.epochs, ode.milestones, ode.weight_decay, ode.batch_size) == (
+        160,
+        (60, 100, 140),
+        0.0,
+        128,
+    )
     assert rk.with_epochs(100).milestones == (50, 75)
 
 
@@ -92,7 +111,9 @@ def test_config_validation_messages():
         TrainConfig(nesterov=True, momentum=0.0)
     with pytest.raises(ValueError, match=r"`epochs` must be a positive int, but got epochs=0"):
         TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match=r"unknown training option 'weight_decy'.*did you mean 'weight_decay'"):
+    with pytest.raises(
+        ValueError, match=r"unknown training option 'weight_decy'.*did you mean 'weight_decay'"
+    ):
         TrainConfig.from_dict({"weight_decy": 0.1})
     assert TrainConfig.from_dict({"milestones": [3, 5]}).milestones == (3, 5)
     with pytest.raises(TypeError, match="TrainConfig"):
@@ -106,8 +127,13 @@ def _hand_loop(model, data, cfg):
     """The loop fit() must equal: seeded order, normalise, CE, SGD, per-iteration lr."""
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                          weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay,
+    )
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
     n, b, it = len(data.train), cfg.batch_size, 0
@@ -119,7 +145,11 @@ def _hand_loop(model, data, cfg):
             idx = perm[i : i + b]
             x = (data.train.x[idx].float() / 255 - mean) / std
             e = it / steps  # closed form: linear warm-up, x gamma after each milestone
-            lr = cfg.lr * min(1.0, (it + 1) / (cfg.warmup_epochs * steps)) * cfg.gamma ** sum(e >= m for m in cfg.milestones)
+            lr = (
+                cfg.lr
+                * min(1.0, (it + 1) / (cfg.warmup_epochs * steps))
+                * cfg.gamma ** sum(e >= m for m in cfg.milestones)
+            )
             for grp in opt.param_groups:
                 grp["lr"] = lr
             loss = F.cross_entropy(model(x), data.train.y[idx], label_smoothing=cfg.label_smoothing)
@@ -131,10 +161,19 @@ def _hand_loop(model, data, cfg):
             it += 1
 
 
-@pytest.mark.parametrize("opts", [dict(), dict(nesterov=True, label_smoothing=0.1, grad_clip=0.5, weight_decay=1e-3)])
+@pytest.mark.parametrize(
+    "opts", [dict(), dict(nesterov=True, label_smoothing=0.1, grad_clip=0.5, weight_decay=1e-3)]
+)
 def test_fit_equals_hand_written_loop(synth, opts):
-    cfg = _cfg(epochs=3, augment=False, schedule="multistep", milestones=(1, 2), gamma=0.5,
-               warmup_epochs=0.5, **opts)
+    cfg = _cfg(
+        epochs=3,
+        augment=False,
+        schedule="multistep",
+        milestones=(1, 2),
+        gamma=0.5,
+        warmup_epochs=0.5,
+        **opts,
+    )
     data = load_dataset("synthetic", n_train=256, n_test=8, val_fraction=0.0)
     a, b = TinyNet(seed=3, dropout=0.0), TinyNet(seed=3, dropout=0.0)
     fit(a, data, cfg)
@@ -192,7 +231,9 @@ def test_report_true_stops_and_sees_each_epoch(synth):
 
     out = fit(TinyNet(), synth, _cfg(epochs=5), report=report)
     assert [c[0] for c in calls] == [1, 2]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"} <= set(calls[0][1])
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"} <= set(
+        calls[0][1]
+    )
     assert out["epochs_run"] == 2 and out["stopped_early"] is True
     assert "val_top5" not in calls[0][1]  # 10 classes: no top-5
 
@@ -214,10 +255,14 @@ def test_checkpoint_contents_atomic_and_weights_only(synth, tmp_path):
     c = load_checkpoint(ck)
     assert c["epoch"] == 2 and c["architecture"] == {"name": "tiny", "widths": [8]}
     assert {"model", "optimizer", "scheduler", "rng", "config", "data", "history"} <= set(c)
-    assert len(c["history"]) == 2 and c["config"]["epochs"] == 2 and c["data"]["name"] == "synthetic"
+    assert (
+        len(c["history"]) == 2 and c["config"]["epochs"] == 2 and c["data"]["name"] == "synthetic"
+    )
     fresh = TinyNet(seed=5)
     fresh.load_state_dict(c["model"])
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), net.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), net.state_dict().values())
+    )
     torch.load(ck, weights_only=True)  # loadable without running code
 
 
@@ -234,7 +279,9 @@ def test_checkpoint_rejects_non_plain_architecture(tmp_path):
 def test_evaluate_matches_manual_accuracy(synth):
     net = TinyNet(dropout=0.0).eval()
     got = evaluate(net, synth, "test", batch_size=7)
-    x = (synth.test.x.float() / 255 - torch.tensor(synth.mean).view(1, -1, 1, 1)) / torch.tensor(synth.std).view(1, -1, 1, 1)
+    x = (synth.test.x.float() / 255 - torch.tensor(synth.mean).view(1, -1, 1, 1)) / torch.tensor(
+        synth.std
+    ).view(1, -1, 1, 1)
     with torch.no_grad():
         logits = net(x)
     assert got["acc"] == pytest.approx((logits.argmax(1) == synth.test.y).float().mean().item())

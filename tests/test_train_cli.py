@@ -11,12 +11,18 @@ import sys
 import pytest
 import yaml
 
-from odeattn._train_cli import main
 from odeattn.train import load_checkpoint
+from odeattn.train.__main__ import main
 
 TINY = ["--data", "synthetic", "--set", "device=cpu", "--no-progress"]
-SMALL_ARCH = {"name": "digits_resnet", "num_classes": 10, "in_channels": 1, "blocks": [1, 1, 1],
-              "widths": [4, 8, 8], "stem_width": 4}
+SMALL_ARCH = {
+    "name": "digits_resnet",
+    "num_classes": 10,
+    "in_channels": 1,
+    "blocks": [1, 1, 1],
+    "widths": [4, 8, 8],
+    "stem_width": 4,
+}
 
 
 def _lines(path):
@@ -25,11 +31,25 @@ def _lines(path):
 
 def test_model_run_writes_log_checkpoint_and_arch(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["--arch", str(_arch_file(tmp_path, {"model": SMALL_ARCH})), *TINY, "--epochs", "2",
-               "--out", str(out)])
+    rc = main(
+        [
+            "--arch",
+            str(_arch_file(tmp_path, {"model": SMALL_ARCH})),
+            *TINY,
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     stdout = capsys.readouterr().out
-    assert "epoch   1/2" in stdout and "img/s" in stdout and "top-1" in stdout and "top-5" not in stdout
+    assert (
+        "epoch   1/2" in stdout
+        and "img/s" in stdout
+        and "top-1" in stdout
+        and "top-5" not in stdout
+    )
     log = _lines(out / "log.jsonl")
     assert [r.get("epoch") for r in log] == [1, 2, 2] and log[-1]["final"] is True
     assert "test_acc" in log[-1] and 0.0 <= log[-1]["test_acc"] <= 1.0
@@ -47,29 +67,62 @@ def _arch_file(tmp_path, doc):
 
 
 def test_arch_file_train_section_and_resume(tmp_path):
-    doc = {"model": SMALL_ARCH, "train": {"recipe": "digits", "epochs": 2, "lr": 0.05},
-           "data": {"name": "synthetic", "val_fraction": 0.2}, "search": {"study": "ignored"}}
+    doc = {
+        "model": SMALL_ARCH,
+        "train": {"recipe": "digits", "epochs": 2, "lr": 0.05},
+        "data": {"name": "synthetic", "val_fraction": 0.2},
+        "search": {"study": "ignored"},
+    }
     arch, out = _arch_file(tmp_path, doc), tmp_path / "run"
-    assert main(["--arch", str(arch), "--no-progress", "--set", "device=cpu", "--out", str(out)]) == 0
+    assert (
+        main(["--arch", str(arch), "--no-progress", "--set", "device=cpu", "--out", str(out)]) == 0
+    )
     ck = load_checkpoint(out / "checkpoint.pt")
-    assert ck["config"]["lr"] == 0.05 and ck["config"]["epochs"] == 2 and ck["data"]["sizes"]["val"] > 0
+    assert (
+        ck["config"]["lr"] == 0.05
+        and ck["config"]["epochs"] == 2
+        and ck["data"]["sizes"]["val"] > 0
+    )
     doc["train"]["epochs"] = 3
     _arch_file(tmp_path, doc)
-    assert main(["--arch", str(arch), "--no-progress", "--set", "device=cpu", "--out", str(out), "--resume"]) == 0
+    assert (
+        main(
+            [
+                "--arch",
+                str(arch),
+                "--no-progress",
+                "--set",
+                "device=cpu",
+                "--out",
+                str(out),
+                "--resume",
+            ]
+        )
+        == 0
+    )
     log = _lines(out / "log.jsonl")
     assert [r["epoch"] for r in log if not r.get("final")] == [1, 2, 3]
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 3
 
 
-@pytest.mark.parametrize("argv, pattern", [
-    (["--model", "digits_resnt", "--data", "digits"], r"unknown model 'digits_resnt'.*did you mean 'digits_resnet'"),
-    (["--model", "digits_resnet", "--data", "cifar11"], r"unknown dataset 'cifar11'"),
-    (["--model", "digits_resnet", "--recipe", "nope"], r"unknown recipe 'nope'"),
-    (["--model", "digits_resnet", "--set", "lrr=1"], r"unknown training option 'lrr'.*did you mean 'lr'"),
-    (["--model", "digits_resnet", "--epochs", "0"], r"`epochs` must be a positive int"),
-    (["--arch", "/nonexistent.yaml"], r"--arch: file '/nonexistent.yaml' does not exist"),
-    (["--data", "digits"], r"one of the arguments --model --arch is required"),
-])
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (
+            ["--model", "digits_resnt", "--data", "digits"],
+            r"unknown model 'digits_resnt'.*did you mean 'digits_resnet'",
+        ),
+        (["--model", "digits_resnet", "--data", "cifar11"], r"unknown dataset 'cifar11'"),
+        (["--model", "digits_resnet", "--recipe", "nope"], r"unknown recipe 'nope'"),
+        (
+            ["--model", "digits_resnet", "--set", "lrr=1"],
+            r"unknown training option 'lrr'.*did you mean 'lr'",
+        ),
+        (["--model", "digits_resnet", "--epochs", "0"], r"`epochs` must be a positive int"),
+        (["--arch", "/nonexistent.yaml"], r"--arch: file '/nonexistent.yaml' does not exist"),
+        (["--data", "digits"], r"one of the arguments --model --arch is required"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(argv, pattern, capsys, tmp_path):
     try:
         rc = main([*argv, "--out", str(tmp_path / "o"), "--no-progress"])
@@ -81,9 +134,14 @@ def test_bad_input_exits_2_with_one_line(argv, pattern, capsys, tmp_path):
 
 
 def test_missing_dataset_files_and_bad_yaml(tmp_path, capsys):
-    assert main(["--model", "resnet20", "--data", "cifar10", "--root", str(tmp_path), "--no-progress"]) == 2
+    assert (
+        main(["--model", "resnet20", "--data", "cifar10", "--root", str(tmp_path), "--no-progress"])
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "data_batch_1.bin" in err and "cs.toronto.edu" in err and len(err.strip().splitlines()) == 1
+    assert (
+        "data_batch_1.bin" in err and "cs.toronto.edu" in err and len(err.strip().splitlines()) == 1
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed")
     assert main(["--arch", str(bad)]) == 2
@@ -95,7 +153,22 @@ def test_missing_dataset_files_and_bad_yaml(tmp_path, capsys):
 
 def test_python_dash_m_bad_input_has_no_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    p = subprocess.run([sys.executable, "-m", "odeattn.train", "--model", "nosuchmodel", "--data", "digits",
-                        "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "odeattn.train",
+            "--model",
+            "nosuchmodel",
+            "--data",
+            "digits",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error: unknown model 'nosuchmodel'")

@@ -30,25 +30,40 @@ __all__ = ["Adaptor", "BoundAdaptor", "bind"]
 class Adaptor(nn.Module):
     """A step-size adaptor built from an :class:`AdaptorSpec` for ``channels`` channels."""
 
-    def __init__(self, spec: AdaptorSpec, channels: int, *, shared_blocks: int | None = None,
-                 kind: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: AdaptorSpec,
+        channels: int,
+        *,
+        shared_blocks: int | None = None,
+        kind: str | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ValueError(f"`channels` must be a positive int, but got channels={channels!r}")
-        if shared_blocks is not None and (isinstance(shared_blocks, bool)
-                                          or not isinstance(shared_blocks, int) or shared_blocks < 1):
-            raise ValueError(f"`shared_blocks` must be None or a positive int (the number of blocks "
-                             f"this stage-shared adaptor serves), but got {shared_blocks!r}")
+        if shared_blocks is not None and (
+            isinstance(shared_blocks, bool)
+            or not isinstance(shared_blocks, int)
+            or shared_blocks < 1
+        ):
+            raise ValueError(
+                f"`shared_blocks` must be None or a positive int (the number of blocks "
+                f"this stage-shared adaptor serves), but got {shared_blocks!r}"
+            )
         sharing = "block" if shared_blocks is None else "stage"
         if spec.sharing != sharing:  # the spec's sharing is a default; shared_blocks decides
-            spec = spec.replace(sharing=sharing, then=spec.then and spec.then.replace(sharing=sharing))
+            spec = spec.replace(
+                sharing=sharing, then=spec.then and spec.then.replace(sharing=sharing)
+            )
         self.spec, self.channels, self.kind = spec, channels, kind
         self.shared_blocks = shared_blocks
         self.stage_shared = shared_blocks is not None
         hp = spec.resolved(channels)
         self.extract = build_extractor(spec.extractor, channels, hp)
         k = self.extract.descriptors * (2 if spec.inputs == "pair" else 1)
-        self.process = build_processor(spec.processor, channels, k, hp, shared_blocks or 1, spec.gate)
+        self.process = build_processor(
+            spec.processor, channels, k, hp, shared_blocks or 1, spec.gate
+        )
         self.gate = GATES[spec.gate]
         self.then = Adaptor(spec.then, channels, shared_blocks=shared_blocks) if spec.then else None
 
@@ -80,8 +95,10 @@ class Adaptor(nn.Module):
         if not self.stage_shared:
             index = 0
         elif not 0 <= index < self.shared_blocks:
-            raise IndexError(f"`index` must be in [0, {self.shared_blocks}) for this stage-shared "
-                             f"adaptor (shared_blocks={self.shared_blocks}), but got index={index}")
+            raise IndexError(
+                f"`index` must be in [0, {self.shared_blocks}) for this stage-shared "
+                f"adaptor (shared_blocks={self.shared_blocks}), but got index={index}"
+            )
         logits = self.process(self._descriptors(x_t, phi), index)
         dt = logits if self.process.bounded else self.gate(logits)
         if hasattr(self.process, "expand"):

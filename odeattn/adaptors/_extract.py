@@ -35,6 +35,7 @@ def gap(x: Tensor) -> Tensor:
     broadcast view, so no (B, C, H, W) gradient is materialised (``mean``'s backward divides)."""
     return x.sum((2, 3)) * (1.0 / (x.shape[2] * x.shape[3]))
 
+
 FCA_TOP16_U = (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2)
 FCA_TOP16_V = (0, 1, 0, 5, 2, 0, 2, 0, 0, 6, 0, 4, 6, 3, 5, 2)
 
@@ -65,8 +66,10 @@ class _Style(nn.Module):
 def dct_filters(channels: int, size: int) -> Tensor:
     """FcaNet's fixed 2-D DCT filters (channels, size, size) for the top16 frequencies."""
     if channels % 16:
-        raise ValueError(f"`channels` must be divisible by 16 for the 'dct' extractor (FcaNet splits "
-                         f"channels into 16 frequency groups), but got channels={channels}")
+        raise ValueError(
+            f"`channels` must be divisible by 16 for the 'dct' extractor (FcaNet splits "
+            f"channels into 16 frequency groups), but got channels={channels}"
+        )
     scale = size // 7
 
     def basis(freq: int) -> Tensor:
@@ -77,7 +80,7 @@ def dct_filters(channels: int, size: int) -> Tensor:
     part = channels // 16
     filt = torch.empty(channels, size, size, dtype=torch.float64)
     for i, (u, v) in enumerate(zip(FCA_TOP16_U, FCA_TOP16_V)):
-        filt[i * part:(i + 1) * part] = torch.outer(basis(u * scale), basis(v * scale))
+        filt[i * part : (i + 1) * part] = torch.outer(basis(u * scale), basis(v * scale))
     return filt.float()
 
 
@@ -127,5 +130,10 @@ def build_extractor(name: str, channels: int, hp: dict) -> nn.Module:
         return _DCT(channels, hp["dct_size"])
     if name == "pyramid":
         return _Pyramid(hp["levels"])
-    return {"gap": _GAP, "avgmax": _AvgMax, "style": _Style, "none": _NoExtract,
-            "channel_pool": _ChannelPool}[name]()
+    return {
+        "gap": _GAP,
+        "avgmax": _AvgMax,
+        "style": _Style,
+        "none": _NoExtract,
+        "channel_pool": _ChannelPool,
+    }[name]()

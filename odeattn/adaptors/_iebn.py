@@ -34,7 +34,9 @@ class IEBatchNorm2d(_BatchNorm):
 
     def _check_input_dim(self, x: Tensor) -> None:
         if x.dim() not in (2, 4):
-            raise ValueError(f"IEBatchNorm2d expects (B, C, H, W) or (B, C) input, got {tuple(x.shape)}")
+            raise ValueError(
+                f"IEBatchNorm2d expects (B, C, H, W) or (B, C) input, got {tuple(x.shape)}"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = gap(x) if x.dim() == 4 else x  # (B, C), raw input

@@ -64,8 +64,12 @@ PRESETS: dict[str, AdaptorSpec | None] = {
     "none": None,
     "se": AdaptorSpec(),
     "eca": AdaptorSpec(processor="eca"),
-    "cbam": AdaptorSpec(extractor="avgmax", merge="sum", init="zero_bias",
-                        then=AdaptorSpec(extractor="channel_pool", processor="spatial_conv")),
+    "cbam": AdaptorSpec(
+        extractor="avgmax",
+        merge="sum",
+        init="zero_bias",
+        then=AdaptorSpec(extractor="channel_pool", processor="spatial_conv"),
+    ),
     "srm": AdaptorSpec(extractor="style", processor="cfc"),
     "fca": AdaptorSpec(extractor="dct", bias=False),
     "spa": AdaptorSpec(extractor="pyramid", bias=False),
@@ -81,8 +85,9 @@ PRESETS: dict[str, AdaptorSpec | None] = {
 }
 
 
-def resolve_spec(kind: str | AdaptorSpec | Mapping[str, Any] | None,
-                 **overrides: Any) -> tuple[AdaptorSpec | None, str | None]:
+def resolve_spec(
+    kind: str | AdaptorSpec | Mapping[str, Any] | None, **overrides: Any
+) -> tuple[AdaptorSpec | None, str | None]:
     """(spec, preset name) for a preset name, spec, or YAML dict (``{"preset": "se", ...}`` ok)."""
     name = None
     if kind is None:
@@ -105,18 +110,26 @@ def resolve_spec(kind: str | AdaptorSpec | Mapping[str, Any] | None,
         else:
             spec = AdaptorSpec.from_dict(data)
     else:
-        raise ValueError(f"an adaptor must be None, a name in ADAPTORS, an AdaptorSpec or its dict, "
-                         f"but got {type(kind).__name__}: {kind!r}")
+        raise ValueError(
+            f"an adaptor must be None, a name in ADAPTORS, an AdaptorSpec or its dict, "
+            f"but got {type(kind).__name__}: {kind!r}"
+        )
     if overrides:
         if spec is None:
-            raise ValueError(f"adaptor {name or kind!r} (Δt = 1) takes no options, but got "
-                             f"{sorted(overrides)}")
+            raise ValueError(
+                f"adaptor {name or kind!r} (Δt = 1) takes no options, but got {sorted(overrides)}"
+            )
         spec = spec.replace(**overrides)
     return spec, name
 
 
-def create_adaptor(kind: str | AdaptorSpec | Mapping[str, Any] | None, channels: int, *,
-                   shared_blocks: int | None = None, **overrides: Any) -> nn.Module | None:
+def create_adaptor(
+    kind: str | AdaptorSpec | Mapping[str, Any] | None,
+    channels: int,
+    *,
+    shared_blocks: int | None = None,
+    **overrides: Any,
+) -> nn.Module | None:
     """Build the adaptor ``kind`` for ``channels`` channels; None / "none" give None (Δt = 1).
 
     ``overrides`` replace spec fields (``reduction=8``, ``gate="hard_sigmoid"``, ``inputs="x"``);
@@ -125,6 +138,12 @@ def create_adaptor(kind: str | AdaptorSpec | Mapping[str, Any] | None, channels:
     spec, name = resolve_spec(kind, **overrides)
     if spec is None:
         return None
+    if spec.sharing == "stage" and shared_blocks is None:
+        raise ValueError(
+            f"adaptor {name or 'spec'!r} is shared by the blocks of a stage (sharing='stage'), "
+            "but got shared_blocks=None; pass shared_blocks=n (the number of blocks it serves) "
+            "or sharing='block' for one module per block"
+        )
     return Adaptor(spec, channels, shared_blocks=shared_blocks, kind=name)
 
 

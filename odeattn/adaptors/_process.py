@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._iebn import IEBatchNorm2d
+from ._recurrent import DIACell
 
 __all__ = ["build_processor", "eca_kernel_size"]
 
@@ -45,8 +46,10 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 def _hidden(channels: int, reduction: int, what: str) -> int:
     hidden = channels // reduction
     if hidden < 1:
-        raise ValueError(f"`reduction` must be <= channels for {what}, but got reduction={reduction}"
-                         f" with channels={channels} (C // r = 0 hidden units); lower `reduction`")
+        raise ValueError(
+            f"`reduction` must be <= channels for {what}, but got reduction={reduction}"
+            f" with channels={channels} (C // r = 0 hidden units); lower `reduction`"
+        )
     return hidden
 
 
@@ -123,8 +126,11 @@ class _ChannelFC(nn.Module):
         if self.bias is not None:
             nn.init.constant_(self.bias, -1.0 if init == "ie" else 0.0)
         kind = hp["norm"]
-        self.norms = nn.ModuleList([_norm(kind, channels) for _ in range(n_norms)]) \
-            if kind != "none" else None
+        self.norms = (
+            nn.ModuleList([_norm(kind, channels) for _ in range(n_norms)])
+            if kind != "none"
+            else None
+        )
 
     def forward(self, d: Tensor, index: int) -> Tensor:  # (B, C, K) -> (B, C, 1, 1)
         z = (d * self.weight).sum(-1)
@@ -142,8 +148,9 @@ class _SpatialConv(nn.Module):
         size = hp["kernel_size"]
         self.conv = nn.Conv2d(maps, 1, size, padding=size // 2, bias=False)
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_out")  # CBAM's init loop
-        self.norms = nn.ModuleList([nn.BatchNorm2d(1, eps=1e-5, momentum=0.01)
-                                    for _ in range(n_norms)])
+        self.norms = nn.ModuleList(
+            [nn.BatchNorm2d(1, eps=1e-5, momentum=0.01) for _ in range(n_norms)]
+        )
         for bn in self.norms:  # CBAM: BN weights inside the SpatialGate start at 0
             nn.init.zeros_(bn.weight)
 
@@ -158,8 +165,10 @@ class _SGE(nn.Module):
         super().__init__()
         g = hp["groups"]
         if channels % g:
-            raise ValueError(f"`groups` must divide channels for processor 'sge', but got groups={g}"
-                             f" with channels={channels}; pass e.g. groups={math.gcd(g, channels)}")
+            raise ValueError(
+                f"`groups` must divide channels for processor 'sge', but got groups={g}"
+                f" with channels={channels}; pass e.g. groups={math.gcd(g, channels)}"
+            )
         self.groups = g
         self.weight = nn.Parameter(torch.zeros(1, g, 1, 1))
         self.bias = nn.Parameter(torch.ones(1, g, 1, 1))
@@ -177,8 +186,9 @@ class _SGE(nn.Module):
         return dt.unsqueeze(2).expand(b, g, channels // g, h, w).reshape(b, channels, h, w)
 
 
-def build_processor(name: str, channels: int, k: int, hp: dict, n_norms: int,
-                    gate: str) -> nn.Module:
+def build_processor(
+    name: str, channels: int, k: int, hp: dict, n_norms: int, gate: str
+) -> nn.Module:
     """The processor for a validated spec; ``k`` descriptors per channel (maps for spatial)."""
     if name == "fc":
         return _FC(channels, k, hp)
@@ -192,6 +202,5 @@ def build_processor(name: str, channels: int, k: int, hp: dict, n_norms: int,
         return _SpatialConv(k, hp, n_norms)
     if name == "sge":
         return _SGE(channels, hp)
-    from ._recurrent import DIACell  # the recurrent processors (DIA-LSTM, DIA light)
 
     return DIACell(channels, k, hp["reduction"], light=name == "lstm_light", gate=gate)

@@ -33,8 +33,10 @@ __all__ = ["DIACell"]
 def _small_cell(n_in: int, channels: int, reduction: int) -> nn.Sequential:
     hidden = n_in // reduction
     if hidden < 1:
-        raise ValueError(f"`reduction` must be <= {n_in} for the DIA cell, but got reduction="
-                         f"{reduction} (n // r = 0 hidden units); lower `reduction`")
+        raise ValueError(
+            f"`reduction` must be <= {n_in} for the DIA cell, but got reduction="
+            f"{reduction} (n // r = 0 hidden units); lower `reduction`"
+        )
     return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 4 * channels))
 
 
@@ -67,17 +69,21 @@ class DIACell(nn.Module):
         if state is None or state[0].shape[0] != y.shape[0]:
             raise RuntimeError(
                 f"stage-shared DIA adaptor called with index={index} before index 0 of this "
-                "forward pass: call the blocks of a stage in order, the first with index=0")
+                "forward pass: call the blocks of a stage in order, the first with index=0"
+            )
         return state
 
     def forward(self, d: Tensor, index: int) -> Tensor:  # (B, C, K) -> (B, C, 1, 1)
         y = d.flatten(1)  # (B, C·K)
         h, c = self._previous(y, index)
-        rec = torch.addcmul(self.hh_bias, h.repeat(1, 4), self.hh_weight) if self.light \
+        rec = (
+            torch.addcmul(self.hh_bias, h.repeat(1, 4), self.hh_weight)
+            if self.light
             else self.hh(h)
+        )
         gates = self.ih(y) + rec  # (B, 4C) in the order i, f, g, o
         i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)  # one call for the three σ gates
-        g = torch.tanh(gates[:, 2 * self.channels:3 * self.channels])
+        g = torch.tanh(gates[:, 2 * self.channels : 3 * self.channels])
         c = torch.addcmul(i * g, f, c)
         h = o * self.gate(c)
         self._state = (h, c)

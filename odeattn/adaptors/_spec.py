@@ -22,11 +22,12 @@ Hyper-parameters left as ``None`` take the processor's published default (see ``
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from odeattn._errors import did_you_mean
 
 __all__ = ["SPEC_CHOICES", "AdaptorSpec", "closest_error"]
 
@@ -43,8 +44,13 @@ FC_INITS = ("torch", "zero_bias")
 CFC_INITS = ("zero", "he", "ie")
 # The categorical parts of the space an adaptor-structure search explores (field -> choices).
 SPEC_CHOICES: dict[str, tuple[str, ...]] = {
-    "inputs": INPUTS, "extractor": EXTRACTORS, "processor": PROCESSORS, "gate": GATES,
-    "sharing": SHARING, "merge": MERGES, "norm": NORMS,
+    "inputs": INPUTS,
+    "extractor": EXTRACTORS,
+    "processor": PROCESSORS,
+    "gate": GATES,
+    "sharing": SHARING,
+    "merge": MERGES,
+    "norm": NORMS,
 }
 
 # Which extractors each processor can read.
@@ -91,8 +97,7 @@ def _fit_default(key: str, default: Any, channels: int | None) -> Any:
 def closest_error(what: str, got: object, valid: Iterable[str], hint: str = "") -> ValueError:
     """A ValueError naming the valid choices and the closest one (difflib)."""
     valid = sorted(valid)
-    close = difflib.get_close_matches(str(got), valid, n=1, cutoff=0.5)
-    near = f"; did you mean {close[0]!r}?" if close else ""
+    near = did_you_mean(got, valid)
     return ValueError(f"unknown {what} {got!r}{near} Valid: {', '.join(valid)}.{hint}")
 
 
@@ -102,7 +107,12 @@ def _choice(name: str, value: object, valid: tuple[str, ...]) -> None:
 
 
 def _positive_int(name: str, value: object, odd: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (odd and value % 2 == 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 1
+        or (odd and value % 2 == 0)
+    ):
         kind = "a positive odd int" if odd else "a positive int"
         raise ValueError(f"`{name}` must be {kind}, but got {name}={value!r}")
 
@@ -151,21 +161,31 @@ class AdaptorSpec:
                 f"{self.processor!r} reads extractor {' or '.join(map(repr, ok))}"
             )
         if self.processor == "sge" and self.inputs == "pair":
-            raise ValueError("inputs 'pair' conflicts with processor 'sge': SGE gates one feature "
-                             "map; use inputs='phi', 'x', 'next' or 'diff'")
+            raise ValueError(
+                "inputs 'pair' conflicts with processor 'sge': SGE gates one feature "
+                "map; use inputs='phi', 'x', 'next' or 'diff'"
+            )
         for name, users in _APPLIES.items():
-            if getattr(self, name) is not None and self.processor not in users \
-                    and self.extractor not in users:
+            if (
+                getattr(self, name) is not None
+                and self.processor not in users
+                and self.extractor not in users
+            ):
                 raise ValueError(
                     f"`{name}` applies only to {' / '.join(users)}, but got processor="
                     f"{self.processor!r}, extractor={self.extractor!r}, {name}={getattr(self, name)!r};"
-                    f" drop `{name}` or change the part it belongs to")
+                    f" drop `{name}` or change the part it belongs to"
+                )
         if self.then is not None:
             if not isinstance(self.then, AdaptorSpec):
-                raise ValueError(f"`then` must be an AdaptorSpec or its dict, but got {self.then!r}")
+                raise ValueError(
+                    f"`then` must be an AdaptorSpec or its dict, but got {self.then!r}"
+                )
             if self.then.sharing != self.sharing:
-                raise ValueError(f"sharing {self.sharing!r} conflicts with then.sharing "
-                                 f"{self.then.sharing!r}: a chained adaptor is shared like its head")
+                raise ValueError(
+                    f"sharing {self.sharing!r} conflicts with then.sharing "
+                    f"{self.then.sharing!r}: a chained adaptor is shared like its head"
+                )
 
     def _check_values(self) -> None:
         r = self.resolved()
@@ -178,8 +198,10 @@ class AdaptorSpec:
         if "dct_size" in r:
             _positive_int("dct_size", r["dct_size"])
             if r["dct_size"] < 7:
-                raise ValueError(f"`dct_size` must be >= 7 (FcaNet's frequencies live on a 7×7 "
-                                 f"grid scaled by dct_size // 7), but got dct_size={r['dct_size']}")
+                raise ValueError(
+                    f"`dct_size` must be >= 7 (FcaNet's frequencies live on a 7×7 "
+                    f"grid scaled by dct_size // 7), but got dct_size={r['dct_size']}"
+                )
         if "levels" in r:
             if not r["levels"]:
                 raise ValueError("`levels` must be a non-empty tuple of pool sizes, but got ()")

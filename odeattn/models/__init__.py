@@ -11,6 +11,14 @@ from __future__ import annotations
 from odeattn.models import odenet as _odenet  # noqa: F401  (importing registers the families)
 from odeattn.models import resnet as _resnet  # noqa: F401
 from odeattn.models import rkcnn as _rkcnn  # noqa: F401
+from odeattn.models._checkpoint import load_checkpoint, save_checkpoint
 from odeattn.models._registry import MODELS, ModelArgumentError, create_model, list_models
 
-__all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models"]
+__all__ = [
+    "MODELS",
+    "ModelArgumentError",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "save_checkpoint",
+]

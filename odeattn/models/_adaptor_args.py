@@ -2,12 +2,16 @@
 
 ``adaptor`` is None, a preset name in ``ADAPTORS``, an ``AdaptorSpec`` or its dict form.
 ``architecture()`` records it as a YAML-safe value (name or plain dict). ``sharing=None`` takes
-the adaptor's own default: "stage" for the DIA presets (one module per stage), "block" otherwise.
+the adaptor's own sharing, read from its spec by :func:`odeattn.adaptors.default_sharing` for
+every form (name, ``{"preset": "dia_lstm", ...}``, spec): "stage" for the DIA presets (one module
+per stage), else the spec's field ("block" by default).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from odeattn.adaptors import default_sharing, resolve_spec
 
 __all__ = ["adaptor_record", "effective_adaptor", "resolve_sharing"]
 
@@ -37,24 +41,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _default_sharing(adaptor: Any) -> str:
-    if adaptor is None:
-        return "block"
-    if isinstance(adaptor, str):
-        from odeattn import adaptors
-
-        fn = getattr(adaptors, "default_sharing", None)
-        if callable(fn):
-            return str(fn(adaptor))
-        return "stage" if adaptor.startswith("dia") else "block"
-    spec = adaptor if isinstance(adaptor, dict) else adaptor_record(adaptor)
-    return str(spec.get("sharing") or "block")
-
-
 def resolve_sharing(adaptor: Any, sharing: str | None) -> str:
     """The effective sharing mode ("block" or "stage")."""
     if sharing is None:
-        return _default_sharing(adaptor)
+        return default_sharing(adaptor)  # the spec's (a preset's) sharing: one source of truth
     if sharing not in _SHARINGS:
         raise ValueError(
             f"`sharing` must be one of {', '.join(map(repr, _SHARINGS))} (or None for the "
@@ -67,6 +57,4 @@ def effective_adaptor(adaptor: Any) -> Any:
     """None when ``adaptor`` means Δt = 1 (None, "none", ``{"preset": "none"}``), else itself."""
     if adaptor is None:
         return None
-    from odeattn.adaptors import resolve_spec
-
     return None if resolve_spec(adaptor)[0] is None else adaptor

@@ -14,6 +14,9 @@ from typing import Any
 
 from torch import nn
 
+from odeattn._errors import did_you_mean
+from odeattn.tableau import TABLEAUS, ButcherTableau
+
 __all__ = [
     "format_placement",
     "he_init_conv",
@@ -40,7 +43,9 @@ def stage_tuple(value: Any, n_stages: int, what: str, *, positive: bool = True) 
     return out
 
 
-def parse_placement(placement: str | Sequence[bool] | None, blocks: Sequence[int]) -> list[list[bool]]:
+def parse_placement(
+    placement: str | Sequence[bool] | None, blocks: Sequence[int]
+) -> list[list[bool]]:
     """Placement mask -> one list of bools per stage. ``None`` means every block."""
     expected = "|".join(str(n) for n in blocks)
     if placement is None:
@@ -101,17 +106,13 @@ def method_names(method: Any, n_stages: int) -> list[str]:
 
 
 def _method_name(m: Any) -> str:
-    from odeattn.tableau import TABLEAUS, ButcherTableau
 
     if isinstance(m, ButcherTableau):
         return m.name if m.name in TABLEAUS else _raise_custom(m)
     if not isinstance(m, str):
         raise ValueError(f"`method` must be a tableau name or ButcherTableau, but got method={m!r}")
     if m not in TABLEAUS:
-        import difflib
-
-        close = difflib.get_close_matches(m, list(TABLEAUS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(m, TABLEAUS)
         raise ValueError(f"unknown method {m!r}{hint} Valid: {', '.join(sorted(TABLEAUS))}")
     return m
 

@@ -9,14 +9,23 @@ with :func:`register_parser`.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-__all__ = ["MODELS", "ModelArgumentError", "create_model", "list_models", "register", "register_parser", "register_variant"]
+from odeattn._errors import did_you_mean
+
+__all__ = [
+    "MODELS",
+    "ModelArgumentError",
+    "create_model",
+    "list_models",
+    "register",
+    "register_parser",
+    "register_variant",
+]
 
 #: name -> factory. Each factory returns an ``nn.Module`` with an ``architecture()`` method.
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -28,7 +37,9 @@ class ModelArgumentError(TypeError, ValueError):
     """A bad keyword for a model factory (both a TypeError and a ValueError)."""
 
 
-def register(*names: str, family: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register(
+    *names: str, family: str
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``factory`` under each of ``names`` (family recorded for ``list_models``)."""
 
     def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -43,7 +54,12 @@ def register(*names: str, family: str) -> Callable[[Callable[..., nn.Module]], C
 
 
 def register_variant(
-    base: Callable[..., nn.Module], name: str, *, family: str, hidden: tuple[str, ...] = (), **fixed: Any
+    base: Callable[..., nn.Module],
+    name: str,
+    *,
+    family: str,
+    hidden: tuple[str, ...] = (),
+    **fixed: Any,
 ) -> Callable[..., nn.Module]:
     """Register ``base`` under ``name`` with some keywords fixed (``hidden``: not settable) and
     new defaults for the others; the factory's signature shows exactly the settable keywords."""
@@ -85,8 +101,7 @@ def model_family(name: str) -> str:
 
 
 def _unknown(what: str, got: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(got), valid, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(got, valid)
     return f"unknown {what} {got!r}{hint} Valid: {', '.join(valid)}"
 
 
@@ -108,8 +123,7 @@ def _bind(name: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any]) 
     valid = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
     for key in kwargs:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-            hint = f" did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, valid).lstrip(";")
             raise ModelArgumentError(
                 f"create_model({name!r}) got an unknown keyword {key!r}.{hint} "
                 f"Valid keywords: {', '.join(valid)}"

@@ -25,6 +25,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from odeattn.adaptors import bind, create_adaptor
+from odeattn.compile import compile_step
 from odeattn.models._common import he_init_conv
 
 __all__ = [
@@ -56,7 +58,13 @@ class BasicBranch(nn.Module):
     """
 
     def __init__(
-        self, cin: int, cout: int, stride: int = 1, *, preact: bool = True, dropout: float = 0.0,
+        self,
+        cin: int,
+        cout: int,
+        stride: int = 1,
+        *,
+        preact: bool = True,
+        dropout: float = 0.0,
         norm: Norm = nn.BatchNorm2d,
     ):
         super().__init__()
@@ -89,7 +97,13 @@ class BottleneckBranch(nn.Module):
     """
 
     def __init__(
-        self, cin: int, planes: int, stride: int = 1, *, preact: bool = True, expansion: int = 4,
+        self,
+        cin: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        preact: bool = True,
+        expansion: int = 4,
         norm: Norm = nn.BatchNorm2d,
     ):
         super().__init__()
@@ -171,10 +185,6 @@ def build_stage(
     bound to each with its rank among them, so recurrent state (DIA) resets at the first selected
     block. Blocks with a projection shortcut use Euler. ``post`` wraps each step (post-act ReLU).
     """
-    from odeattn.compile import compile_step
-
-    if adaptor is not None:
-        from odeattn.adaptors import bind, create_adaptor
     n_sel = sum(bool(b) for b in mask)
     shared = None
     if adaptor is not None and sharing == "stage" and n_sel:

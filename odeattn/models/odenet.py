@@ -22,7 +22,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from odeattn._record import Recordable
+from odeattn import solve
+from odeattn.compile import compile_step
+from odeattn.compile._record import Recordable
 from odeattn.models._common import method_names, stage_tuple
 from odeattn.models._framework import RKFramework
 from odeattn.models._registry import register_variant
@@ -76,8 +78,17 @@ class ODEFunc(nn.Module):
 class ODEBlock(nn.Module, Recordable):
     """``y = odeint(f, x, [0, T])[-1]``; emits (x, y, (y − x)/T, T) to an attached recorder."""
 
-    def __init__(self, func: ODEFunc, *, method: str, tol: float, adjoint: bool, solver: str,
-                 step_size: float | None = None, T: float = 1.0):
+    def __init__(
+        self,
+        func: ODEFunc,
+        *,
+        method: str,
+        tol: float,
+        adjoint: bool,
+        solver: str,
+        step_size: float | None = None,
+        T: float = 1.0,
+    ):
         super().__init__()
         self.func = func
         self.method, self.tol, self.adjoint, self.solver = method, tol, adjoint, solver
@@ -88,7 +99,6 @@ class ODEBlock(nn.Module, Recordable):
             import torchdiffeq
 
             return torchdiffeq.odeint_adjoint if self.adjoint else torchdiffeq.odeint
-        from odeattn import solve
 
         return solve.odeint  # its adjoint is options={"adjoint": True} (see forward)
 
@@ -97,8 +107,9 @@ class ODEBlock(nn.Module, Recordable):
         options = {"step_size": self.step_size} if self.step_size is not None else None
         if self.adjoint and self.solver == "odeattn":
             options = {**(options or {}), "adjoint": True}
-        y = self._odeint()(self.func, x, t, rtol=self.tol, atol=self.tol, method=self.method,
-                           options=options)[-1]
+        y = self._odeint()(
+            self.func, x, t, rtol=self.tol, atol=self.tol, method=self.method, options=options
+        )[-1]
         self._emit(x, y, (y - x) / self.T, self.T)
         return y
 
@@ -120,18 +131,34 @@ class MnistResBranch(nn.Module):
 class ODENet(nn.Module):
     """MNIST frame: downsampling -> feature (ODE block or residual stage) -> head."""
 
-    def __init__(self, feature: nn.Module, *, width: int, in_channels: int, num_classes: int,
-                 arch: dict[str, Any]):
+    def __init__(
+        self,
+        feature: nn.Module,
+        *,
+        width: int,
+        in_channels: int,
+        num_classes: int,
+        arch: dict[str, Any],
+    ):
         super().__init__()
         w = width
         self.downsampling = nn.Sequential(
-            nn.Conv2d(in_channels, w, 3, 1), gn(w), nn.ReLU(inplace=True),
-            nn.Conv2d(w, w, 4, 2, 1), gn(w), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, w, 3, 1),
+            gn(w),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w, w, 4, 2, 1),
+            gn(w),
+            nn.ReLU(inplace=True),
             nn.Conv2d(w, w, 4, 2, 1),
         )
         self.feature = feature
-        self.head = nn.Sequential(gn(w), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
-                                  nn.Flatten(), nn.Linear(w, num_classes))
+        self.head = nn.Sequential(
+            gn(w),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(w, num_classes),
+        )
         self._arch = arch
 
     def forward(self, x: Tensor) -> Tensor:  # (B, 1, 28, 28) -> (B, num_classes)
@@ -161,20 +188,29 @@ def _check_solver(solver: str, method: str, tol: float, step_size: float | None)
         raise ValueError(f"`step_size` must be > 0 or None, but got step_size={step_size!r}")
 
 
-def _ode_feature(kind: str, width: int, stage_id: int, *, method: str, tol: float, adjoint: bool,
-                 solver: str, step_size: float | None) -> nn.Module:
+def _ode_feature(
+    kind: str,
+    width: int,
+    stage_id: int,
+    *,
+    method: str,
+    tol: float,
+    adjoint: bool,
+    solver: str,
+    step_size: float | None,
+) -> nn.Module:
     """The time-step module: an ODE block (odenet / rknet / rknn) or a compiled Euler block."""
     if kind == "resnet":
         raise AssertionError("resnet features are built by the callers")
     func = ODEFunc(width, time_input=kind != "rknn")
-    block = ODEBlock(func, method=method, tol=tol, adjoint=adjoint, solver=solver,
-                     step_size=step_size)
+    block = ODEBlock(
+        func, method=method, tol=tol, adjoint=adjoint, solver=solver, step_size=step_size
+    )
     block.set_position(stage_id, 0)
     return block
 
 
 def _res_stage(branches: Sequence[nn.Module], method: str, stage_id: int) -> Stage:
-    from odeattn.compile import compile_step
 
     blocks = [compile_step(method, b).set_position(stage_id, i) for i, b in enumerate(branches)]
     return Stage(blocks)
@@ -199,17 +235,26 @@ def odenet_mnist(
     w = stage_tuple((width,), 1, "width")[0]
     if kind == "resnet":
         m = method_names(method, 1)[0]
-        feature = _res_stage([MnistResBranch(w) for _ in range(stage_tuple((blocks,), 1, "blocks")[0])], m, 0)
+        feature = _res_stage(
+            [MnistResBranch(w) for _ in range(stage_tuple((blocks,), 1, "blocks")[0])], m, 0
+        )
         arch_extra: dict[str, Any] = {"method": m, "blocks": blocks}
     else:
         _check_solver(solver, method, tol, step_size)
-        feature = _ode_feature(kind, w, 0, method=method, tol=tol, adjoint=adjoint, solver=solver,
-                               step_size=step_size)
+        feature = _ode_feature(
+            kind, w, 0, method=method, tol=tol, adjoint=adjoint, solver=solver, step_size=step_size
+        )
         arch_extra = {"method": method, "tol": tol, "solver": solver, "step_size": step_size}
         if kind == "odenet":
             arch_extra["adjoint"] = bool(adjoint)
-    arch = {"name": name, "family": "odenet", "width": w, "num_classes": num_classes,
-            "in_channels": in_channels, **arch_extra}
+    arch = {
+        "name": name,
+        "family": "odenet",
+        "width": w,
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        **arch_extra,
+    }
     return ODENet(feature, width=w, in_channels=in_channels, num_classes=num_classes, arch=arch)
 
 
@@ -239,28 +284,83 @@ def odenet_cifar(
     else:
         _check_solver(solver, method, tol, step_size)
         for p, k in enumerate(widths):
-            periods.append(Stage([_ode_feature(kind, k, p, method=method, tol=tol, adjoint=adjoint,
-                                               solver=solver, step_size=step_size)]))
+            periods.append(
+                Stage(
+                    [
+                        _ode_feature(
+                            kind,
+                            k,
+                            p,
+                            method=method,
+                            tol=tol,
+                            adjoint=adjoint,
+                            solver=solver,
+                            step_size=step_size,
+                        )
+                    ]
+                )
+            )
         extra = {"method": method, "tol": tol, "solver": solver, "step_size": step_size}
         if kind == "odenet":
             extra["adjoint"] = bool(adjoint)
-    arch = {"name": name, "family": "odenet", "growth": list(widths), "num_classes": num_classes,
-            "in_channels": in_channels, "attention": bool(attention),
-            "multiscale": bool(multiscale), **extra}
-    return RKFramework(periods, widths, in_channels=in_channels, num_classes=num_classes,
-                       attention=attention, multiscale=multiscale, arch=arch)
+    arch = {
+        "name": name,
+        "family": "odenet",
+        "growth": list(widths),
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "attention": bool(attention),
+        "multiscale": bool(multiscale),
+        **extra,
+    }
+    return RKFramework(
+        periods,
+        widths,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        attention=attention,
+        multiscale=multiscale,
+        arch=arch,
+    )
 
 
 _ODE_ONLY = ("tol", "solver", "step_size", "adjoint")
 _v = register_variant
-_v(odenet_mnist, "odenet_mnist", family="odenet", hidden=("kind", "blocks"), kind="odenet", adjoint=True)
+_v(
+    odenet_mnist,
+    "odenet_mnist",
+    family="odenet",
+    hidden=("kind", "blocks"),
+    kind="odenet",
+    adjoint=True,
+)
 _v(odenet_mnist, "rknet_mnist", family="odenet", hidden=("kind", "blocks", "adjoint"), kind="rknet")
 _v(odenet_mnist, "rknn_mnist", family="odenet", hidden=("kind", "blocks", "adjoint"), kind="rknn")
-_v(odenet_mnist, "resnet_mnist", family="odenet", hidden=("kind", *_ODE_ONLY), kind="resnet",
-   method="euler")
-_v(odenet_cifar, "odenet_cifar", family="odenet", hidden=("kind",), kind="odenet", adjoint=True,
-   method="dopri5", step_size=None)
+_v(
+    odenet_mnist,
+    "resnet_mnist",
+    family="odenet",
+    hidden=("kind", *_ODE_ONLY),
+    kind="resnet",
+    method="euler",
+)
+_v(
+    odenet_cifar,
+    "odenet_cifar",
+    family="odenet",
+    hidden=("kind",),
+    kind="odenet",
+    adjoint=True,
+    method="dopri5",
+    step_size=None,
+)
 _v(odenet_cifar, "rknet_cifar", family="odenet", hidden=("kind", "adjoint"), kind="rknet")
 _v(odenet_cifar, "rknn_cifar", family="odenet", hidden=("kind", "adjoint"), kind="rknn")
-_v(odenet_cifar, "resnet_cifar", family="odenet", hidden=("kind", *_ODE_ONLY), kind="resnet",
-   method="euler")
+_v(
+    odenet_cifar,
+    "resnet_cifar",
+    family="odenet",
+    hidden=("kind", *_ODE_ONLY),
+    kind="resnet",
+    method="euler",
+)

@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from odeattn.adaptors import IEBatchNorm2d
 from odeattn.models._adaptor_args import adaptor_record, effective_adaptor, resolve_sharing
 from odeattn.models._common import (
     format_placement,
@@ -85,7 +86,9 @@ def _stem(kind: str, cin: int, width: int, preact: bool, norm: Norm) -> nn.Modul
     if kind == "imagenet":  # conv7x7/2 - BN - ReLU - maxpool3x3/2 (also for pre-act)
         layers: list[nn.Module] = [
             nn.Conv2d(cin, width, 7, stride=2, padding=3, bias=False),
-            norm(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1),
+            norm(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1),
         ]
     else:  # CIFAR / digits: conv3x3 (+ BN-ReLU in post-act)
         layers = [nn.Conv2d(cin, width, 3, padding=1, bias=False)]
@@ -115,10 +118,10 @@ def _norm(norm: str) -> Norm:
     if norm == "bn":
         return nn.BatchNorm2d
     if norm == "iebn":
-        from odeattn.adaptors import IEBatchNorm2d
-
         return IEBatchNorm2d
-    raise ValueError(f"`norm` must be 'bn' or 'iebn' (IEBN in blocks and stem), but got norm={norm!r}")
+    raise ValueError(
+        f"`norm` must be 'bn' or 'iebn' (IEBN in blocks and stem), but got norm={norm!r}"
+    )
 
 
 def _check_scalars(**values: Any) -> None:
@@ -163,8 +166,9 @@ def resnet(
     n_stages = len(tuple(widths))
     blocks_t = stage_tuple(blocks, n_stages, "blocks")
     widths_t = stage_tuple(widths, n_stages, "widths")
-    _check_scalars(num_classes=num_classes, in_channels=in_channels, stem_width=stem_width,
-                   dropout=dropout)
+    _check_scalars(
+        num_classes=num_classes, in_channels=in_channels, stem_width=stem_width, dropout=dropout
+    )
     norm_cls = _norm(norm)
     methods = method_names(method, n_stages)
     mask = _mask(placement, blocks_t, adaptor)
@@ -178,16 +182,34 @@ def resnet(
         branches, shortcuts, cin = _branches(
             block, cin, widths_t[s], blocks_t[s], stride, preact, dropout, norm_cls
         )
-        stages.append(build_stage(
-            branches, shortcuts, cin, stage_id=s, method=methods[s], mask=mask[s],
-            adaptor=active, adaptor_kw=kw, sharing=share,
-            post=None if preact else PostActivation,
-        ))
+        stages.append(
+            build_stage(
+                branches,
+                shortcuts,
+                cin,
+                stage_id=s,
+                method=methods[s],
+                mask=mask[s],
+                adaptor=active,
+                adaptor_kw=kw,
+                sharing=share,
+                post=None if preact else PostActivation,
+            )
+        )
     arch = {
-        "name": name, "family": "resnet", "num_classes": num_classes, "in_channels": in_channels,
-        "preact": bool(preact), "blocks": list(blocks_t), "widths": list(widths_t),
-        "stem_width": stem_width, "dropout": float(dropout), "norm": norm, "method": methods,
-        "adaptor": adaptor_record(adaptor), "adaptor_kw": kw,
+        "name": name,
+        "family": "resnet",
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "preact": bool(preact),
+        "blocks": list(blocks_t),
+        "widths": list(widths_t),
+        "stem_width": stem_width,
+        "dropout": float(dropout),
+        "norm": norm,
+        "method": methods,
+        "adaptor": adaptor_record(adaptor),
+        "adaptor_kw": kw,
         "placement": format_placement(mask) if adaptor is not None else None,
         "sharing": share,
     }
@@ -202,14 +224,24 @@ for _d in (20, 32, 44, 56, 110):  # basic, depth 6n + 2
     _variant(f"resnet{_d}", block="basic", stem="cifar", blocks=((_d - 2) // 6,) * 3)
 for _d in (83, 164, 245, 407, 1001):  # bottleneck, depth 9n + 2
     _variant(f"resnet{_d}", block="bottleneck", stem="cifar", blocks=((_d - 2) // 9,) * 3)
-_variant("wrn52_4", block="basic", stem="cifar", blocks=(8, 8, 8), widths=(64, 128, 256), dropout=0.3)
-_variant("wrn28_10", block="basic", stem="cifar", blocks=(4, 4, 4), widths=(160, 320, 640), dropout=0.3)
-_IMAGENET = dict(stem="imagenet", num_classes=1000, preact=False, widths=(64, 128, 256, 512), stem_width=64)
+_variant(
+    "wrn52_4", block="basic", stem="cifar", blocks=(8, 8, 8), widths=(64, 128, 256), dropout=0.3
+)
+_variant(
+    "wrn28_10", block="basic", stem="cifar", blocks=(4, 4, 4), widths=(160, 320, 640), dropout=0.3
+)
+_IMAGENET = dict(
+    stem="imagenet", num_classes=1000, preact=False, widths=(64, 128, 256, 512), stem_width=64
+)
 _variant("resnet18", block="basic", blocks=(2, 2, 2, 2), **_IMAGENET)
 _variant("resnet34", block="basic", blocks=(3, 4, 6, 3), **_IMAGENET)
 _variant("resnet50", block="bottleneck", blocks=(3, 4, 6, 3), **_IMAGENET)
 _variant("digits_resnet", block="basic", stem="cifar", in_channels=1, blocks=(3, 3, 3))
 _variant(
-    "digits_resnet_bottleneck", block="bottleneck", stem="cifar", in_channels=1,
-    blocks=(3, 3, 3), widths=(4, 8, 16),
+    "digits_resnet_bottleneck",
+    block="bottleneck",
+    stem="cifar",
+    in_channels=1,
+    blocks=(3, 3, 3),
+    widths=(4, 8, 16),
 )

@@ -25,6 +25,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from odeattn.compile import compile_step
+from odeattn.graph import MethodGraph
 from odeattn.models._common import stage_tuple
 from odeattn.models._framework import RKFramework, rk_norm
 from odeattn.models._registry import register, register_parser
@@ -53,8 +55,6 @@ class RKStageNet(nn.Module):
 
 def _rk_block(variant: str, s: int, sweeps: int, width: int, wk: int, dropout: float) -> nn.Module:
     """One RK time step compiled from the RKCNN method graph (stage loop lives in compile)."""
-    from odeattn.compile import compile_step
-    from odeattn.graph import MethodGraph
 
     fields = [RKStageNet(width * (j + 1), wk, width, dropout) for j in range(s)]
     if sweeps:
@@ -71,7 +71,9 @@ def _validate(variant: str, sweeps: int | None) -> tuple[str, int]:
     if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 0:
         raise ValueError(f"`sweeps` must be an int >= 0, but got sweeps={sweeps!r}")
     if v == "E" and sweeps:
-        raise ValueError(f"RKCNN-E has no update sweeps; use variant 'I' or 'R' for sweeps={sweeps}")
+        raise ValueError(
+            f"RKCNN-E has no update sweeps; use variant 'I' or 'R' for sweeps={sweeps}"
+        )
     if v != "E" and not sweeps:
         raise ValueError(f"RKCNN-{v} needs sweeps >= 1 (sweeps=0 is RKCNN-E), but got sweeps=0")
     return v, sweeps
@@ -104,20 +106,37 @@ def rkcnn(
         raise ValueError(f"`neck` must be a positive int, but got neck={neck!r}")
     periods = []
     for p in range(n):
-        blocks = [_rk_block(v, s_t[p], n_sweeps, widths[p], neck * widths[p], dropout)
-                  for _ in range(steps_t[p])]
+        blocks = [
+            _rk_block(v, s_t[p], n_sweeps, widths[p], neck * widths[p], dropout)
+            for _ in range(steps_t[p])
+        ]
         for b, block in enumerate(blocks):
             block.set_position(p, b)
         periods.append(Stage(blocks))
     arch = {
-        "name": "rkcnn", "family": "rkcnn", "variant": v, "stages": list(s_t),
-        "growth": list(widths), "num_classes": num_classes, "in_channels": in_channels,
-        "sweeps": n_sweeps, "steps": list(steps_t), "neck": neck, "attention": bool(attention),
-        "multiscale": bool(multiscale), "dropout": float(dropout),
+        "name": "rkcnn",
+        "family": "rkcnn",
+        "variant": v,
+        "stages": list(s_t),
+        "growth": list(widths),
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "sweeps": n_sweeps,
+        "steps": list(steps_t),
+        "neck": neck,
+        "attention": bool(attention),
+        "multiscale": bool(multiscale),
+        "dropout": float(dropout),
     }
     return RKFramework(
-        periods, widths, in_channels=in_channels, num_classes=num_classes, attention=attention,
-        multiscale=multiscale, dropout=dropout, arch=arch,
+        periods,
+        widths,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        attention=attention,
+        multiscale=multiscale,
+        dropout=dropout,
+        arch=arch,
     )
 
 
@@ -128,7 +147,10 @@ def _parse(name: str) -> tuple[str, dict[str, Any]] | None:
     m = _NAME.match(name)
     if m is None:
         return None
-    return "rkcnn", {"variant": m.group(1).upper(), "stages": tuple(int(x) for x in m.group(2).split("_"))}
+    return "rkcnn", {
+        "variant": m.group(1).upper(),
+        "stages": tuple(int(x) for x in m.group(2).split("_")),
+    }
 
 
 register_parser(_parse)

@@ -1,6 +1,6 @@
 """Architecture search over residual networks seen as ODE solvers: ``python -m odeattn.search``.
 
-A study file (``studies/*.yaml``, schema in :mod:`odeattn.config`) names a search-space file
+A study file (``studies/*.yaml``, schema in :mod:`odeattn.search._config`) names a search-space file
 (``search_spaces/*.yaml``), data, a model family, objectives, a budget, a sampler and a backend.
 The backends share two seams, which stay stable:
 
@@ -24,7 +24,7 @@ The backends share two seams, which stay stable:
 
 ``run_ray(study_cfg, space, storage_url, *, console) -> None`` in ``_ray.py`` (the Ray backend)
 runs the study with ``OptunaSearch`` on ``storage_url`` until ``budget_used`` reaches
-``study_cfg.budget.n_trials``. ``study_cfg.ray`` holds its settings (:class:`odeattn.config.RayCfg`).
+``study_cfg.budget.n_trials``. ``study_cfg.ray`` holds its settings (:class:`odeattn.search._config.RayCfg`).
 """
 
 from __future__ import annotations
@@ -34,5 +34,13 @@ from odeattn.search._resolve import resolve_space
 from odeattn.search._space import Space, decode, sample
 from odeattn.search._storage import budget_used, default_storage, make_storage
 
-__all__ = ["Space", "budget_used", "decode", "default_storage", "make_storage", "resolve_space",
-           "run_trial", "sample"]
+__all__ = [
+    "Space",
+    "budget_used",
+    "decode",
+    "default_storage",
+    "make_storage",
+    "resolve_space",
+    "run_trial",
+    "sample",
+]

@@ -16,33 +16,60 @@ import sys
 import time
 from typing import Any
 
-from odeattn.config import ConfigError, StudyConfig, load_study
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from odeattn.search._config import ConfigError, StudyConfig, load_study
+from odeattn.search._dryrun import dry_run
+from odeattn.search._resolve import resolve_space
+from odeattn.search._run import run_search
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m odeattn.search", description=__doc__.split("\n\n")[1])
+    p = argparse.ArgumentParser(
+        prog="python -m odeattn.search", description=__doc__.split("\n\n")[1]
+    )
     p.add_argument("study", help="study YAML file, e.g. studies/lth4sa.yaml")
-    p.add_argument("--dry-run", action="store_true", help="validate, sample 3 configurations, build, one batch")
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate, sample 3 configurations, build, one batch"
+    )
     p.add_argument("--n-trials", type=int, help="override budget.n_trials (the study total)")
     p.add_argument("--workers", type=int, help="local worker processes (optuna backend)")
     p.add_argument("--backend", choices=["optuna", "ray"])
     p.add_argument("--address", help="Ray cluster address (ray backend)")
     p.add_argument("--storage", help="Optuna storage URL or journal file path")
-    p.add_argument("--runs-dir", help="directory for default storage, artifacts, exports (default runs)")
+    p.add_argument(
+        "--runs-dir", help="directory for default storage, artifacts, exports (default runs)"
+    )
     p.add_argument("--epochs", type=int, help="override train.epochs")
-    p.add_argument("--timeout", type=float, help="override budget.timeout (seconds, this invocation)")
+    p.add_argument(
+        "--timeout", type=float, help="override budget.timeout (seconds, this invocation)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("--dry-run-configs", type=int, default=3, help="configurations a dry run samples (default 3)")
-    p.add_argument("--dry-run-batch", type=int, default=8, help="batch size of a dry run (default 8)")
+    p.add_argument(
+        "--dry-run-configs",
+        type=int,
+        default=3,
+        help="configurations a dry run samples (default 3)",
+    )
+    p.add_argument(
+        "--dry-run-batch", type=int, default=8, help="batch size of a dry run (default 8)"
+    )
     return p
 
 
 def _overrides(a: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
     o: dict[str, Any] = {}
-    for key, val in (("workers", a.workers), ("backend", a.backend), ("storage", a.storage),
-                     ("runs_dir", a.runs_dir), ("n_trials", a.n_trials)):
+    for key, val in (
+        ("workers", a.workers),
+        ("backend", a.backend),
+        ("storage", a.storage),
+        ("runs_dir", a.runs_dir),
+        ("n_trials", a.n_trials),
+    ):
         if val is not None:
             o[key] = val
     if a.epochs is not None:
@@ -57,7 +84,6 @@ def _overrides(a: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw(path: str) -> dict[str, Any]:
-    import yaml
 
     try:
         with open(path) as f:
@@ -68,7 +94,6 @@ def _raw(path: str) -> dict[str, Any]:
 
 
 def _print_dry(console: Any, study: StudyConfig, rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
 
     console.print(f"[bold]{study.name}[/]: valid; {rows[0]['batch'] if rows else ''}")
     tab = Table(title=f"dry run: {len(rows)} sampled configurations, one batch each")
@@ -78,8 +103,15 @@ def _print_dry(console: Any, study: StudyConfig, rows: list[dict[str, Any]]) -> 
         m = r["method"]
         if isinstance(m, list):
             m = f"{m[0]}×{len(m)}" if len(set(m)) == 1 else ",".join(m)
-        tab.add_row(str(r["trial"]), str(r["placement"]), str(m), f"{r['n_params']:,}",
-                    f"{r['loss']:.3f}", f"{r['tns']:.4g}", str(r["attention_blocks"]))
+        tab.add_row(
+            str(r["trial"]),
+            str(r["placement"]),
+            str(m),
+            f"{r['n_params']:,}",
+            f"{r['loss']:.3f}",
+            f"{r['tns']:.4g}",
+            str(r["attention_blocks"]),
+        )
     console.print(tab)
     for r in rows:
         shown = {k: v for k, v in r["params"].items() if not k.startswith("placement.")}
@@ -89,29 +121,27 @@ def _print_dry(console: Any, study: StudyConfig, rows: list[dict[str, Any]]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from rich.console import Console
 
     console = Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 160)
     try:
         study = load_study(args.study, **_overrides(args, _raw(args.study)))
-        from odeattn.search._resolve import resolve_space
 
         space = resolve_space(study)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.dry_run:
-        from odeattn.search._dryrun import dry_run
-
         try:
             rows = dry_run(study, space, args.dry_run_configs, args.dry_run_batch)
         except (ValueError, TypeError) as e:  # a sampled configuration the model refuses
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(f"error: {space.file}: params: a sampled configuration failed to build: {first}", file=sys.stderr)
+            print(
+                f"error: {space.file}: params: a sampled configuration failed to build: {first}",
+                file=sys.stderr,
+            )
             return 2
         _print_dry(console, study, rows)
         return 0
-    from odeattn.search._run import run_search
 
     run_search(study, space, console=console, progress=not args.quiet)
     return 0

@@ -14,16 +14,23 @@ from typing import Any
 
 import torch
 
-from odeattn.config import StudyConfig
+from odeattn.data import load_dataset
+from odeattn.search._config import StudyConfig
 from odeattn.search._space import Decoded
+from odeattn.train import RECIPES
 
 __all__ = ["data_for", "input_batch", "model_kwargs", "train_config"]
 
 #: (C, H, W) and classes of the named datasets, for a synthetic batch when files are absent.
 SHAPES = {
-    "digits": ((1, 8, 8), 10), "synthetic": ((1, 8, 8), 10), "mnist": ((1, 28, 28), 10),
-    "fashion_mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100),
-    "svhn": ((3, 32, 32), 10), "stl10": ((3, 96, 96), 10),
+    "digits": ((1, 8, 8), 10),
+    "synthetic": ((1, 8, 8), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion_mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "svhn": ((3, 32, 32), 10),
+    "stl10": ((3, 96, 96), 10),
 }
 
 
@@ -48,7 +55,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 @lru_cache(maxsize=4)
 def _load(name: str, root: str | None, val_fraction: float, seed: int, extra: tuple) -> Any:
-    from odeattn.data import load_dataset
 
     return load_dataset(name, root, val_fraction=val_fraction, seed=seed, **dict(extra))
 
@@ -70,7 +76,6 @@ def input_batch(data: Any, n: int, device: torch.device | str = "cpu") -> torch.
 
 def train_config(study: StudyConfig, overrides: dict[str, Any], seed: int | None) -> Any:
     """The recipe's training config with the study's and the trial's overrides applied."""
-    from odeattn.train import RECIPES
 
     cfg = RECIPES[study.train.recipe]
     upd = dict(study.train.overrides)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-from odeattn.config import StudyConfig
+from odeattn.search._config import StudyConfig
 
 __all__ = ["arch_document", "artifact_dir", "dashboard_command", "record_trial"]
 
@@ -45,16 +46,26 @@ def _json(v: Any) -> Any:
     return v
 
 
-def arch_document(study: StudyConfig, arch: dict[str, Any], train_over: dict[str, Any] | None = None) -> dict[str, Any]:
+def arch_document(
+    study: StudyConfig, arch: dict[str, Any], train_over: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The YAML document ``python -m odeattn.train --arch FILE`` retrains: model, train, data.
 
     ``train`` holds the recipe and the study's and trial's overrides but not the search's short
     epoch count: retraining runs the full recipe (``--epochs N`` reproduces the search budget,
     recorded under ``search.epochs_per_trial`` by the export).
     """
-    over = {k: v for k, v in {**dict(study.train.overrides), **(train_over or {})}.items() if k != "epochs"}
+    over = {
+        k: v
+        for k, v in {**dict(study.train.overrides), **(train_over or {})}.items()
+        if k != "epochs"
+    }
     train = {"recipe": study.train.recipe, **over}
-    data = {"name": study.data.name, "val_fraction": study.data.val_fraction, "seed": study.data.seed}
+    data = {
+        "name": study.data.name,
+        "val_fraction": study.data.val_fraction,
+        "seed": study.data.seed,
+    }
     if study.data.root:
         data["root"] = study.data.root
     return {"model": _json(arch), "train": _json(train), "data": data}
@@ -68,8 +79,13 @@ def _nsi_png(path: Path, summaries: dict[str, Any], title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     for label, s in summaries.items():
-        ax.plot(range(1, len(s["nsi_per_block"]) + 1), s["nsi_per_block"], marker="o", ms=3,
-                label=label if label in ("init", "end") else f"epoch {label}")
+        ax.plot(
+            range(1, len(s["nsi_per_block"]) + 1),
+            s["nsi_per_block"],
+            marker="o",
+            ms=3,
+            label=label if label in ("init", "end") else f"epoch {label}",
+        )
     ax.set_xlabel("measured block (depth)")
     ax.set_ylabel(f"mean NSI ({summaries['end']['nsi_kind']})")
     ax.set_title(title, fontsize=9)
@@ -80,27 +96,47 @@ def _nsi_png(path: Path, summaries: dict[str, Any], title: str) -> None:
 
 
 def _upload(study: StudyConfig, trial: Any, path: Path, mimetype: str) -> None:
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
     store_dir = artifact_dir(study)
     store_dir.mkdir(parents=True, exist_ok=True)
-    upload_artifact(artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(path),
-                    study_or_trial=trial, mimetype=mimetype)
+    upload_artifact(
+        artifact_store=FileSystemArtifactStore(str(store_dir)),
+        file_path=str(path),
+        study_or_trial=trial,
+        mimetype=mimetype,
+    )
 
 
-def record_trial(study: StudyConfig, trial: Any, model: Any, arch: dict[str, Any], out: dict[str, float],
-                 summaries: dict[str, Any], history: dict[str, list[float]],
-                 train_over: dict[str, Any] | None = None) -> None:
+def record_trial(
+    study: StudyConfig,
+    trial: Any,
+    model: Any,
+    arch: dict[str, Any],
+    out: dict[str, float],
+    summaries: dict[str, Any],
+    history: dict[str, list[float]],
+    train_over: dict[str, Any] | None = None,
+) -> None:
     """Write the user attributes and (for an ``optuna.Trial``) the artifacts of one trial."""
     end, init = summaries["end"], summaries["init"]
     attrs = {
-        "placement": arch.get("placement"), "adaptor": arch.get("adaptor"),
-        "method": arch.get("method"), "params": int(out["params"]), "flops": out.get("flops"),
-        "attention_blocks": int(out["attention_blocks"]), "tns": end["tns"], "tns@init": init["tns"],
-        "nsi_per_stage": end["nsi_per_stage"], "nsi_per_block": end["nsi_per_block"],
-        "nsi_per_stage@init": init["nsi_per_stage"], "nsi_kind": end["nsi_kind"],
-        "epochs_run": int(out["epochs_run"]), "metrics": out, "intermediate": history,
-        "architecture": arch, "train_overrides": train_over or {},
+        "placement": arch.get("placement"),
+        "adaptor": arch.get("adaptor"),
+        "method": arch.get("method"),
+        "params": int(out["params"]),
+        "flops": out.get("flops"),
+        "attention_blocks": int(out["attention_blocks"]),
+        "tns": end["tns"],
+        "tns@init": init["tns"],
+        "nsi_per_stage": end["nsi_per_stage"],
+        "nsi_per_block": end["nsi_per_block"],
+        "nsi_per_stage@init": init["nsi_per_stage"],
+        "nsi_kind": end["nsi_kind"],
+        "epochs_run": int(out["epochs_run"]),
+        "metrics": out,
+        "intermediate": history,
+        "architecture": arch,
+        "train_overrides": train_over or {},
     }
     for k, v in attrs.items():
         trial.set_user_attr(k, _json(v))

@@ -14,8 +14,9 @@ from typing import Any
 import optuna
 import torch
 
-from odeattn.config import StudyConfig
+from odeattn.models import create_model
 from odeattn.search import _build, _metrics
+from odeattn.search._config import StudyConfig
 from odeattn.search._objective import build
 from odeattn.search._space import Space, sample
 
@@ -38,13 +39,18 @@ def _batch(study: StudyConfig, n: int) -> tuple[Any, torch.Tensor, torch.Tensor,
     return data, x, data.val.y[:n].long(), f"validation batch {tuple(x.shape)} of {study.data.name}"
 
 
-def dry_run(study: StudyConfig, space: Space, n_configs: int = 3, batch: int = 8) -> list[dict[str, Any]]:
+def dry_run(
+    study: StudyConfig, space: Space, n_configs: int = 3, batch: int = 8
+) -> list[dict[str, Any]]:
     """Sample ``n_configs`` architectures, build and run each on one batch; returns one row each."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data, x, y, where = _batch(study, batch)
-    classes = getattr(data, "num_classes", None) or _build.SHAPES.get(study.data.name, (None, None))[1]
-    s = optuna.create_study(directions=study.directions,
-                            sampler=optuna.samplers.RandomSampler(seed=study.sampler.seed))
+    classes = (
+        getattr(data, "num_classes", None) or _build.SHAPES.get(study.data.name, (None, None))[1]
+    )
+    s = optuna.create_study(
+        directions=study.directions, sampler=optuna.samplers.RandomSampler(seed=study.sampler.seed)
+    )
     rows = []
     for _ in range(n_configs):
         trial = s.ask()
@@ -53,7 +59,6 @@ def dry_run(study: StudyConfig, space: Space, n_configs: int = 3, batch: int = 8
         if data is None and classes is not None and "num_classes" not in study.model.kwargs:
             kw = model.architecture()
             kw["num_classes"] = classes
-            from odeattn.models import create_model
 
             model = create_model(**kw)
         model.train()
@@ -61,9 +66,19 @@ def dry_run(study: StudyConfig, space: Space, n_configs: int = 3, batch: int = 8
         loss.backward()
         st = _metrics.stiffness(model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m)
         arch = model.architecture()
-        rows.append({"trial": trial.number, "params": params, "train": train_over,
-                     "placement": arch.get("placement"), "method": arch.get("method"),
-                     "n_params": _metrics.count_params(model), "loss": loss.item(),
-                     "tns": st["tns"], "attention_blocks": _metrics.attention_blocks(arch), "batch": where})
+        rows.append(
+            {
+                "trial": trial.number,
+                "params": params,
+                "train": train_over,
+                "placement": arch.get("placement"),
+                "method": arch.get("method"),
+                "n_params": _metrics.count_params(model),
+                "loss": loss.item(),
+                "tns": st["tns"],
+                "attention_blocks": _metrics.attention_blocks(arch),
+                "batch": where,
+            }
+        )
         s.tell(trial, [0.0] * len(study.directions))
     return rows

@@ -15,8 +15,9 @@ from typing import Any
 import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
+from rich.table import Table
 
-from odeattn.config import StudyConfig
+from odeattn.search._config import StudyConfig
 from odeattn.search._dashboard import arch_document
 
 __all__ = ["best_trials", "export_best", "summary_table"]
@@ -40,8 +41,12 @@ def export_best(study: StudyConfig, s: optuna.Study) -> list[Path]:
         if not arch:
             continue
         doc = arch_document(study, arch, t.user_attrs.get("train_overrides"))
-        doc["search"] = {"study": study.name, "trial": t.number, "epochs_per_trial": t.user_attrs.get("epochs_run"),
-                         "values": dict(zip(study.objective_names, t.values, strict=True))}
+        doc["search"] = {
+            "study": study.name,
+            "trial": t.number,
+            "epochs_per_trial": t.user_attrs.get("epochs_run"),
+            "values": dict(zip(study.objective_names, t.values, strict=True)),
+        }
         path = out_dir / f"trial_{t.number}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         paths.append(path)
@@ -56,21 +61,37 @@ def _fmt(v: Any) -> str:
 
 def summary_table(study: StudyConfig, s: optuna.Study, limit: int = 20) -> Any:
     """A rich Table: counts by state, then the best trials with objectives and architecture."""
-    from rich.table import Table
 
     trials = s.get_trials(deepcopy=False)
-    counts = {st.name: sum(t.state == st for t in trials) for st in TrialState if any(t.state == st for t in trials)}
+    counts = {
+        st.name: sum(t.state == st for t in trials)
+        for st in TrialState
+        if any(t.state == st for t in trials)
+    }
     best = best_trials(s)
-    title = (f"{study.name}: {len(trials)} trials ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
-             f"{'Pareto front' if len(study.directions) > 1 else 'best trial'}: {len(best)}")
+    title = (
+        f"{study.name}: {len(trials)} trials ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
+        f"{'Pareto front' if len(study.directions) > 1 else 'best trial'}: {len(best)}"
+    )
     tab = Table(title=title)
-    for col in ("#", *(f"{n} ({d[:3]})" for n, d in zip(study.objective_names, study.directions, strict=True)),
-                "placement", "method", "params", "epochs"):
+    for col in (
+        "#",
+        *(f"{n} ({d[:3]})" for n, d in zip(study.objective_names, study.directions, strict=True)),
+        "placement",
+        "method",
+        "params",
+        "epochs",
+    ):
         tab.add_column(col)
     for t in sorted(best, key=lambda t: t.number)[:limit]:
         ua = t.user_attrs
         method = ua.get("method")
-        tab.add_row(str(t.number), *(_fmt(v) for v in t.values), _fmt(ua.get("placement")),
-                    ",".join(method) if isinstance(method, list) else _fmt(method),
-                    _fmt(ua.get("params")), _fmt(ua.get("epochs_run")))
+        tab.add_row(
+            str(t.number),
+            *(_fmt(v) for v in t.values),
+            _fmt(ua.get("placement")),
+            ",".join(method) if isinstance(method, list) else _fmt(method),
+            _fmt(ua.get("params")),
+            _fmt(ua.get("epochs_run")),
+        )
     return tab

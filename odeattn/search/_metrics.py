@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from odeattn.proxies import count_flops, measure_latency
+from odeattn.stiffness import record, stiffness_proportion, tns
+
 __all__ = ["attention_blocks", "cost", "count_params", "stiffness"]
 
 
@@ -36,19 +39,27 @@ def attention_blocks(arch: dict[str, Any]) -> int:
 
 def _empty(kind: str) -> dict[str, Any]:
     nan = float("nan")
-    return {"tns": nan, "nsi_mean": nan, "nsi_max": nan, "p_hat": nan, "nsi_per_block": [],
-            "nsi_per_stage": {}, "stage": [], "nsi_kind": kind}
+    return {
+        "tns": nan,
+        "nsi_mean": nan,
+        "nsi_max": nan,
+        "p_hat": nan,
+        "nsi_per_block": [],
+        "nsi_per_stage": {},
+        "stage": [],
+        "nsi_kind": kind,
+    }
 
 
 @torch.no_grad()
-def stiffness(model: nn.Module, x: Tensor, *, kind: str, p_hat_m: tuple[float, float],
-              bn_mode: str = "eval") -> dict[str, Any]:
+def stiffness(
+    model: nn.Module, x: Tensor, *, kind: str, p_hat_m: tuple[float, float], bn_mode: str = "eval"
+) -> dict[str, Any]:
     """NSI/TNS summary of ``model`` on the batch ``x``; model mode and buffers are restored.
 
     ``bn_mode="train"`` (used at initialisation, as ``odeattn.proxies.tns_at_init``) normalises
     with batch statistics, since an untrained network's running statistics are meaningless.
     """
-    from odeattn.stiffness import record, stiffness_proportion, tns
 
     param = next(model.parameters(), None)
     if param is not None:  # after fit() on CUDA the model lives there
@@ -85,11 +96,14 @@ def stiffness(model: nn.Module, x: Tensor, *, kind: str, p_hat_m: tuple[float, f
     }
 
 
-def cost(model: nn.Module, input_shape: tuple[int, ...], *, latency: bool, latency_batch: int) -> dict[str, float]:
+def cost(
+    model: nn.Module, input_shape: tuple[int, ...], *, latency: bool, latency_batch: int
+) -> dict[str, float]:
     """FLOPs of one forward pass per image and, if asked, median latency in ms (``odeattn.proxies``)."""
-    from odeattn.proxies import count_flops, measure_latency
 
     out = {"flops": float(count_flops(model, input_shape))}
     if latency:
-        out["latency_ms"] = 1e3 * measure_latency(model, input_shape, batch_size=latency_batch)["median_s"]
+        out["latency_ms"] = (
+            1e3 * measure_latency(model, input_shape, batch_size=latency_batch)["median_s"]
+        )
     return out

@@ -21,9 +21,13 @@ from typing import Any
 
 import torch
 
-from odeattn.config import STIFFNESS_METRICS, StudyConfig
+from odeattn.models import create_model
 from odeattn.search import _build, _metrics
+from odeattn.search._config import STIFFNESS_METRICS, StudyConfig
+from odeattn.search._dashboard import record_trial
+from odeattn.search._resolve import resolve_space
 from odeattn.search._space import Space, decode
+from odeattn.train import fit
 
 __all__ = ["Report", "Screen", "run_trial"]
 
@@ -32,8 +36,13 @@ Report = Callable[[int, dict[str, float]], bool]
 Screen = Callable[[float], bool]
 
 _EPOCH_KEYS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy")
-_ALIASES = {"val_acc": "val_accuracy", "val_top1": "val_accuracy", "acc": "val_accuracy",
-            "loss": "train_loss", "train_acc": "train_accuracy"}
+_ALIASES = {
+    "val_acc": "val_accuracy",
+    "val_top1": "val_accuracy",
+    "acc": "val_accuracy",
+    "loss": "train_loss",
+    "train_acc": "train_accuracy",
+}
 
 
 def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:
@@ -54,8 +63,12 @@ def _stiff_points(study: StudyConfig) -> set[str | int]:
     return pts
 
 
-def _stiff(model: torch.nn.Module, x: torch.Tensor, study: StudyConfig, bn_mode: str = "eval") -> dict[str, Any]:
-    return _metrics.stiffness(model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m, bn_mode=bn_mode)
+def _stiff(
+    model: torch.nn.Module, x: torch.Tensor, study: StudyConfig, bn_mode: str = "eval"
+) -> dict[str, Any]:
+    return _metrics.stiffness(
+        model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m, bn_mode=bn_mode
+    )
 
 
 def _flat(summary: dict[str, Any], at: str | int) -> dict[str, float]:
@@ -63,9 +76,10 @@ def _flat(summary: dict[str, Any], at: str | int) -> dict[str, float]:
     return {f"{k}{suffix}": summary[k] for k in STIFFNESS_METRICS}
 
 
-def build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any = None) -> tuple[Any, dict[str, Any]]:
+def build(
+    study: StudyConfig, space: Space, params: dict[str, Any], data: Any = None
+) -> tuple[Any, dict[str, Any]]:
     """(model, decoded train overrides) for ``params``."""
-    from odeattn.models import create_model
 
     decoded = decode(space, params)
     num_classes = getattr(data, "num_classes", None) if data is not None else None
@@ -76,8 +90,16 @@ def build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any = 
 class _Epochs:
     """The ``report`` handed to ``fit``: per-epoch metrics, stiffness at asked epochs, the screen."""
 
-    def __init__(self, study: StudyConfig, model: torch.nn.Module, x: torch.Tensor, out: dict[str, float],
-                 summaries: dict[str, Any], report: Report | None, screen: Screen | None) -> None:
+    def __init__(
+        self,
+        study: StudyConfig,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        out: dict[str, float],
+        summaries: dict[str, Any],
+        report: Report | None,
+        screen: Screen | None,
+    ) -> None:
         self.study, self.model, self.x, self.out, self.summaries = study, model, x, out, summaries
         self.report, self.screen, self.points = report, screen, _stiff_points(study)
         self.epochs_run, self.keep, self.history = 0, True, {}
@@ -103,27 +125,38 @@ class _Epochs:
         return stop or not self.keep
 
 
-def _seeded_build(study: StudyConfig, space: Space, params: dict[str, Any], data: Any, seed: int | None) -> Any:
+def _seeded_build(
+    study: StudyConfig, space: Space, params: dict[str, Any], data: Any, seed: int | None
+) -> Any:
     if seed is not None:
         torch.manual_seed(seed)
     return build(study, space, params, data)
 
 
-def _static(study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor) -> dict[str, float]:
-    out = {"params": float(_metrics.count_params(model)),
-           "attention_blocks": float(_metrics.attention_blocks(arch))}
+def _static(
+    study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor
+) -> dict[str, float]:
+    out = {
+        "params": float(_metrics.count_params(model)),
+        "attention_blocks": float(_metrics.attention_blocks(arch)),
+    }
     latency = any(o.metric == "latency_ms" for o in study.objectives)
-    return out | _metrics.cost(model, tuple(x.shape[1:]), latency=latency,
-                               latency_batch=study.measure.latency_batch)
+    return out | _metrics.cost(
+        model, tuple(x.shape[1:]), latency=latency, latency_batch=study.measure.latency_batch
+    )
 
 
-def run_trial(study: StudyConfig, params: dict[str, Any], report: Report | None = None, *,
-              trial: Any = None, space: Space | None = None, screen: Screen | None = None,
-              seed: int | None = None) -> dict[str, float]:
+def run_trial(
+    study: StudyConfig,
+    params: dict[str, Any],
+    report: Report | None = None,
+    *,
+    trial: Any = None,
+    space: Space | None = None,
+    screen: Screen | None = None,
+    seed: int | None = None,
+) -> dict[str, float]:
     """Train and measure one sampled architecture; see the module docstring for the keys."""
-    from odeattn.search._dashboard import record_trial
-    from odeattn.search._resolve import resolve_space
-    from odeattn.train import fit
 
     t0 = time.perf_counter()
     space = space or resolve_space(study)
@@ -138,15 +171,22 @@ def run_trial(study: StudyConfig, params: dict[str, Any], report: Report | None 
     out |= _flat(summaries["init"], "init")
     epochs = _Epochs(study, model, x, out, summaries, report, screen)
     epochs.screen_now("init", out)
-    final = fit(model, data, _build.train_config(study, train_over, seed), report=epochs) if epochs.keep else {}
+    final = (
+        fit(model, data, _build.train_config(study, train_over, seed), report=epochs)
+        if epochs.keep
+        else {}
+    )
     fm = _norm_metrics(final or {})
     for k in ("val_accuracy", "val_loss", "train_loss"):
         out[k] = fm.get(k, epochs.history.get(k, [math.nan])[-1]) if epochs.keep else math.nan
     summaries["end"] = _stiff(model, x, study)
     out |= _flat(summaries["end"], "end")
     out |= {k: v[-1] for k, v in epochs.history.items() if "@" in k}
-    out |= {"epochs_run": float(epochs.epochs_run), "screened_out": float(not epochs.keep),
-            "seconds": time.perf_counter() - t0}
+    out |= {
+        "epochs_run": float(epochs.epochs_run),
+        "screened_out": float(not epochs.keep),
+        "seconds": time.perf_counter() - t0,
+    }
     if trial is not None:
         record_trial(study, trial, model, arch, out, summaries, epochs.history, train_over)
     return out

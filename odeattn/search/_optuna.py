@@ -27,9 +27,11 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
-from odeattn.config import StudyConfig
+from odeattn.proxies import Screen
+from odeattn.search._config import StudyConfig, load_study
 from odeattn.search._objective import run_trial
 from odeattn.search._prune import percentile_rule
 from odeattn.search._resolve import resolve_space, sampler_class
@@ -41,10 +43,16 @@ __all__ = ["make_sampler", "open_study", "worker_loop"]
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-def make_sampler(study: StudyConfig, space: Space, n_existing: int, worker: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    study: StudyConfig, space: Space, n_existing: int, worker: int = 0
+) -> optuna.samplers.BaseSampler:
     seed = study.sampler.seed
     if seed is not None:
-        seed = seed + worker if n_existing == 0 else (seed * 1_000_003 + n_existing * 7919 + worker) % 2**31
+        seed = (
+            seed + worker
+            if n_existing == 0
+            else (seed * 1_000_003 + n_existing * 7919 + worker) % 2**31
+        )
     cls = sampler_class(study.sampler.name)
     kw = dict(study.sampler.kwargs)
     if study.sampler.name == "grid":
@@ -60,12 +68,19 @@ def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int =
         n = len(optuna.load_study(study_name=study.name, storage=storage).trials)
     except KeyError:
         n = 0
-    s = optuna.create_study(study_name=study.name, storage=storage, directions=study.directions,
-                            sampler=make_sampler(study, space, n, worker), load_if_exists=True)
+    s = optuna.create_study(
+        study_name=study.name,
+        storage=storage,
+        directions=study.directions,
+        sampler=make_sampler(study, space, n, worker),
+        load_if_exists=True,
+    )
     if list(s.directions) != [optuna.study.StudyDirection[d.upper()] for d in study.directions]:
-        raise ValueError(f"study {study.name!r} in {storage_url} has directions "
-                         f"{[d.name.lower() for d in s.directions]}, but the file says {study.directions}; "
-                         "use another --storage or study name")
+        raise ValueError(
+            f"study {study.name!r} in {storage_url} has directions "
+            f"{[d.name.lower() for d in s.directions]}, but the file says {study.directions}; "
+            "use another --storage or study name"
+        )
     if not s.metric_names:
         s.set_metric_names(study.objective_names)
     return s
@@ -93,7 +108,10 @@ def _surplus(s: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     """Whether ``trial`` (just asked) lies beyond the budget: more than ``n_trials`` counted trials
     have a number ≤ its number (numbers are assigned atomically by the storage, so of workers that
     passed the budget check together exactly the later-numbered ones are surplus)."""
-    return sum(t.number <= trial.number and _counts(t) for t in s.get_trials(deepcopy=False)) > n_trials
+    return (
+        sum(t.number <= trial.number and _counts(t) for t in s.get_trials(deepcopy=False))
+        > n_trials
+    )
 
 
 def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
@@ -120,7 +138,9 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
     return True
 
 
-def _run_one(study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress) -> None:
+def _run_one(
+    study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress
+) -> None:
     params = sample(trial, space)
     single = len(study.directions) == 1
     pruned = False
@@ -130,23 +150,29 @@ def _run_one(study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Tr
         nonlocal pruned
         for k, v in metrics.items():
             seen.setdefault(k, []).append(v)
-        trial.set_user_attr("intermediate", {k: [None if not math.isfinite(x) else x for x in v]
-                                             for k, v in seen.items()})
+        trial.set_user_attr(
+            "intermediate",
+            {k: [None if not math.isfinite(x) else x for x in v] for k, v in seen.items()},
+        )
         key = study.pruning.metric if study.pruning else study.objectives[0].name
         if single and key in metrics and math.isfinite(metrics[key]):
             trial.report(metrics[key], epoch)
         progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
         p = study.pruning
         if p is not None and p.metric in metrics:
-            pruned = percentile_rule(seen[p.metric], _history(s, p.metric, epoch),
-                                     direction=study.pruning_direction, percentile=p.percentile if p.rule == "percentile" else 50.0,
-                                     epoch=epoch, warmup_epochs=p.warmup_epochs, min_trials=p.min_trials)
+            pruned = percentile_rule(
+                seen[p.metric],
+                _history(s, p.metric, epoch),
+                direction=study.pruning_direction,
+                percentile=p.percentile if p.rule == "percentile" else 50.0,
+                epoch=epoch,
+                warmup_epochs=p.warmup_epochs,
+                min_trials=p.min_trials,
+            )
         return pruned
 
     screen = None
     if study.screen is not None:
-        from odeattn.proxies import Screen
-
         sc = study.screen
         rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
 
@@ -183,10 +209,15 @@ def _run_one(study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Tr
         progress("done", {"trial": trial.number, **out})
 
 
-def worker_loop(study: StudyConfig, storage_url: str, *, worker: int = 0, progress: Progress | None = None,
-                threads: int | None = None) -> int:
+def worker_loop(
+    study: StudyConfig,
+    storage_url: str,
+    *,
+    worker: int = 0,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> int:
     """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
-    import torch
 
     threads = threads or int(os.environ.get("ODEATTN_THREADS", "0")) or None
     if threads:
@@ -203,9 +234,10 @@ def worker_loop(study: StudyConfig, storage_url: str, *, worker: int = 0, progre
     return ran
 
 
-def worker_main(study_file: str, overrides: dict[str, Any], storage_url: str, worker: int, threads: int) -> None:
+def worker_main(
+    study_file: str, overrides: dict[str, Any], storage_url: str, worker: int, threads: int
+) -> None:
     """Entry point of a spawned worker process (``--workers N``)."""
-    from odeattn.config import load_study
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     worker_loop(load_study(study_file, **overrides), storage_url, worker=worker, threads=threads)

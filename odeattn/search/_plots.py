@@ -11,8 +11,9 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from scipy.stats import kendalltau, spearmanr
 
-from odeattn.config import StudyConfig
+from odeattn.search._config import StudyConfig
 
 __all__ = ["study_plots"]
 
@@ -41,8 +42,13 @@ def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
         front = {t.number for t in s.best_trials}
         for on, style in ((False, dict(c="0.6", ms=4)), (True, dict(c="C3", ms=6))):
             pts = [t for t in done if (t.number in front) == on]
-            ax.plot([t.values[0] for t in pts], [t.values[1] for t in pts], "o",
-                    label="Pareto front" if on else "trials", **style)
+            ax.plot(
+                [t.values[0] for t in pts],
+                [t.values[1] for t in pts],
+                "o",
+                label="Pareto front" if on else "trials",
+                **style,
+            )
         ax.set_xlabel(f"{names[0]} ({study.directions[0]})")
         ax.set_ylabel(f"{names[1]} ({study.directions[1]})")
         ax.legend(fontsize=8)
@@ -54,7 +60,6 @@ def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
 
 
 def _tns_acc(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
-    from scipy.stats import kendalltau, spearmanr
 
     pts = []
     for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

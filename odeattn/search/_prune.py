@@ -21,8 +21,16 @@ import numpy as np
 __all__ = ["percentile_rule"]
 
 
-def percentile_rule(values: Sequence[float], others: Sequence[float], *, direction: str,
-                    percentile: float, epoch: int, warmup_epochs: int, min_trials: int) -> bool:
+def percentile_rule(
+    values: Sequence[float],
+    others: Sequence[float],
+    *,
+    direction: str,
+    percentile: float,
+    epoch: int,
+    warmup_epochs: int,
+    min_trials: int,
+) -> bool:
     """Should a trial whose per-epoch values are ``values`` (epochs 1..e) stop at epoch e?"""
     vals = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     ref = np.asarray([v for v in others if np.isfinite(v)], dtype=float)

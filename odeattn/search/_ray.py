@@ -5,20 +5,19 @@ Optuna trial in the **same storage** the ``optuna`` backend uses (so optuna-dash
 and the training runs in a Ray worker (1 CPU, or a fractional GPU, per trial; actors are reused).
 This is the only module that imports :mod:`ray`, and only inside :func:`run`.
 
-Seam with the search core (``python -m odeattn.search`` calls it; see ``/tmp/ray_seam.md``)::
+Seam with the search core (``odeattn.search._ray_study.run_ray`` calls it with a study file's settings)::
 
     summary = run(study_cfg, storage_url, *, study_name, objectives=[(metric, "maximize"), ...],
                   space, n_trials, address=None, sampler=None, timeout=None,
                   cpus_per_trial=1.0, gpus_per_trial=0.0, max_concurrent=None,
                   scheduler="fifo" | "asha", scheduler_metric=None, max_epochs=100,
                   grace_period=1, reduction_factor=3, max_failures=0, storage_path=None,
-                  num_cpus=None, sample_fn=None, trial_fn=None, progress=None)
-    summary = run_ray(study_cfg, space, storage_url, console=None)  # the same from a StudyConfig
+                  num_cpus=None, sample_fn, trial_fn, progress=None)
 
-* ``sample_fn(trial, space) -> params`` (default: ``odeattn.search.sample`` after tagging the
-  trial with this process, for resume) runs in the driver. ``trial`` is Ray's suggest-capturing
+* ``sample_fn(trial, space) -> params`` (the study glue passes ``odeattn.search.sample`` after
+  tagging the trial with this process, for resume) runs in the driver. ``trial`` is Ray's suggest-capturing
   wrapper around an ``optuna.Trial``: ``suggest_*``, ``set_user_attr`` and ``number`` work.
-* ``trial_fn(study_cfg, params, report, trial=trial) -> dict[str, float]`` (default:
+* ``trial_fn(study_cfg, params, report, trial=trial) -> dict[str, float]`` (the glue passes
   ``odeattn.search.run_trial`` with ``space`` and the study's TNS screen) runs in a Ray worker with
   a live ``optuna.Trial`` bound to the same storage and trial id, so user attributes and artifacts
   land in the study. ``report(epoch, metrics)`` forwards to ``tune.report``, keeps the
@@ -39,7 +38,7 @@ Seam with the search core (``python -m odeattn.search`` calls it; see ``/tmp/ray
 
 from __future__ import annotations
 
-import difflib
+import importlib.util
 import logging
 import math
 import os
@@ -53,11 +52,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
+from odeattn._errors import did_you_mean
 from odeattn.search._ray_storage import open_storage, resolve_storage_url
 
-__all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run",
-           "run_ray"]
+__all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,6 @@ _PROGRESS: dict[str, Callable] = {}  # run token -> progress callback (may hold 
 
 def ray_available() -> bool:
     """True when ``ray[tune]`` can be imported (without importing it)."""
-    import importlib.util
 
     return importlib.util.find_spec("ray") is not None
 
@@ -99,25 +98,38 @@ def _import_ray() -> Any:
     return ray
 
 
-def _check_args(objectives: Sequence[tuple[str, str]], n_trials: int, scheduler: str,
-                cpus_per_trial: float, gpus_per_trial: float, max_failures: int) -> None:
+def _check_args(
+    objectives: Sequence[tuple[str, str]],
+    n_trials: int,
+    scheduler: str,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_failures: int,
+) -> None:
     if not objectives:
         raise ValueError("`objectives` must name at least one (metric, direction) pair, but got []")
     for name, direction in objectives:
         if direction not in _DIRECTIONS:
-            raise ValueError(f"objective {name!r}: direction must be 'maximize' or 'minimize', "
-                             f"but got {direction!r}")
+            raise ValueError(
+                f"objective {name!r}: direction must be 'maximize' or 'minimize', "
+                f"but got {direction!r}"
+            )
     if not isinstance(n_trials, int) or n_trials < 0:
         raise ValueError(f"`n_trials` must be an int >= 0, but got n_trials={n_trials!r}")
     if scheduler not in SCHEDULERS:
-        close = difflib.get_close_matches(str(scheduler), SCHEDULERS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"`scheduler` must be one of {list(SCHEDULERS)}, but got {scheduler!r}{hint}")
+        hint = did_you_mean(scheduler, SCHEDULERS)
+        raise ValueError(
+            f"`scheduler` must be one of {list(SCHEDULERS)}, but got {scheduler!r}{hint}"
+        )
     if not cpus_per_trial > 0 or gpus_per_trial < 0:
-        raise ValueError("`cpus_per_trial` must be > 0 and `gpus_per_trial` >= 0, but got "
-                         f"cpus_per_trial={cpus_per_trial}, gpus_per_trial={gpus_per_trial}")
+        raise ValueError(
+            "`cpus_per_trial` must be > 0 and `gpus_per_trial` >= 0, but got "
+            f"cpus_per_trial={cpus_per_trial}, gpus_per_trial={gpus_per_trial}"
+        )
     if max_failures < -1:
-        raise ValueError(f"`max_failures` must be >= -1 (-1: retry forever), but got {max_failures}")
+        raise ValueError(
+            f"`max_failures` must be >= -1 (-1: retry forever), but got {max_failures}"
+        )
 
 
 def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
@@ -129,9 +141,17 @@ def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     if address is not None:
         ray.init(address=address, **quiet)
         return True
-    temp_dir = Path(tempfile.gettempdir()) / f"ray-odeattn-{os.getuid()}"  # socket paths < 107 chars
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-             object_store_memory=_OBJECT_STORE, _temp_dir=str(temp_dir), **quiet)
+    temp_dir = (
+        Path(tempfile.gettempdir()) / f"ray-odeattn-{os.getuid()}"
+    )  # socket paths < 107 chars
+    ray.init(
+        address="local",
+        num_cpus=num_cpus or os.cpu_count() or 1,
+        include_dashboard=False,
+        object_store_memory=_OBJECT_STORE,
+        _temp_dir=str(temp_dir),
+        **quiet,
+    )
     return True
 
 
@@ -145,17 +165,25 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn: Callable,
-                    objectives: Sequence[str], report_metric: str, threads: int) -> Callable:
+def _make_trainable(
+    study_cfg: Any,
+    storage_url: str,
+    study_name: str,
+    trial_fn: Callable,
+    objectives: Sequence[str],
+    report_metric: str,
+    threads: int,
+) -> Callable:
     cwd = os.getcwd()  # relative paths of the study (runs/, artifacts, data) mean the driver's
 
     def trainable(config: dict) -> dict:
-        import torch
         from ray import tune
 
         if os.path.isdir(cwd):  # Tune starts each trial in its own directory
             os.chdir(cwd)
-        torch.set_num_threads(threads)  # never above the trial's CPUs (oversubscription is 4x slower)
+        torch.set_num_threads(
+            threads
+        )  # never above the trial's CPUs (oversubscription is 4x slower)
         storage = open_storage(storage_url)
         trial_id = int(config[_META])
         trial = optuna.Trial(optuna.load_study(study_name=study_name, storage=storage), trial_id)
@@ -181,8 +209,10 @@ def _make_trainable(study_cfg: Any, storage_url: str, study_name: str, trial_fn:
             raise
         missing = [m for m in objectives if m not in out]
         if missing:
-            raise KeyError(f"the trial function returned no value for objective(s) {missing}; "
-                           f"it returned {sorted(out)}")
+            raise KeyError(
+                f"the trial function returned no value for objective(s) {missing}; "
+                f"it returned {sorted(out)}"
+            )
         return {**out, "epoch": last["epoch"], _FINAL: 1.0}
 
     return trainable
@@ -213,25 +243,39 @@ def _searcher_class(ray_searcher: type) -> type:
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             return None  # intermediate values are written by the worker, at step = epoch
 
-        def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                              error: bool = False) -> None:
+        def on_trial_complete(
+            self, trial_id: str, result: dict | None = None, error: bool = False
+        ) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
                 return
             self._completed_trials.add(trial_id)
-            _tell(self._ot_study, self._ot_trials[trial_id], result, error, self.odeattn_names,
-                  _PROGRESS.get(self.odeattn_token))
+            _tell(
+                self._ot_study,
+                self._ot_trials[trial_id],
+                result,
+                error,
+                self.odeattn_names,
+                _PROGRESS.get(self.odeattn_token),
+            )
 
     _Searcher.__module__, _Searcher.__qualname__ = __name__, "_Searcher"
     globals()["_Searcher"] = _Searcher
     return _Searcher
 
 
-def _tell(study: Any, ot_trial: Any, result: dict | None, error: bool, names: list[str],
-          callback: Callable | None) -> None:
+def _tell(
+    study: Any,
+    ot_trial: Any,
+    result: dict | None,
+    error: bool,
+    names: list[str],
+    callback: Callable | None,
+) -> None:
     values, state = _outcome(result, error, names)
     if state == optuna.trial.TrialState.FAIL and values is not None:
-        study._storage.set_trial_user_attr(ot_trial._trial_id, "error",
-                                           f"non-finite objective values {values}")
+        study._storage.set_trial_user_attr(
+            ot_trial._trial_id, "error", f"non-finite objective values {values}"
+        )
         values = None
     try:
         study.tell(ot_trial, values, state=state)
@@ -241,12 +285,26 @@ def _tell(study: Any, ot_trial: Any, result: dict | None, error: bool, names: li
         callback(ot_trial.number, state.name, result or {})
 
 
-def _make_searcher(ray_searcher: type, *, space_fn: Callable, names: list[str], modes: list[str],
-                   sampler: Any, study_name: str, storage: Any, token: str) -> Any:
+def _make_searcher(
+    ray_searcher: type,
+    *,
+    space_fn: Callable,
+    names: list[str],
+    modes: list[str],
+    sampler: Any,
+    study_name: str,
+    storage: Any,
+    token: str,
+) -> Any:
     single = len(names) == 1
     searcher = _searcher_class(ray_searcher)(
-        space=space_fn, metric=names[0] if single else names, mode=modes[0] if single else modes,
-        sampler=sampler, study_name=study_name, storage=storage)
+        space=space_fn,
+        metric=names[0] if single else names,
+        mode=modes[0] if single else modes,
+        sampler=sampler,
+        study_name=study_name,
+        storage=storage,
+    )
     searcher.odeattn_names, searcher.odeattn_token = list(names), token
     return searcher
 
@@ -272,15 +330,27 @@ def _space_fn(sample_fn: Callable, space: Any) -> Callable:
     return define_by_run
 
 
-def _make_scheduler(scheduler: str, metric: str, mode: str, max_epochs: int, grace_period: int,
-                    reduction_factor: float) -> Any:
+def _make_scheduler(
+    scheduler: str,
+    metric: str,
+    mode: str,
+    max_epochs: int,
+    grace_period: int,
+    reduction_factor: float,
+) -> Any:
     if scheduler == "fifo":
         return None
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
-    return AsyncHyperBandScheduler(time_attr="epoch", metric=metric, mode=mode, max_t=max_epochs,
-                                   grace_period=grace_period, reduction_factor=reduction_factor,
-                                   stop_last_trials=False)  # a trial ends by itself at max_epochs
+    return AsyncHyperBandScheduler(
+        time_attr="epoch",
+        metric=metric,
+        mode=mode,
+        max_t=max_epochs,
+        grace_period=grace_period,
+        reduction_factor=reduction_factor,
+        stop_last_trials=False,
+    )  # a trial ends by itself at max_epochs
 
 
 def _fail_leftovers(storage: Any, token: str) -> int:
@@ -297,43 +367,59 @@ def _fail_leftovers(storage: Any, token: str) -> int:
 def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict[str, Any]:
     trials = [t for t in study.get_trials(deepcopy=False) if t.number >= before]
     count = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    return {"n_trials": len(trials), "complete": count["COMPLETE"], "pruned": count["PRUNED"],
-            "failed": count["FAIL"], "wall_s": wall_s, "experiment_path": path}
+    return {
+        "n_trials": len(trials),
+        "complete": count["COMPLETE"],
+        "pruned": count["PRUNED"],
+        "failed": count["FAIL"],
+        "wall_s": wall_s,
+        "experiment_path": path,
+    }
 
 
-def _default_fns(space: Any, sample_fn: Callable | None,
-                 trial_fn: Callable | None) -> tuple[Callable, Callable]:
-    """The search core's seams: ``sample`` (+ resume tag) and ``run_trial`` (+ space, TNS screen)."""
-    if sample_fn is None or trial_fn is None:
-        from odeattn.search import _ray_study
-
-        sample_fn = sample_fn or _ray_study.study_sample
-        trial_fn = trial_fn or _ray_study.StudyTrial(space)
-    return sample_fn, trial_fn
-
-
-def run(study_cfg: Any, storage_url: str, *, study_name: str,
-        objectives: Sequence[tuple[str, str]], space: Any, n_trials: int,
-        address: str | None = None, sampler: optuna.samplers.BaseSampler | None = None,
-        timeout: float | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
-        max_concurrent: int | None = None, scheduler: str = "fifo",
-        scheduler_metric: str | None = None, max_epochs: int = 100, grace_period: int = 1,
-        reduction_factor: float = 3, max_failures: int = 0,
-        storage_path: str | os.PathLike | None = None, num_cpus: int | None = None,
-        sample_fn: Callable | None = None, trial_fn: Callable | None = None,
-        progress: Callable[[int, str, dict], None] | None = None) -> dict[str, Any]:
+def run(
+    study_cfg: Any,
+    storage_url: str,
+    *,
+    study_name: str,
+    objectives: Sequence[tuple[str, str]],
+    space: Any,
+    n_trials: int,
+    address: str | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    timeout: float | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_concurrent: int | None = None,
+    scheduler: str = "fifo",
+    scheduler_metric: str | None = None,
+    max_epochs: int = 100,
+    grace_period: int = 1,
+    reduction_factor: float = 3,
+    max_failures: int = 0,
+    storage_path: str | os.PathLike | None = None,
+    num_cpus: int | None = None,
+    sample_fn: Callable,
+    trial_fn: Callable,
+    progress: Callable[[int, str, dict], None] | None = None,
+) -> dict[str, Any]:
     """Run ``n_trials`` trials of the study with Ray Tune; returns a summary of this run's trials."""
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
-    storage_url = resolve_storage_url(storage_url, cluster=bool(address or os.environ.get("RAY_ADDRESS")))
+    storage_url = resolve_storage_url(
+        storage_url, cluster=bool(address or os.environ.get("RAY_ADDRESS"))
+    )
     names = [name for name, _ in objectives]
     modes = [_DIRECTIONS[d] for _, d in objectives]
     metric = scheduler_metric or names[0]
     mode = modes[names.index(metric)] if metric in names else "max"
-    sample_fn, trial_fn = _default_fns(space, sample_fn, trial_fn)
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     storage = open_storage(storage_url)
-    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
-                                directions=[d for _, d in objectives])
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        load_if_exists=True,
+        directions=[d for _, d in objectives],
+    )
     if len(names) > 1 and not study.metric_names:
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -347,26 +433,42 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
     from ray.tune.search.optuna import OptunaSearch
 
     token, start = uuid.uuid4().hex, time.perf_counter()
-    searcher = _make_searcher(OptunaSearch, space_fn=_space_fn(sample_fn, space), names=names,
-                              modes=modes, sampler=sampler, study_name=study_name,
-                              storage=storage, token=token)
+    searcher = _make_searcher(
+        OptunaSearch,
+        space_fn=_space_fn(sample_fn, space),
+        names=names,
+        modes=modes,
+        sampler=sampler,
+        study_name=study_name,
+        storage=storage,
+        token=token,
+    )
     if progress is not None:
         _PROGRESS[token] = progress
-    trainable = _make_trainable(study_cfg, storage_url, study_name, trial_fn, names, metric,
-                                max(1, int(cpus_per_trial)))
+    trainable = _make_trainable(
+        study_cfg, storage_url, study_name, trial_fn, names, metric, max(1, int(cpus_per_trial))
+    )
     started = _init_ray(ray, address, num_cpus)
     try:
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
             tune_config=tune.TuneConfig(
-                search_alg=searcher, num_samples=n_trials, reuse_actors=True,
-                scheduler=_make_scheduler(scheduler, metric, mode, max_epochs, grace_period,
-                                          reduction_factor),
-                max_concurrent_trials=max_concurrent, time_budget_s=timeout),
+                search_alg=searcher,
+                num_samples=n_trials,
+                reuse_actors=True,
+                scheduler=_make_scheduler(
+                    scheduler, metric, mode, max_epochs, grace_period, reduction_factor
+                ),
+                max_concurrent_trials=max_concurrent,
+                time_budget_s=timeout,
+            ),
             run_config=tune.RunConfig(
                 name=f"{study_name}-{time.strftime('%Y%m%d-%H%M%S')}-{token[:6]}",
-                storage_path=str(path), verbose=0,
-                failure_config=tune.FailureConfig(max_failures=max_failures)))
+                storage_path=str(path),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+            ),
+        )
         grid = tuner.fit()
         for result in grid:
             if result.error is not None:
@@ -377,10 +479,3 @@ def run(study_cfg: Any, storage_url: str, *, study_name: str,
         if started:
             ray.shutdown()
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))
-
-
-def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
-    """The search core's entry: run a validated study's remaining budget (see ``_ray_study``)."""
-    from odeattn.search._ray_study import run_ray as run_study
-
-    return run_study(study_cfg, space, storage_url, console=console)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 __all__ = ["open_storage", "resolve_storage_url"]
 
@@ -27,17 +29,25 @@ def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
     refused (workers are other processes); with ``cluster=True`` only a server RDB is accepted.
     """
     text = str(url).strip()
-    if not text or text in (":memory:", "sqlite://", "sqlite:///:memory:") or text.startswith("memory"):
-        raise ValueError(f"the ray backend needs a storage that worker processes can open, but got "
-                         f"storage={url!r}; use a journal file, sqlite:///FILE or postgresql://…")
+    if (
+        not text
+        or text in (":memory:", "sqlite://", "sqlite:///:memory:")
+        or text.startswith("memory")
+    ):
+        raise ValueError(
+            f"the ray backend needs a storage that worker processes can open, but got "
+            f"storage={url!r}; use a journal file, sqlite:///FILE or postgresql://…"
+        )
     server = "://" in text and not text.startswith("sqlite")
     if cluster and not server:
-        raise ValueError(f"a Ray cluster (`--address`) needs a server database every node reaches, "
-                         f"but got storage={url!r}; use postgresql+psycopg2://user@host:port/db")
+        raise ValueError(
+            f"a Ray cluster (`--address`) needs a server database every node reaches, "
+            f"but got storage={url!r}; use postgresql+psycopg2://user@host:port/db"
+        )
     if "://" not in text:
         return str(Path(text).expanduser().resolve())
     if text.startswith("sqlite:///"):
-        return "sqlite:///" + str(Path(text[len("sqlite:///"):]).expanduser().resolve())
+        return "sqlite:///" + str(Path(text[len("sqlite:///") :]).expanduser().resolve())
     return text
 
 
@@ -46,15 +56,13 @@ def open_storage(url: str) -> Any:
     key = (os.getpid(), str(url))
     if key not in _STORAGES:
         if "://" not in str(url):
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
             Path(url).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
         elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
             Path(str(url).removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             _STORAGES[key] = optuna.storages.RDBStorage(
-                str(url), engine_kwargs={"connect_args": {"timeout": 60}})
+                str(url), engine_kwargs={"connect_args": {"timeout": 60}}
+            )
         else:
             _STORAGES[key] = optuna.storages.RDBStorage(str(url))
     return _STORAGES[key]

@@ -1,4 +1,4 @@
-"""Glue between a validated study file (:class:`odeattn.config.StudyConfig`) and the Ray engine.
+"""Glue between a validated study file (:class:`odeattn.search._config.StudyConfig`) and the Ray engine.
 
 ``run_ray(study, space, storage_url, *, console)`` maps ``study.ray`` (cpus/gpus per trial,
 ``max_concurrent_trials``, ``scheduler: asha`` and its settings, ``max_failures``,
@@ -17,15 +17,19 @@ from typing import Any
 
 import optuna
 
+from odeattn.proxies import Screen
 from odeattn.search import _ray
+from odeattn.search._objective import run_trial
+from odeattn.search._optuna import make_sampler
+from odeattn.search._space import sample
+from odeattn.search._storage import budget_used, mark_process
+from odeattn.train import RECIPES
 
 __all__ = ["StudyTrial", "run_ray", "study_sample"]
 
 
 def study_sample(trial: Any, space: Any) -> dict[str, Any]:
     """Driver side: tag the trial with this process (for resume) and sample its params."""
-    from odeattn.search._space import sample
-    from odeattn.search._storage import mark_process
 
     mark_process(trial)
     return sample(trial, space)
@@ -33,14 +37,16 @@ def study_sample(trial: Any, space: Any) -> dict[str, Any]:
 
 def _screen_scores(study: optuna.Study) -> list[float]:
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return [float(t.user_attrs["screen_score"]) for t in study.get_trials(deepcopy=False, states=states)
-            if t.user_attrs.get("screen_score") is not None]
+    return [
+        float(t.user_attrs["screen_score"])
+        for t in study.get_trials(deepcopy=False, states=states)
+        if t.user_attrs.get("screen_score") is not None
+    ]
 
 
 def _make_screen(study_cfg: Any, trial: optuna.Trial) -> Any:
     if study_cfg.screen is None:
         return None
-    from odeattn.proxies import Screen
 
     sc = study_cfg.screen
     rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
@@ -61,14 +67,19 @@ class StudyTrial:
     def __init__(self, space: Any) -> None:
         self.space = space
 
-    def __call__(self, study_cfg: Any, params: dict[str, Any], report: Any, *,
-                 trial: optuna.Trial) -> dict[str, float]:
-        from odeattn.search._objective import run_trial
-        from odeattn.search._storage import mark_process
+    def __call__(
+        self, study_cfg: Any, params: dict[str, Any], report: Any, *, trial: optuna.Trial
+    ) -> dict[str, float]:
 
         mark_process(trial)
-        return run_trial(study_cfg, params, report, trial=trial, space=self.space,
-                         screen=_make_screen(study_cfg, trial))
+        return run_trial(
+            study_cfg,
+            params,
+            report,
+            trial=trial,
+            space=self.space,
+            screen=_make_screen(study_cfg, trial),
+        )
 
 
 def _max_epochs(study_cfg: Any) -> int:
@@ -76,7 +87,6 @@ def _max_epochs(study_cfg: Any) -> int:
         return int(study_cfg.ray.asha.max_t)
     if study_cfg.train.epochs:
         return int(study_cfg.train.epochs)
-    from odeattn.train import RECIPES
 
     recipe = RECIPES.get(study_cfg.train.recipe)
     return int(recipe.epochs) if recipe is not None else 100
@@ -86,8 +96,11 @@ def _printer(console: Any) -> Any:
     def progress(number: int, state: str, result: dict) -> None:
         if console is None:
             return
-        shown = ", ".join(f"{k}={result[k]:.4g}" for k in ("val_accuracy", "tns", "attention_blocks")
-                          if isinstance(result.get(k), float))
+        shown = ", ".join(
+            f"{k}={result[k]:.4g}"
+            for k in ("val_accuracy", "tns", "attention_blocks")
+            if isinstance(result.get(k), float)
+        )
         console.print(f"trial {number} {state.lower()}: {shown}")
 
     return progress
@@ -95,8 +108,6 @@ def _printer(console: Any) -> Any:
 
 def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
     """Run the study's remaining budget on Ray Tune; returns :func:`_ray.run`'s summary."""
-    from odeattn.search._optuna import make_sampler
-    from odeattn.search._storage import budget_used
 
     storage = _ray.open_storage(_ray.resolve_storage_url(storage_url))
     try:
@@ -107,14 +118,26 @@ def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None
     remaining = max(0, study_cfg.budget.n_trials - used)
     rc = study_cfg.ray
     return _ray.run(
-        study_cfg, storage_url, study_name=study_cfg.name,
-        objectives=list(zip(study_cfg.objective_names, study_cfg.directions)), space=space,
-        n_trials=remaining, address=rc.address,
-        sampler=make_sampler(study_cfg, space, n_existing), timeout=study_cfg.budget.timeout,
-        cpus_per_trial=rc.cpus_per_trial, gpus_per_trial=rc.gpus_per_trial,
-        max_concurrent=rc.max_concurrent_trials, scheduler=rc.scheduler,
-        scheduler_metric=rc.asha.metric, max_epochs=_max_epochs(study_cfg),
-        grace_period=rc.asha.grace_period, reduction_factor=rc.asha.reduction_factor,
+        study_cfg,
+        storage_url,
+        study_name=study_cfg.name,
+        objectives=list(zip(study_cfg.objective_names, study_cfg.directions)),
+        space=space,
+        n_trials=remaining,
+        address=rc.address,
+        sampler=make_sampler(study_cfg, space, n_existing),
+        timeout=study_cfg.budget.timeout,
+        cpus_per_trial=rc.cpus_per_trial,
+        gpus_per_trial=rc.gpus_per_trial,
+        max_concurrent=rc.max_concurrent_trials,
+        scheduler=rc.scheduler,
+        scheduler_metric=rc.asha.metric,
+        max_epochs=_max_epochs(study_cfg),
+        grace_period=rc.asha.grace_period,
+        reduction_factor=rc.asha.reduction_factor,
         max_failures=rc.max_failures,
         storage_path=rc.storage_path or study_cfg.run_dir / "ray",
-        sample_fn=study_sample, trial_fn=StudyTrial(space), progress=_printer(console))
+        sample_fn=study_sample,
+        trial_fn=StudyTrial(space),
+        progress=_printer(console),
+    )

@@ -1,6 +1,6 @@
 """Semantic checks of a study against the registries, before any storage is touched.
 
-The schema (``odeattn.config``) checks shapes and types; this module checks names and sizes
+The schema (``odeattn.search._config``) checks shapes and types; this module checks names and sizes
 against the real code: the model name (``MODELS``), tableau names (``TABLEAUS``), adaptor names
 (``ADAPTORS``), the training recipe and its fields (``RECIPES``), the fixed placement mask
 against the base model's blocks per stage, parameter targets and ``when`` references, the
@@ -13,18 +13,30 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from odeattn.config import ConfigError, StudyConfig, closest, load_search_space
+import optuna
+
+from odeattn.adaptors import ADAPTORS
+from odeattn.models import create_model, list_models
+from odeattn.search._build import config_fields
+from odeattn.search._config import ConfigError, StudyConfig, closest, load_search_space
 from odeattn.search._space import Space, grid_space, target_of
+from odeattn.tableau import TABLEAUS
+from odeattn.train import RECIPES
 
 __all__ = ["resolve_space", "sampler_class"]
 
-_SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "nsga3": "NSGAIIISampler",
-             "gp": "GPSampler", "random": "RandomSampler", "grid": "GridSampler"}
+_SAMPLERS = {
+    "tpe": "TPESampler",
+    "nsga2": "NSGAIISampler",
+    "nsga3": "NSGAIIISampler",
+    "gp": "GPSampler",
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+}
 _EPOCH_METRICS = ("val_accuracy", "val_loss", "train_loss")
 
 
 def sampler_class(name: str) -> Any:
-    import optuna
 
     return getattr(optuna.samplers, _SAMPLERS[name])
 
@@ -34,7 +46,6 @@ def _names(value: Any) -> list[Any]:
 
 
 def _check_methods(file: str, key: str, value: Any) -> None:
-    from odeattn.tableau import TABLEAUS
 
     for i, m in enumerate(_names(value)):
         if isinstance(m, str) and m not in TABLEAUS:
@@ -43,14 +54,14 @@ def _check_methods(file: str, key: str, value: Any) -> None:
 
 
 def _check_adaptor(file: str, key: str, value: Any) -> None:
-    from odeattn.adaptors import ADAPTORS
 
     if isinstance(value, str) and value not in ADAPTORS:
-        raise ConfigError(file, key, f"unknown adaptor {value!r}; {closest(value, sorted(ADAPTORS))}")
+        raise ConfigError(
+            file, key, f"unknown adaptor {value!r}; {closest(value, sorted(ADAPTORS))}"
+        )
 
 
 def _check_model(study: StudyConfig) -> tuple[int, ...]:
-    from odeattn.models import create_model, list_models
 
     f, m = study.file, study.model
     names = list_models()
@@ -58,7 +69,9 @@ def _check_model(study: StudyConfig) -> tuple[int, ...]:
         try:  # names carrying arguments ("rkcnn-R-3_4_4") are parsed by the registry
             create_model(m.name)
         except Exception:
-            raise ConfigError(f, "model.name", f"unknown model {m.name!r}; {closest(m.name, names)}") from None
+            raise ConfigError(
+                f, "model.name", f"unknown model {m.name!r}; {closest(m.name, names)}"
+            ) from None
     if "method" in m.kwargs:
         _check_methods(f, "model.kwargs.method", m.kwargs["method"])
     if "adaptor" in m.kwargs:
@@ -67,8 +80,10 @@ def _check_model(study: StudyConfig) -> tuple[int, ...]:
         model = create_model(m.name, **{"num_classes": 10, **m.kwargs})
     except (TypeError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        key = next((f"model.kwargs.{k}" for k in m.kwargs if f"`{k}`" in msg or f"{k}=" in msg),
-                   "model.kwargs")
+        key = next(
+            (f"model.kwargs.{k}" for k in m.kwargs if f"`{k}`" in msg or f"{k}=" in msg),
+            "model.kwargs",
+        )
         raise ConfigError(f, key, msg) from None
     arch = model.architecture()
     blocks = arch.get("blocks") or arch.get("stages") or (1,)
@@ -76,18 +91,23 @@ def _check_model(study: StudyConfig) -> tuple[int, ...]:
 
 
 def _check_train(study: StudyConfig) -> list[str]:
-    from odeattn.search._build import config_fields
-    from odeattn.train import RECIPES
 
     f = study.file
     if study.train.recipe not in RECIPES:
-        raise ConfigError(f, "train.recipe", f"unknown recipe {study.train.recipe!r}; "
-                          f"{closest(study.train.recipe, sorted(RECIPES))}")
+        raise ConfigError(
+            f,
+            "train.recipe",
+            f"unknown recipe {study.train.recipe!r}; "
+            f"{closest(study.train.recipe, sorted(RECIPES))}",
+        )
     fields = config_fields(RECIPES[study.train.recipe])
     for k in study.train.overrides:
         if k not in fields:
-            raise ConfigError(f, f"train.overrides.{k}", f"not a field of the training config; "
-                              f"{closest(k, fields)}")
+            raise ConfigError(
+                f,
+                f"train.overrides.{k}",
+                f"not a field of the training config; {closest(k, fields)}",
+            )
     return fields
 
 
@@ -98,14 +118,27 @@ def _check_params(space: Space, train_fields: list[str]) -> None:
         p = params[name]
         tgt = target_of(name, p)
         if not tgt.startswith(("model.", "train.")):
-            raise ConfigError(f, f"params.{name}.target", f"must start with model. or train., but got {tgt!r}")
+            raise ConfigError(
+                f, f"params.{name}.target", f"must start with model. or train., but got {tgt!r}"
+            )
         if tgt.startswith("train.") and tgt[6:] not in train_fields:
-            raise ConfigError(f, f"params.{name}.target", f"{tgt[6:]!r} is not a training-config field; "
-                              f"{closest(tgt[6:], train_fields)}")
+            raise ConfigError(
+                f,
+                f"params.{name}.target",
+                f"{tgt[6:]!r} is not a training-config field; {closest(tgt[6:], train_fields)}",
+            )
         n_stages = getattr(p, "stages", None)
-        if n_stages is not None and tgt in ("model.blocks", "model.method") and n_stages != len(space.blocks):
-            raise ConfigError(f, f"params.{name}.stages", f"the model has {len(space.blocks)} stages, "
-                              f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}")
+        if (
+            n_stages is not None
+            and tgt in ("model.blocks", "model.method")
+            and n_stages != len(space.blocks)
+        ):
+            raise ConfigError(
+                f,
+                f"params.{name}.stages",
+                f"the model has {len(space.blocks)} stages, "
+                f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}",
+            )
         choices = getattr(p, "choices", None) or []
         for i, c in enumerate(choices):
             if tgt == "model.method":
@@ -114,22 +147,37 @@ def _check_params(space: Space, train_fields: list[str]) -> None:
                 _check_adaptor(f, f"params.{name}.choices[{i}]", c)
         for k in p.when or {}:
             if k not in seen:
-                raise ConfigError(f, f"params.{name}.when.{k}", f"must name a parameter declared "
-                                  f"before {name!r}; {closest(k, seen or ['<none>'])}")
+                raise ConfigError(
+                    f,
+                    f"params.{name}.when.{k}",
+                    f"must name a parameter declared "
+                    f"before {name!r}; {closest(k, seen or ['<none>'])}",
+                )
         seen.append(name)
 
 
 def _check_run(study: StudyConfig, space: Space) -> None:
-    from odeattn.train import RECIPES
 
     f = study.file
-    epochs = study.train.epochs or study.train.overrides.get("epochs") or RECIPES[study.train.recipe].epochs
+    epochs = (
+        study.train.epochs
+        or study.train.overrides.get("epochs")
+        or RECIPES[study.train.recipe].epochs
+    )
     for i, o in enumerate(study.objectives):
         if isinstance(o.at, int) and o.at > epochs:
-            raise ConfigError(f, f"objectives[{i}].at", f"training runs {epochs} epochs, but got at={o.at}; "
-                              f"use at <= {epochs}, init or end")
+            raise ConfigError(
+                f,
+                f"objectives[{i}].at",
+                f"training runs {epochs} epochs, but got at={o.at}; "
+                f"use at <= {epochs}, init or end",
+            )
     if study.pruning is not None and study.pruning.metric not in _EPOCH_METRICS:
-        raise ConfigError(f, "pruning.metric", f"must be a per-epoch metric; {closest(study.pruning.metric, _EPOCH_METRICS)}")
+        raise ConfigError(
+            f,
+            "pruning.metric",
+            f"must be a per-epoch metric; {closest(study.pruning.metric, _EPOCH_METRICS)}",
+        )
     if study.sampler.name == "grid":
         try:
             grid_space(space)
@@ -139,7 +187,9 @@ def _check_run(study: StudyConfig, space: Space) -> None:
     valid = [k for k in inspect.signature(cls).parameters if k not in ("seed", "search_space")]
     for k in study.sampler.kwargs:
         if k not in valid:
-            raise ConfigError(f, f"sampler.kwargs.{k}", f"not an argument of {cls.__name__}; {closest(k, valid)}")
+            raise ConfigError(
+                f, f"sampler.kwargs.{k}", f"not an argument of {cls.__name__}; {closest(k, valid)}"
+            )
 
 
 def resolve_space(study: StudyConfig) -> Space:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from odeattn.config import (
+from odeattn.search._config import (
     CategoricalParam,
     FloatParam,
     IntParam,
@@ -42,7 +42,9 @@ class Space:
     def order(self) -> list[str]:
         """Parameter names in sampling order: blocks-per-stage first, then file order."""
         names = list(self.config.params)
-        return sorted(names, key=lambda n: 0 if target_of(n, self.config.params[n]) == "model.blocks" else 1)
+        return sorted(
+            names, key=lambda n: 0 if target_of(n, self.config.params[n]) == "model.blocks" else 1
+        )
 
 
 @dataclass
@@ -89,8 +91,10 @@ class _DictSource:
 
     def _get(self, name: str) -> Any:
         if name not in self.params:
-            raise KeyError(f"parameter {name!r} is missing from the trial's params "
-                           f"(have {sorted(self.params)}); was it sampled from another space?")
+            raise KeyError(
+                f"parameter {name!r} is missing from the trial's params "
+                f"(have {sorted(self.params)}); was it sampled from another space?"
+            )
         return self.params[name]
 
     def int(self, name: str, low: int, high: int, step: int, log: bool) -> int:
@@ -115,7 +119,9 @@ def _active(p: Any, values: dict[str, Any]) -> bool:
 
 def _placement(name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Source) -> str:
     if p.mode == "bits":
-        masks = [[src.cat(f"{name}.s{s}.b{b}", [0, 1]) for b in range(n)] for s, n in enumerate(blocks)]
+        masks = [
+            [src.cat(f"{name}.s{s}.b{b}", [0, 1]) for b in range(n)] for s, n in enumerate(blocks)
+        ]
     elif p.mode == "density":
         masks = []
         for s, n in enumerate(blocks):
@@ -132,7 +138,7 @@ def _placement(name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Sour
         flat = [int(i in on) for i in range(total)]
         masks, i = [], 0
         for n in blocks:
-            masks.append(flat[i:i + n])
+            masks.append(flat[i : i + n])
             i += n
     return placement_string(masks)
 
@@ -202,8 +208,10 @@ def grid_space(space: Space) -> dict[str, list[Any]]:
     for name in space.order:
         p = space.config.params[name]
         if p.when:
-            raise ValueError(f"params.{name}: the grid sampler cannot handle conditional "
-                             "parameters (`when`); use tpe or random")
+            raise ValueError(
+                f"params.{name}: the grid sampler cannot handle conditional "
+                "parameters (`when`); use tpe or random"
+            )
         if isinstance(p, FloatParam):
             if p.step is None:
                 raise ValueError(f"params.{name}: a float needs `step` for the grid sampler")
@@ -215,9 +223,13 @@ def grid_space(space: Space) -> dict[str, list[Any]]:
             grid[name] = list(p.choices)
         elif isinstance(p, PerStageParam):
             if target_of(name, p) == "model.blocks":
-                raise ValueError(f"params.{name}: the grid sampler cannot search blocks per stage "
-                                 "(placement names change with it); use tpe or random")
-            vals = list(p.choices) if p.choices is not None else list(range(p.low, p.high + 1, p.step))  # type: ignore[arg-type]
+                raise ValueError(
+                    f"params.{name}: the grid sampler cannot search blocks per stage "
+                    "(placement names change with it); use tpe or random"
+                )
+            vals = (
+                list(p.choices) if p.choices is not None else list(range(p.low, p.high + 1, p.step))
+            )  # type: ignore[arg-type]
             for s in range(p.stages or len(space.blocks)):
                 grid[f"{name}.s{s}"] = vals
         else:

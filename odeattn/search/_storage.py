@@ -29,11 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from odeattn.config import StudyConfig
+from odeattn.search._config import StudyConfig
 
-__all__ = ["budget_used", "default_storage", "heartbeat", "make_storage", "mark_process", "recover_stale"]
+__all__ = [
+    "budget_used",
+    "default_storage",
+    "heartbeat",
+    "make_storage",
+    "mark_process",
+    "recover_stale",
+]
 
 HEARTBEAT_INTERVAL = 30  # seconds between heartbeats of a running trial (RDB storages)
 HEARTBEAT_GRACE = 180  # a RUNNING trial whose last heartbeat is older than this is stale
@@ -57,9 +66,6 @@ def default_storage(study: StudyConfig, workers: int) -> str:
 def make_storage(url: str) -> Any:
     """An Optuna storage for a URL (RDB) or a file path (journal)."""
     if "://" not in url:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
     kw: dict[str, Any] = dict(_HB)
@@ -76,8 +82,11 @@ def _requeue_heartbeat_stale(study: optuna.Study, t: optuna.trial.FrozenTrial) -
     study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
 
 
-_HB: dict[str, Any] = {"heartbeat_interval": HEARTBEAT_INTERVAL, "grace_period": HEARTBEAT_GRACE,
-                       "heartbeat_stale_trial_callback": _requeue_heartbeat_stale}
+_HB: dict[str, Any] = {
+    "heartbeat_interval": HEARTBEAT_INTERVAL,
+    "grace_period": HEARTBEAT_GRACE,
+    "heartbeat_stale_trial_callback": _requeue_heartbeat_stale,
+}
 
 
 class heartbeat:
@@ -95,14 +104,20 @@ class heartbeat:
         if is_heartbeat_enabled(self.storage):
             self.storage.record_heartbeat(self.trial_id)
             interval = self.storage.get_heartbeat_interval()
-            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True,
-                                            name=f"odeattn-heartbeat-{self.trial_id}")
+            self._thread = threading.Thread(
+                target=self._beat,
+                args=(interval,),
+                daemon=True,
+                name=f"odeattn-heartbeat-{self.trial_id}",
+            )
             self._thread.start()
         return self
 
     def _beat(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            with contextlib.suppress(Exception):  # a transient database error must not kill the trial
+            with contextlib.suppress(
+                Exception
+            ):  # a transient database error must not kill the trial
                 self.storage.record_heartbeat(self.trial_id)
 
     def __exit__(self, *exc: Any) -> None:
@@ -154,8 +169,11 @@ def _heartbeat_stale(study: optuna.Study) -> list[int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # re-queues via _requeue_heartbeat_stale
-    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if t._trial_id in ids and t.user_attrs.get("odeattn_stale")]
+    return [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t._trial_id in ids and t.user_attrs.get("odeattn_stale")
+    ]
 
 
 def recover_stale(study: optuna.Study) -> list[int]:
@@ -181,4 +199,6 @@ def budget_used(study: optuna.Study) -> int:
 def _counts(t: optuna.trial.FrozenTrial) -> bool:
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return True
-    return t.state == TrialState.FAIL and not (t.user_attrs.get("odeattn_stale") or t.user_attrs.get("odeattn_surplus"))
+    return t.state == TrialState.FAIL and not (
+        t.user_attrs.get("odeattn_stale") or t.user_attrs.get("odeattn_surplus")
+    )

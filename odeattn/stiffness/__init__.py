@@ -1,0 +1,38 @@
+"""Stiffness of feature trajectories: NSI recording, exact TNS, δ and the stiffness proportion.
+
+StepNet (ICCV 2023), Def. 1–2 and Sec. 3.1:
+
+    NSI(x_t) = ‖(x_{t+1} − x_t) ⊘ Δ_t‖₂ / ‖x_t‖₂          δ(M1, M2) = P_x[∃t: NSI_t ≥ max(μ_s(1 + M1), M2)]
+    TNS = ∬_{M1, M2 ≥ 0} δ(M) dM                          p̂(M) = (1/L) E_x #{t : NSI_t ≥ max(μ_s(1 + M1), M2)}
+
+A leaf: it records any model whose blocks are :class:`odeattn.compile.Recordable`, and never
+imports train or search. ``python -m odeattn.stiffness`` compares models side by side.
+"""
+
+from odeattn.stiffness._measure import measure
+from odeattn.stiffness._metrics import (
+    delta,
+    delta_grid,
+    stage_means,
+    stiffness_proportion,
+    stiffness_proportion_grid,
+    tns,
+    tns_grid,
+    tns_per_sample,
+)
+from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
+
+__all__ = [
+    "NSI_DEFINITIONS",
+    "Recorder",
+    "delta",
+    "delta_grid",
+    "measure",
+    "record",
+    "stage_means",
+    "stiffness_proportion",
+    "stiffness_proportion_grid",
+    "tns",
+    "tns_grid",
+    "tns_per_sample",
+]

@@ -1,0 +1,26 @@
+"""Training: the loop with one seam ``report(epoch, metrics) -> should_stop``, recipes, checkpoints.
+
+``python -m odeattn.train`` retrains a named model or an exported architecture.
+"""
+
+from odeattn.train._loop import (
+    RECIPES,
+    Diverged,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    lr_factor,
+    save_checkpoint,
+)
+
+__all__ = [
+    "RECIPES",
+    "Diverged",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "lr_factor",
+    "save_checkpoint",
+]

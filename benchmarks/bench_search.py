@@ -200,7 +200,7 @@ def _overhead_row(
 
 def bench_overhead(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from odeattn.search import _ray
-    from odeattn.search._config import load_study
+    from odeattn.search._config_load import load_study
     from odeattn.search._optuna import open_study
     from odeattn.search._resolve import resolve_space
 

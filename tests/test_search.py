@@ -20,7 +20,8 @@ from optuna.trial import TrialState, create_trial
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
 from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
-from odeattn.search._config import SearchSpaceConfig, load_study
+from odeattn.search._config_load import load_study
+from odeattn.search._config_space import SearchSpaceConfig
 from odeattn.search._prune import percentile_rule
 from odeattn.search._storage import make_storage, process_tag, recover_stale
 

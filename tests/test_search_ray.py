@@ -254,7 +254,7 @@ def test_outcome_maps_results_to_optuna_states() -> None:
 def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypatch) -> None:
     pytest.importorskip("odeattn.search._optuna")
     from odeattn.search import _ray_study
-    from odeattn.search._config import load_study
+    from odeattn.search._config_load import load_study
 
     ray_cfg = {
         "scheduler": "asha",

@@ -20,7 +20,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from odeattn.search._config import ConfigError, StudyConfig, load_study
+from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import ConfigError
+from odeattn.search._config_load import load_study
 from odeattn.search._dryrun import dry_run
 from odeattn.search._resolve import resolve_space
 from odeattn.search._run import run_search

@@ -23,7 +23,8 @@ import torch
 
 from odeattn.models import create_model
 from odeattn.search import _build, _metrics
-from odeattn.search._config import STIFFNESS_METRICS, StudyConfig
+from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import STIFFNESS_METRICS
 from odeattn.search._dashboard import record_trial
 from odeattn.search._resolve import resolve_space
 from odeattn.search._space import Space, decode

@@ -31,7 +31,8 @@ import torch
 from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
-from odeattn.search._config import StudyConfig, load_study
+from odeattn.search._config import StudyConfig
+from odeattn.search._config_load import load_study
 from odeattn.search._objective import run_trial
 from odeattn.search._prune import percentile_rule
 from odeattn.search._resolve import resolve_space, sampler_class

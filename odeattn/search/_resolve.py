@@ -18,7 +18,9 @@ import optuna
 from odeattn.adaptors import ADAPTORS
 from odeattn.models import create_model, list_models
 from odeattn.search._build import config_fields
-from odeattn.search._config import ConfigError, StudyConfig, closest, load_search_space
+from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import ConfigError, closest
+from odeattn.search._config_load import load_search_space
 from odeattn.search._space import Space, grid_space, target_of
 from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from odeattn.search._config import (
+from odeattn.search._config_space import (
     CategoricalParam,
     FloatParam,
     IntParam,

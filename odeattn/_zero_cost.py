@@ -27,7 +27,8 @@ them. "The weights" are the ``weight`` tensors of the ``Conv*d`` / ``ConvTranspo
   J is the gradient of Σ_{i,k} out_ik with respect to x, which is the per-sample J_i exactly when
   samples do not interact; with BatchNorm in train mode it also holds the cross-sample terms
   through the batch statistics (as in Abdelfattah et al.'s reference code). A sample with a
-  constant J has no correlation: the score is then −inf (the worst).
+  constant J has no correlation: the score is then −inf (the worst). rank C ≤ min(B, D − 1) for
+  inputs of D values, so B ≥ D puts eigenvalues at 0 whose 1e5 terms dominate: keep B < D.
 * **params**: the number of trainable parameters (the baseline every proxy must beat, ZiCo).
 
 :data:`PROXIES` maps each name to a :class:`ZeroCostProxy` with the uniform signature

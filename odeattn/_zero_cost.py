@@ -11,9 +11,9 @@ them. "The weights" are the ``weight`` tensors of the ``Conv*d`` / ``ConvTranspo
   mode: c_i ∈ {0,1}^{N_A} is the binary code 1[input of ReLU > 0] of input i over every unit of
   every ReLU applied in the forward pass, K[i,j] = N_A − Hamming(c_i, c_j) and
   ``score = log|det K|`` (slogdet, float64). "Every ReLU" is every call of ``torch.relu(_)``,
-  ``Tensor.relu(_)``, ``F.relu(_)`` and ``F.relu6`` (so ``nn.ReLU`` / ``nn.ReLU6``, and the
-  functional ``.relu()`` that odeattn's blocks, adaptors and RKCNN use); sigmoid / tanh gates
-  (SE, DIA) and other activations are not ReLU units and are not coded.
+  ``Tensor.relu(_)``, ``F.relu(_)``, ``F.relu6`` and ``F.hardtanh(·, 0, ·)`` (so ``nn.ReLU``,
+  ``nn.ReLU6`` and the ``.relu()`` that odeattn's blocks, adaptors and RKCNN use); sigmoid /
+  tanh gates (SE, DIA) and other activations are not ReLU units and are not coded.
 * **synflow** (Tanaka et al., NeurIPS 2020, as used by Abdelfattah et al., "Zero-Cost Proxies for
   Lightweight NAS", ICLR 2021): on a float64 deep copy with every ``_BatchNorm`` (odeattn's IEBN
   included) replaced by identity, in eval mode, every parameter replaced by |θ|, input
@@ -64,22 +64,16 @@ __all__ = [
     "synflow",
 ]
 
-#: The calls whose input NASWOT codes as 1[input > 0] (``nn.ReLU`` calls ``F.relu``).
+#: Calls whose input NASWOT codes as 1[input > 0] (``nn.ReLU`` calls ``F.relu``), and hardtanh(·, 0).
 RELU_FUNCTIONS = frozenset(
     {torch.relu, torch.relu_, Tensor.relu, Tensor.relu_, F.relu, F.relu_, F.relu6}
 )
 
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
 def _check_x(x: Any, min_batch: int = 1) -> int:
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 2 or x.numel() == 0:
         what = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x)
-        raise ValueError(
-            "`x` must be a non-empty floating batch of shape (B, ...) with a batch "
-            f"dimension first, but got a {what}"
-        )
+        raise ValueError(f"`x` must be a non-empty float batch (B, ...), batch first; got a {what}")
     if x.shape[0] < min_batch:
         raise ValueError(
             f"this proxy compares inputs: it needs a batch of B >= {min_batch}, "
@@ -89,7 +83,12 @@ def _check_x(x: Any, min_batch: int = 1) -> int:
 
 
 def _check_y(y: Any, batch: int) -> None:
-    if not isinstance(y, Tensor) or y.dtype in (torch.bool, *_FLOATS) or y.is_complex():
+    if (
+        not isinstance(y, Tensor)
+        or y.dtype == torch.bool
+        or y.is_floating_point()
+        or y.is_complex()
+    ):
         raise ValueError(f"`y` must be an integer tensor of class indices, got {y!r:.80}")
     if tuple(y.shape) != (batch,):
         raise ValueError(f"`y` must have shape (B,) = ({batch},) to match x, got {tuple(y.shape)}")
@@ -99,11 +98,7 @@ def _check_out(out: Any, batch: int, classes: bool = False) -> Tensor:
     ok = isinstance(out, Tensor) and out.ndim >= 1 and out.shape[0] == batch
     if not ok or (classes and out.ndim != 2):
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out)
-        want = (
-            f"logits of shape ({batch}, classes)"
-            if classes
-            else f"a tensor of shape ({batch}, ...)"
-        )
+        want = f"logits of shape ({batch}, C)" if classes else f"a tensor of shape ({batch}, ...)"
         raise ValueError(
             f"the model must return {want} for x of batch size {batch}, got {shape} "
             "(is x missing its batch dimension?)"
@@ -145,31 +140,36 @@ def _weights(model: nn.Module) -> list[Tensor]:
 class _ReluCodes(TorchFunctionMode):
     """Accumulates G = Σ_layers c cᵀ (B×B, float64) and N_A over every ReLU call in its scope."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, device: torch.device) -> None:
         super().__init__()
         self.batch, self.units = batch, 0
-        self.gram = torch.zeros(batch, batch, dtype=torch.float64)
+        self.gram = torch.zeros(batch, batch, dtype=torch.float64, device=device)
 
     def __torch_function__(
         self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
-        if func in RELU_FUNCTIONS:
+        kwargs = kwargs or {}
+        if func is F.hardtanh:  # nn.ReLU6 is hardtanh(x, 0, 6): a ReLU when min_val = 0
+            relu = (args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)) == 0
+        else:
+            relu = func in RELU_FUNCTIONS
+        if relu:
             pre = args[0] if args else kwargs["input"]  # read before an in-place ReLU writes
             if pre.ndim < 1 or pre.shape[0] != self.batch:
                 raise ValueError(
                     f"a ReLU input of shape {tuple(pre.shape)} does not start with "
                     f"the batch dimension B = {self.batch}; NASWOT cannot code it"
                 )
-            code = (pre.detach() > 0).reshape(self.batch, -1).to(torch.float64).cpu()  # (B, n)
+            code = (pre.detach() > 0).reshape(self.batch, -1).to(self.gram)  # (B, n) float64
             self.gram += code @ code.T  # (B, B): units on in both i and j
             self.units += code.shape[1]
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 def naswot(model: nn.Module, x: Tensor) -> float:
     """NASWOT: log|det K|, K[i,j] = N_A − Hamming(c_i, c_j) over the ReLU codes (train mode)."""
     batch = _check_x(x, min_batch=2)
-    codes = _ReluCodes(batch)
+    codes = _ReluCodes(batch, x.device)
     with _untouched(model), torch.no_grad():
         model.train()
         with codes:
@@ -178,7 +178,7 @@ def naswot(model: nn.Module, x: Tensor) -> float:
     if codes.units == 0:
         raise ValueError(
             "NASWOT needs ReLU units, but the forward pass applied no ReLU "
-            f"(coded calls: relu, relu_, relu6); model {type(model).__name__}"
+            f"(coded: relu, relu_, relu6, hardtanh(·, 0)); model {type(model).__name__}"
         )
     g, n = codes.gram, codes.units
     on = g.diagonal()  # (B,) units on for input i

@@ -172,11 +172,19 @@ def test_proxy_leaves_model_as_found(name: str, training: bool) -> None:
     assert PROXIES[name].direction == "maximize"
 
 
-def test_real_odeattn_model_gives_finite_scores() -> None:
+def test_naswot_codes_relu6_like_relu() -> None:
+    torch.manual_seed(5)
+    lin, x = nn.Linear(3, 6), torch.randn(5, 3)  # pre-activations well below 6
+    assert naswot(nn.Sequential(lin, nn.ReLU6()), x) == naswot(nn.Sequential(lin, nn.ReLU()), x)
+    assert naswot(nn.Sequential(lin, nn.ReLU()), x) > 0
+
+
+@pytest.mark.parametrize("name", ["digits_resnet", "digits_resnet_bottleneck"])
+def test_real_odeattn_model_gives_finite_scores(name: str) -> None:
     from odeattn.models import create_model
 
     torch.manual_seed(4)
-    model = create_model("digits_resnet", num_classes=10, in_channels=1)
+    model = create_model(name, num_classes=10, in_channels=1)
     x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
     values = {name: score(name, model, x, y) for name in PROXIES}
     assert all(math.isfinite(v) for v in values.values()), values
@@ -187,9 +195,9 @@ def test_real_odeattn_model_gives_finite_scores() -> None:
 @pytest.mark.parametrize(
     ("name", "x", "y", "match"),
     [
-        ("naswot", torch.randn(2), None, "batch dimension"),
+        ("naswot", torch.randn(2), None, "batch first"),
         ("jacob_cov", torch.randn(1, 2), None, "B >= 2"),
-        ("synflow", torch.ones(3, 2, dtype=torch.long), None, "floating"),
+        ("synflow", torch.ones(3, 2, dtype=torch.long), None, "float batch"),
         ("grad_norm", torch.randn(3, 2), torch.tensor([0, 1]), r"shape \(B,\)"),
         ("snip", torch.randn(3, 2), torch.tensor([0.0, 1.0, 1.0]), "integer"),
         ("snip", torch.randn(3, 2), torch.tensor([0, 1, 2]), r"labels must lie in \[0, 2\)"),

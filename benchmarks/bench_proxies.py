@@ -22,7 +22,7 @@ import torch
 from _common import cpu_name, time_calls
 
 from odeattn._zero_cost import PROXIES
-from odeattn.data import load_dataset
+from odeattn.data import Dataset, load_dataset
 from odeattn.models import create_model
 from odeattn.train import RECIPES, TrainConfig, fit
 
@@ -33,7 +33,7 @@ MODELS = {
 }
 
 
-def _batch(data, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(data: Dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``size`` training images, normalised like training: (B, 1, 8, 8), (B,)."""
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
@@ -41,7 +41,7 @@ def _batch(data, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, data.train.y[:size]
 
 
-def _epoch_s(name: str, kw: dict, data, epochs: int) -> float:
+def _epoch_s(name: str, kw: dict, data: Dataset, epochs: int) -> float:
     times: list[float] = []
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
@@ -56,7 +56,7 @@ def _epoch_s(name: str, kw: dict, data, epochs: int) -> float:
     return statistics.median(times[1:])
 
 
-def bench_model(label: str, data, args: argparse.Namespace) -> dict:
+def bench_model(label: str, data: Dataset, args: argparse.Namespace) -> dict:
     name, kw = MODELS[label]
     epoch = _epoch_s(name, kw, data, args.epochs)
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 
 For each digits model, in one run: one epoch of ``fit`` with the digits recipe (median of
 ``--epochs`` epochs after the first, which pays the warm-up), then every proxy in
-``odeattn._zero_cost.PROXIES`` on one batch of ``--batch`` normalised digits training images
+``odeattn.proxies.PROXIES`` on one batch of ``--batch`` normalised digits training images
 (median of ``--repeats`` calls after one warm-up call). ``per_epoch`` = proxy seconds / epoch
 seconds: the share of one epoch a proxy costs (a screen that keeps 1 in k candidates saves
 ``(k − 1)·epochs`` epochs per kept one, for ``k·per_epoch`` epochs of scoring).
@@ -21,9 +21,9 @@ import statistics
 import torch
 from _common import cpu_name, time_calls
 
-from odeattn._zero_cost import PROXIES
 from odeattn.data import Dataset, load_dataset
 from odeattn.models import create_model
+from odeattn.proxies import PROXIES
 from odeattn.train import RECIPES, TrainConfig, fit
 
 MODELS = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from odeattn._zero_cost import PROXIES, grad_norm, jacob_cov, naswot, score, snip, synflow
+from odeattn.proxies import PROXIES, grad_norm, jacob_cov, naswot, score, snip, synflow
 
 
 def _linear(w: list[list[float]], b: list[float] | None = None) -> nn.Linear:

@@ -38,7 +38,6 @@ them. "The weights" are the ``weight`` tensors of the ``Conv*d`` / ``ConvTranspo
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,9 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.overrides import TorchFunctionMode
+
+from odeattn._errors import unknown_name
+from odeattn.proxies._basic import count_params
 
 __all__ = [
     "PROXIES",
@@ -256,8 +258,7 @@ def jacob_cov(model: nn.Module, x: Tensor) -> float:
 
 def _params(model: nn.Module, x: Tensor) -> float:
     _check_x(x)
-    seen = {id(p): p for p in model.parameters() if p.requires_grad}
-    return float(sum(p.numel() for p in seen.values()))
+    return float(count_params(model))  # trainable, shared tensors once
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,5 @@ PROXIES: dict[str, ZeroCostProxy] = {
 def score(name: str, model: nn.Module, x: Tensor, y: Tensor | None = None) -> float:
     """Score ``model`` on one batch with the proxy called ``name`` (see :data:`PROXIES`)."""
     if name not in PROXIES:
-        near = difflib.get_close_matches(str(name), list(PROXIES), n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise ValueError(f"unknown zero-cost proxy {name!r}; {hint}valid: {', '.join(PROXIES)}")
+        raise unknown_name("zero-cost proxy", name, PROXIES)
     return PROXIES[name](model, x, y)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from odeattn._errors import unknown_name
+from odeattn._errors import did_you_mean, unknown_name
 from odeattn.data import _files as _datafiles
 
 __all__ = ["DATASETS", "Dataset", "DatasetFileError", "DatasetInfo", "Split", "load_dataset"]
@@ -159,25 +159,14 @@ def load_dataset(
     if unknown:
         raise TypeError(
             f"load_dataset({name!r}) got unknown option(s) {unknown}; valid: {list(info.options)}"
+            + did_you_mean(unknown[0], info.options)
         )
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must be in [0, 1), but got val_fraction={val_fraction}")
-    if name == "digits":
-        (xtr, ytr), (xte, yte) = _digits(**options)
-    elif name == "synthetic":
-        (xtr, ytr), (xte, yte), info = _synthetic(info, **options)
-    else:
-        (xtr, ytr), (xte, yte) = _datafiles.read(name, _root(root))
+    (xtr, ytr), (xte, yte), info = _read(name, info, root, options)
     tr, va = _stratified_split(ytr, val_fraction, seed)
     train = Split(torch.from_numpy(xtr[tr]), torch.from_numpy(ytr[tr]))
-    stats_mean, stats_std = info.mean, info.std
-    if stats_mean is None:
-        stats_mean, stats_std = _channel_stats(train.x)
-    mean, std = tuple(mean or stats_mean), tuple(std or stats_std)
-    if len(mean) != xtr.shape[1] or len(std) != xtr.shape[1]:
-        raise ValueError(
-            f"`mean`/`std` need {xtr.shape[1]} channel values, but got {mean=}, {std=}"
-        )
+    mean, std = _normalisation(info, train.x, mean, std)
     data = Dataset(
         name,
         train,
@@ -190,6 +179,33 @@ def load_dataset(
         info.flip,
     )
     return data.to(device)
+
+
+def _read(name: str, info: DatasetInfo, root: str | os.PathLike | None, options: dict[str, Any]):
+    """((x_train, y_train), (x_test, y_test), info) as numpy arrays; ``info`` updated where the
+    options change it (the synthetic set's shape and classes)."""
+    if name == "digits":
+        return (*_digits(**options), info)
+    if name == "synthetic":
+        return _synthetic(info, **options)
+    return (*_datafiles.read(name, _root(root)), info)
+
+
+def _normalisation(
+    info: DatasetInfo,
+    x: Tensor,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std): the user's, else the dataset's published values, else computed
+    from the training split ``x``."""
+    stats_mean, stats_std = info.mean, info.std
+    if stats_mean is None:
+        stats_mean, stats_std = _channel_stats(x)
+    mean, std = tuple(mean or stats_mean), tuple(std or stats_std)
+    if len(mean) != x.shape[1] or len(std) != x.shape[1]:
+        raise ValueError(f"`mean`/`std` need {x.shape[1]} channel values, but got {mean=}, {std=}")
+    return mean, std
 
 
 def _lookup(name: str) -> DatasetInfo:

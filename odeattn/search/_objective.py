@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from odeattn.models import create_model
+from odeattn.proxies import count_params
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import STIFFNESS_METRICS
@@ -138,7 +139,7 @@ def _static(
     study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor
 ) -> dict[str, float]:
     out = {
-        "params": float(_metrics.count_params(model)),
+        "params": float(count_params(model, trainable_only=False)),
         "attention_blocks": float(_metrics.attention_blocks(arch)),
     }
     latency = any(o.metric == "latency_ms" for o in study.objectives)

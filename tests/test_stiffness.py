@@ -283,7 +283,7 @@ def test_plain_vs_se_trained_on_digits_records_tns(capsys):
 
             model(BatchTransform(data.mean, data.std).normalize(data.test.x))
         assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)
-        assert rep["accuracy"] == pytest.approx(metrics["test_acc"], abs=1e-9)
+        assert rep["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
         assert rep["accuracy"] > 0.85 and np.isfinite(rep["tns"]) and rep["tns"] > 0
         rows[name] = (rep["accuracy"], rep["tns"], rep["tns_by_definition"]["fd"])
     with capsys.disabled():
@@ -301,7 +301,7 @@ def test_record_batch_is_the_recorder_and_leaves_the_model_unchanged():
     model = nn.Sequential(nn.BatchNorm2d(2).double(), net).eval()  # a train pass moves its stats
     x = 3.0 + torch.randn(5, 2, 4, 4, dtype=torch.float64)
     x_bn = nn.functional.batch_norm(x, None, None, training=True)  # batch statistics
-    step, fd, stage = _by_hand(net, x_bn, include_first=False)
+    _, fd, stage = _by_hand(net, x_bn, include_first=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     nsi, got_stage = record_batch(model, x, kind="fd", bn_mode="train")
     assert got_stage == stage and not model.training

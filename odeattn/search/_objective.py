@@ -38,23 +38,14 @@ Report = Callable[[int, dict[str, float]], bool]
 Screen = Callable[[float], bool]
 
 _EPOCH_KEYS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy")
-_ALIASES = {
-    "val_acc": "val_accuracy",
-    "val_top1": "val_accuracy",
-    "acc": "val_accuracy",
-    "loss": "train_loss",
-    "train_acc": "train_accuracy",
-}
 
 
 def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in (m or {}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[_ALIASES.get(k, k)] = float(v)
-    if out.get("val_accuracy", 0.0) > 1.0:  # a percentage
-        out["val_accuracy"] /= 100.0
-    return out
+    return {
+        k: float(v)
+        for k, v in (m or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def _stiff_points(study: StudyConfig) -> set[str | int]:

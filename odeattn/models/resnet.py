@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from odeattn.adaptors import IEBatchNorm2d
 from odeattn.models._adaptor_args import adaptor_record, effective_adaptor, resolve_sharing
 from odeattn.models._common import (
+    Placement,
     format_placement,
     he_init_conv,
     method_names,
@@ -184,7 +185,7 @@ def resnet(
     method: Any = "euler",
     adaptor: Any = None,
     adaptor_kw: dict[str, Any] | None = None,
-    placement: str | Sequence[bool] | None = None,
+    placement: Placement = None,
     sharing: str | None = None,
 ) -> ResNet:
     """Generic residual network; the registered names fix ``name``, ``block``, ``stem``, defaults."""

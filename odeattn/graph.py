@@ -26,13 +26,22 @@ sweep only); ``"E"`` has no sweeps. Φ = Σ_i k_i (or a learned ``combine``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import networkx as nx
 
 from odeattn.tableau import ButcherTableau, get_tableau
 
-__all__ = ["STEP_KINDS", "MethodGraph"]
+__all__ = ["STEP_KINDS", "GraphKind", "MethodGraph"]
+
+
+class GraphKind(StrEnum):
+    """What a :class:`MethodGraph` was built from (its stage structure follows from it)."""
+
+    TABLEAU = "tableau"  # a Butcher tableau: weighted stage edges, one shared field
+    RKCNN = "rkcnn"  # an RKCNN scheme: dense learned stage edges, one field per stage network
+
 
 STEP_KINDS = ("none", "constant", "learnable", "adaptor", "controller")
 
@@ -66,11 +75,12 @@ def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int
     return v, n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MethodGraph:
-    """One step of a method as a DiGraph; build with :meth:`from_tableau` or :meth:`rkcnn`."""
+    """One step of a method as a DiGraph; build with :meth:`from_tableau` or :meth:`rkcnn`
+    (the fields are keyword-only: the classmethods are the way in)."""
 
-    kind: str  # "tableau" | "rkcnn"
+    kind: GraphKind
     graph: nx.DiGraph = field(compare=False, repr=False)
     tableau: ButcherTableau | None = None
     variant: str | None = None
@@ -102,7 +112,7 @@ class MethodGraph:
                 if e != 0:
                     g.add_edge(f"k{i + 1}", "err", weight=float(e))
         cls._add_output(g, kind, step)
-        return cls("tableau", g, tab, None, tab.stages, 0, step)
+        return cls(kind=GraphKind.TABLEAU, graph=g, tableau=tab, stages=tab.stages, step=step)
 
     @classmethod
     def rkcnn(
@@ -145,7 +155,15 @@ class MethodGraph:
         for name in cur:
             g.add_edge(name, "phi", weight=None)
         cls._add_output(g, _step_kind(step), step)
-        return cls("rkcnn", g, None, v, stages, n, step, share_sweeps)
+        return cls(
+            kind=GraphKind.RKCNN,
+            graph=g,
+            variant=v,
+            stages=stages,
+            sweeps=n,
+            step=step,
+            share_sweeps=share_sweeps,
+        )
 
     @staticmethod
     def _add_output(g: nx.DiGraph, kind: str, step: Any) -> None:
@@ -194,7 +212,7 @@ class MethodGraph:
     # -- rendering --------------------------------------------------------------------------
     def to_text(self) -> str:
         g = self.graph
-        lines = [f"MethodGraph {g.graph['name']} ({self.kind})"]
+        lines = [f"MethodGraph {g.graph['name']} ({self.kind.value})"]
         for block in self.schedule():
             cyc = len(block) > 1 or g.has_edge(block[0], block[0])
             for n in block:

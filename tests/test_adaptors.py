@@ -533,3 +533,14 @@ def test_every_preset_fits_small_channel_counts(name):
     if name == "dia_light":
         with pytest.raises(ValueError, match="reduction"):
             create_adaptor("dia_light", 16, shared_blocks=2, reduction=20)
+
+
+def test_build_processor_names_match_the_spec_and_unknown_is_an_error():
+    from odeattn.adaptors._process import PROCESSOR_NAMES, build_processor
+    from odeattn.adaptors._spec import PROCESSORS
+
+    assert set(PROCESSOR_NAMES) == set(PROCESSORS)
+    with pytest.raises(ValueError, match=r"unknown processor 'lstn'; did you mean 'lstm'\?"):
+        build_processor("lstn", 8, 2, {"reduction": 4}, 1, "sigmoid")
+    cell = build_processor("lstm", 8, 2, {"reduction": 4}, 1, "sigmoid")
+    assert type(cell).__name__ == "DIACell"

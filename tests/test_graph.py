@@ -88,3 +88,15 @@ def test_rendering():
     assert dot.startswith('digraph "rk4"') and '"k3" -> "k4" [label="1"];' in dot
     assert '"k2" -> "k2"' in MethodGraph.from_tableau("trapezoid").to_dot()
     assert "k2^1 = f4(x, k1^1, k3)" in MethodGraph.rkcnn("I", 3).to_text()
+
+
+def test_method_graph_is_built_by_keyword_with_an_enum_kind():
+    from odeattn.graph import GraphKind
+
+    g = MethodGraph.from_tableau("rk4")
+    r = MethodGraph.rkcnn("R", 3, 1)
+    assert g.kind is GraphKind.TABLEAU and r.kind is GraphKind.RKCNN
+    assert r.variant == "R" and r.sweeps == 1 and g.tableau is not None
+    with pytest.raises(TypeError):
+        MethodGraph("tableau", g.graph)  # positional construction is gone
+    assert g.to_text().splitlines()[0].endswith("(tableau)")

@@ -564,3 +564,16 @@ def test_create_adaptor_does_not_silently_drop_stage_sharing():
         create_adaptor("dia_lstm", 16)
     assert create_adaptor("dia_lstm", 16, shared_blocks=3).stage_shared
     assert not create_adaptor("dia_lstm", 16, sharing="block").stage_shared
+
+
+def test_structured_placement_builds_what_the_string_builds():
+    from odeattn.models import split_per_stage
+
+    assert split_per_stage([1, 0, 0, 1, 1], (2, 3)) == [[1, 0], [0, 1, 1]]
+    nested = [(True, False), (False, True, True), (True, True)]
+    a = create_model("digits_resnet", blocks=(2, 3, 2), adaptor="se", placement=nested)
+    b = create_model("digits_resnet", blocks=(2, 3, 2), adaptor="se", placement="10|011|11")
+    assert a.architecture() == b.architecture()
+    assert a.architecture()["placement"] == "10|011|11"
+    with pytest.raises(ValueError, match="group lengths 2\\|2\\|2"):
+        create_model("digits_resnet", blocks=(2, 3, 2), adaptor="se", placement=[[1, 0]] * 3)

@@ -17,6 +17,7 @@ import torch
 import yaml
 from optuna.trial import TrialState, create_trial
 
+from odeattn.models import format_placement
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
 from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
@@ -47,7 +48,7 @@ def test_sample_then_decode_round_trip(study_file: str) -> None:
         assert flat == t.params  # exactly what the trial holds: Ray hands this back as config
         d = decode(space, flat)
         if "placement" in d.values:
-            groups = d.values["placement"].split("|")
+            groups = d.values["placement"]  # structured: one tuple of bools per stage
             blocks = d.model.get("blocks", space.blocks)
             assert [len(g) for g in groups] == list(blocks)
         s.tell(t, 0.0)
@@ -62,7 +63,7 @@ def test_bits_placement_is_the_bits() -> None:
         "placement.s1.b1": 1,
         "placement.s1.b2": 1,
     }
-    assert decode(space, bits).model == {"placement": "10|011"}
+    assert decode(space, bits).model == {"placement": [(True, False), (False, True, True)]}
 
 
 def test_k_of_l_puts_attention_on_the_k_highest_priorities() -> None:
@@ -70,7 +71,7 @@ def test_k_of_l_puts_attention_on_the_k_highest_priorities() -> None:
     prio = [0.1, 0.9, 0.5, 0.95, 0.2]
     for k in range(1, 5):
         params = {"p.k": k, **{f"p.r{i}": v for i, v in enumerate(prio)}}
-        mask = decode(space, params).model["p"]
+        mask = format_placement(decode(space, params).model["p"])
         top = sorted(range(5), key=lambda i: -prio[i])[:k]  # brute force
         flat = "".join("1" if i in top else "0" for i in range(5))
         assert mask == flat[:2] + "|" + flat[2:]
@@ -79,7 +80,7 @@ def test_k_of_l_puts_attention_on_the_k_highest_priorities() -> None:
 
 def test_density_places_round_d_n_blocks_evenly() -> None:
     space = _space({"p": {"type": "placement", "mode": "density"}}, (3, 4, 18))
-    got = decode(space, {"p.s0": 0.5, "p.s1": 0.5, "p.s2": 0.25}).model["p"]
+    got = format_placement(decode(space, {"p.s0": 0.5, "p.s1": 0.5, "p.s2": 0.25}).model["p"])
     # round(1.5)=2 of 3 at floor((j+.5)*3/2) = 0, 2; 2 of 4 at 1, 3; round(4.5)=4 of 18 at 2, 6, 11, 15
     assert got == "101|0101|" + "".join("1" if b in (2, 6, 11, 15) else "0" for b in range(18))
 
@@ -117,7 +118,7 @@ def test_per_stage_blocks_drive_placement_length() -> None:
         "pl.s2.b1": 0,
     }
     d = decode(space, params)
-    assert d.model == {"blocks": [1, 3, 2], "pl": "1|011|00"}
+    assert d.model["blocks"] == [1, 3, 2] and format_placement(d.model["pl"]) == "1|011|00"
 
 
 # ----------------------------------------------------------------------------- pruning rule

@@ -283,7 +283,7 @@ def test_plain_vs_se_trained_on_digits_records_tns(capsys):
 
             model(BatchTransform(data.mean, data.std).normalize(data.test.x))
         assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)
-        assert rep["accuracy"] == pytest.approx(metrics["test_acc"], abs=1e-9)
+        assert rep["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
         assert rep["accuracy"] > 0.85 and np.isfinite(rep["tns"]) and rep["tns"] > 0
         rows[name] = (rep["accuracy"], rep["tns"], rep["tns_by_definition"]["fd"])
     with capsys.disabled():
@@ -292,3 +292,34 @@ def test_plain_vs_se_trained_on_digits_records_tns(capsys):
                 f"\n[digits_resnet 3-3-3, 8 epochs] {name}: test acc {acc:.4f}, "
                 f"TNS(step) {t_step:.5f}, TNS(fd) {t_fd:.5f}"
             )
+
+
+def test_record_batch_is_the_recorder_and_leaves_the_model_unchanged():
+    from odeattn.stiffness import record_batch
+
+    net = _net(gated=True)
+    model = nn.Sequential(nn.BatchNorm2d(2).double(), net).eval()  # a train pass moves its stats
+    x = 3.0 + torch.randn(5, 2, 4, 4, dtype=torch.float64)
+    x_bn = nn.functional.batch_norm(x, None, None, training=True)  # batch statistics
+    _, fd, stage = _by_hand(net, x_bn, include_first=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    nsi, got_stage = record_batch(model, x, kind="fd", bn_mode="train")
+    assert got_stage == stage and not model.training
+    assert torch.allclose(nsi, fd.to(nsi.dtype), rtol=1e-10, atol=0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    eval_nsi, _ = record_batch(model, x, kind="fd")  # running statistics: another trajectory
+    assert not torch.allclose(eval_nsi, nsi, rtol=1e-3)
+    with pytest.raises(ValueError, match=r"`bn_mode` must be .*did you mean 'train'"):
+        record_batch(model, x, bn_mode="trian")
+
+
+def test_record_batch_without_measurable_blocks():
+    from odeattn.stiffness import record_batch
+
+    torch.manual_seed(0)
+    one = _Block(2, 2, gated=False).set_position(0, 0).double()  # first of its stage only
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    nsi, stage = record_batch(one, x, allow_empty=True)
+    assert nsi.shape == (3, 0) and stage == []
+    with pytest.raises(RuntimeError, match="no block was recorded"):
+        record_batch(one, x)

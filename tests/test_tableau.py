@@ -236,3 +236,36 @@ def test_cli_commands_and_errors():
 def test_import_without_torch():
     code = "import sys, odeattn.tableau; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_order_is_required():
+    with pytest.raises(TypeError, match="order"):
+        ButcherTableau("x", None, [[0]], [1])
+
+
+def test_float_views_and_plan_live_with_their_owners():
+    from odeattn.compile._plan import Plan
+
+    tab = ButcherTableau("mine", None, [[0, 0], ["2/3", 0]], ["1/4", "3/4"], order=2)
+    assert tab.a_f == ((0.0, 0.0), (2 / 3, 0.0)) and tab.a_f is tab.a_f  # computed once
+    assert tab.c_f == (0.0, 2 / 3) and tab.b_f == (0.25, 0.75) and tab.b_err_f is None
+    plan = Plan.of(tab)
+    assert Plan.of(tab) is plan and plan.rows[1] == ((0, 2 / 3),)
+    assert not hasattr(tab, "_plan")  # nothing attached to the frozen tableau from outside
+
+
+def test_library_builds_once_on_first_use():
+    from odeattn.tableau._library import Library
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"euler": TABLEAUS["euler"]}
+
+    lib = Library(build)
+    assert calls == []
+    assert "euler" in lib and list(lib) == ["euler"] and len(lib) == 1
+    assert lib["euler"] is TABLEAUS["euler"] and calls == [1]
+    with pytest.raises(TypeError):
+        lib["x"] = TABLEAUS["euler"]  # read-only

@@ -202,6 +202,22 @@ def test_resume_from_mid_run_checkpoint_is_bit_identical(synth, tmp_path):
     assert not torch.equal(part.head.weight, full.head.weight)  # epoch 2 really was mid-run
 
 
+def test_resume_renames_an_old_history_and_keeps_its_best_epoch(synth, tmp_path):
+    cfg = _cfg(epochs=3)
+    ck = tmp_path / "ck.pt"
+    fit(TinyNet(seed=1), synth, cfg, report=lambda e, m: e == 2, checkpoint=ck)
+    old = torch.load(ck, weights_only=True)
+    assert {"val_accuracy", "train_accuracy"} <= set(old["history"][0])
+    old["history"] = [  # a history written before `*_acc` became `*_accuracy`
+        {(k.replace("_accuracy", "_acc")): v for k, v in h.items()} for h in old["history"]
+    ]
+    old["history"][0]["val_acc"] = 2.0  # an impossible value: only the renamed entry can carry it
+    torch.save(old, ck)
+    out = fit(TinyNet(seed=99), synth, cfg, resume=ck)
+    assert out["best_val_accuracy"] == 2.0 and out["best_epoch"] == 1
+    assert not any(k.endswith("_acc") for k in out)
+
+
 def test_diverged_on_huge_learning_rate(synth):
     with pytest.raises(Diverged) as e:
         fit(TinyNet(), synth, _cfg(lr=1e12, weight_decay=0.0, schedule="constant"))
@@ -231,9 +247,14 @@ def test_report_true_stops_and_sees_each_epoch(synth):
 
     out = fit(TinyNet(), synth, _cfg(epochs=5), report=report)
     assert [c[0] for c in calls] == [1, 2]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"} <= set(
-        calls[0][1]
-    )
+    assert {
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "images_per_s",
+    } <= set(calls[0][1])
     assert out["epochs_run"] == 2 and out["stopped_early"] is True
     assert "val_top5" not in calls[0][1]  # 10 classes: no top-5
 
@@ -284,7 +305,9 @@ def test_evaluate_matches_manual_accuracy(synth):
     ).view(1, -1, 1, 1)
     with torch.no_grad():
         logits = net(x)
-    assert got["acc"] == pytest.approx((logits.argmax(1) == synth.test.y).float().mean().item())
+    assert got["accuracy"] == pytest.approx(
+        (logits.argmax(1) == synth.test.y).float().mean().item()
+    )
     assert got["loss"] == pytest.approx(F.cross_entropy(logits, synth.test.y).item(), rel=1e-5)
 
 
@@ -297,5 +320,5 @@ def test_digits_preact_resnet_reaches_95_percent():
     data = load_dataset("digits")
     model = create_model("digits_resnet", num_classes=10)
     out = fit(model, data, TrainConfig.from_dict({"device": "cpu"}, RECIPES["digits"]))
-    assert out["test_acc"] >= 0.95, out
-    assert out["best_val_acc"] >= 0.93
+    assert out["test_accuracy"] >= 0.95, out
+    assert out["best_val_accuracy"] >= 0.93

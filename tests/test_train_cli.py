@@ -52,7 +52,7 @@ def test_model_run_writes_log_checkpoint_and_arch(tmp_path, capsys):
     )
     log = _lines(out / "log.jsonl")
     assert [r.get("epoch") for r in log] == [1, 2, 2] and log[-1]["final"] is True
-    assert "test_acc" in log[-1] and 0.0 <= log[-1]["test_acc"] <= 1.0
+    assert "test_accuracy" in log[-1] and 0.0 <= log[-1]["test_accuracy"] <= 1.0
     ck = load_checkpoint(out / "checkpoint.pt")
     assert ck["epoch"] == 2 and ck["architecture"]["blocks"] == [1, 1, 1]
     doc = yaml.safe_load((out / "model.yaml").read_text())

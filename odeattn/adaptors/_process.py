@@ -31,10 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from odeattn._errors import unknown_name
+
 from ._iebn import IEBatchNorm2d
 from ._recurrent import DIACell
 
-__all__ = ["build_processor", "eca_kernel_size"]
+__all__ = ["PROCESSOR_NAMES", "build_processor", "eca_kernel_size"]
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
@@ -186,21 +188,28 @@ class _SGE(nn.Module):
         return dt.unsqueeze(2).expand(b, g, channels // g, h, w).reshape(b, channels, h, w)
 
 
+_BUILDERS = {  # processor name -> (channels, k, hp, n_norms, gate) -> module
+    "fc": lambda c, k, hp, n, gate: _FC(c, k, hp),
+    "eca": lambda c, k, hp, n, gate: _ECA(c, k, hp),
+    "cfc": lambda c, k, hp, n, gate: _ChannelFC(c, k, hp, n),
+    "ie": lambda c, k, hp, n, gate: _ChannelFC(
+        c, k, {"bias": True, "init": "ie", "norm": "none"}, n
+    ),
+    "spatial_conv": lambda c, k, hp, n, gate: _SpatialConv(k, hp, n),
+    "sge": lambda c, k, hp, n, gate: _SGE(c, hp),
+    "lstm": lambda c, k, hp, n, gate: DIACell(c, k, hp["reduction"], light=False, gate=gate),
+    "lstm_light": lambda c, k, hp, n, gate: DIACell(c, k, hp["reduction"], light=True, gate=gate),
+}
+PROCESSOR_NAMES = tuple(_BUILDERS)
+
+
 def build_processor(
     name: str, channels: int, k: int, hp: dict, n_norms: int, gate: str
 ) -> nn.Module:
-    """The processor for a validated spec; ``k`` descriptors per channel (maps for spatial)."""
-    if name == "fc":
-        return _FC(channels, k, hp)
-    if name == "eca":
-        return _ECA(channels, k, hp)
-    if name == "cfc":
-        return _ChannelFC(channels, k, hp, n_norms)
-    if name == "ie":
-        return _ChannelFC(channels, k, {"bias": True, "init": "ie", "norm": "none"}, n_norms)
-    if name == "spatial_conv":
-        return _SpatialConv(k, hp, n_norms)
-    if name == "sge":
-        return _SGE(channels, hp)
+    """The processor for a validated spec; ``k`` descriptors per channel (maps for spatial).
 
-    return DIACell(channels, k, hp["reduction"], light=name == "lstm_light", gate=gate)
+    An unknown ``name`` is a ValueError with a did-you-mean, never a silent default."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise unknown_name("processor", name, _BUILDERS)
+    return builder(channels, k, hp, n_norms, gate)

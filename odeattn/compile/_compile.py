@@ -14,7 +14,7 @@ from torch import nn
 
 from odeattn.compile._rkcnn import RKCNNStep
 from odeattn.compile._step import MethodStep
-from odeattn.graph import MethodGraph
+from odeattn.graph import GraphKind, MethodGraph
 from odeattn.tableau import get_tableau
 
 __all__ = ["compile_step"]
@@ -36,7 +36,7 @@ def compile_step(
     Extra keywords go to :class:`MethodStep` (``t0, rtol, atol, implicit, max_iter``); unknown
     ones raise ``TypeError``. ``combine`` is only for RKCNN graphs.
     """
-    if isinstance(method, MethodGraph) and method.kind == "rkcnn":
+    if isinstance(method, MethodGraph) and method.kind is GraphKind.RKCNN:
         return RKCNNStep(
             method, fields, combine=combine, step=step, shortcut=shortcut, h=h, **kwargs
         )

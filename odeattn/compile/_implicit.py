@@ -133,6 +133,39 @@ def _scaled(dks: list[Tensor], y: Tensor, hb: Tensor, rtol: float, atol: float) 
     return max(float(((hb * d) / scale).pow(2).mean().sqrt()) for d in dks)
 
 
+def _update(
+    f: Func, plan: Plan, ts: list[Tensor], y: Tensor, ks: list[Tensor], hb: Tensor, how: str
+) -> list[Tensor]:
+    """One iteration's stage updates ΔK: fixed point F(K) − K, or a dense / Krylov Newton step."""
+    fk = _apply(f, plan, ts, y, ks, hb)
+    if how == "fixed_point":
+        return [v - k for k, v in zip(ks, fk)]
+    n = y.numel()
+    g = torch.cat([(k - v).reshape(n) for k, v in zip(ks, fk)])
+    if how == "dense":
+        dk = torch.linalg.solve(_dense_matrix(f, plan, ts, y, ks, hb), -g)
+    else:
+        dk = _gmres(_fd_matvec(f, plan, ts, y, ks, fk, hb), -g, rtol=1e-3, maxiter=30)[0]
+    return [dk[i * n : (i + 1) * n].reshape(y.shape) for i in range(plan.stages)]
+
+
+def _converged(e: float, e_prev: float | None, it: int, method: str) -> bool:
+    """Stop when the estimated remaining error e·θ/(1 − θ) ≤ KAPPA; raise when θ ≥ 1 persists."""
+    if e == 0.0:
+        return True
+    if e_prev is None:
+        return False
+    theta = e / e_prev
+    if theta >= 1.0 and it >= 2:
+        raise StageSolveError(
+            f"implicit stage solve ({method}) diverges: update "
+            f"{e:.3g} after {it + 1} iterations (contraction "
+            f"{theta:.3g} ≥ 1); reduce the step size"
+            + (" or use implicit='newton'" if method == "fixed_point" else "")
+        )
+    return theta < 1.0 and e * theta / (1.0 - theta) <= KAPPA
+
+
 def solve_stages(
     f: Func,
     t: Tensor,
@@ -150,41 +183,19 @@ def solve_stages(
 ) -> list[Tensor]:
     """Stage derivatives k_1..k_s of one implicit step (see the module docstring)."""
     ts = [node(t, c, h) for c in plan.c]
-    n, nk = y.numel(), plan.stages
-    dense = method == "newton" and nk * n <= dense_limit
+    how = method
+    if method == "newton":
+        how = "dense" if plan.stages * y.numel() <= dense_limit else "krylov"
     with torch.no_grad():
         yd, hd = y.detach(), hb.detach()
-        k0 = f(t, yd) if k1 is None else k1.detach()
-        ks = [k0] * nk
-        e_prev = None
+        ks = [f(t, yd) if k1 is None else k1.detach()] * plan.stages
+        e, e_prev = float("nan"), None
         for it in range(max_iter):
-            fk = _apply(f, plan, ts, yd, ks, hd)
-            if method == "fixed_point":
-                dks = [v - k for k, v in zip(ks, fk)]
-            else:
-                g = torch.cat([(k - v).reshape(n) for k, v in zip(ks, fk)])
-                if dense:
-                    dk = torch.linalg.solve(_dense_matrix(f, plan, ts, yd, ks, hd), -g)
-                else:
-                    dk = _gmres(_fd_matvec(f, plan, ts, yd, ks, fk, hd), -g, rtol=1e-3, maxiter=30)[
-                        0
-                    ]
-                dks = [dk[i * n : (i + 1) * n].reshape(y.shape) for i in range(nk)]
+            dks = _update(f, plan, ts, yd, ks, hd, how)
             ks = [k + d for k, d in zip(ks, dks)]
             e = _scaled(dks, yd, hd, rtol, atol)
-            if e == 0.0:
+            if _converged(e, e_prev, it, method):
                 break
-            if e_prev is not None:
-                theta = e / e_prev
-                if theta >= 1.0 and it >= 2:
-                    raise StageSolveError(
-                        f"implicit stage solve ({method}) diverges: update "
-                        f"{e:.3g} after {it + 1} iterations (contraction "
-                        f"{theta:.3g} ≥ 1); reduce the step size"
-                        + (" or use implicit='newton'" if method == "fixed_point" else "")
-                    )
-                if theta < 1.0 and e * theta / (1.0 - theta) <= KAPPA:
-                    break
             e_prev = e
         else:
             raise StageSolveError(
@@ -221,33 +232,38 @@ def _attach_gradient(
         mt = _dense_matrix(f, plan, ts, y.detach(), [k.detach() for k in ks], hb.detach()).T
         flat.register_hook(lambda g: None if g is None else torch.linalg.solve(mt, g))
     else:
-
-        def vjp_matvec(v: Tensor) -> Tensor:
-            vj = torch.autograd.grad(flat, leaves, v, retain_graph=True, allow_unused=True)
-            return v - torch.cat(
-                [
-                    (u if u is not None else torch.zeros_like(k)).reshape(n)
-                    for u, k in zip(vj, leaves)
-                ]
-            )
-
-        busy = [False]  # the VJPs below run backward through `flat` again: no re-entry
-
-        def hook(g: Tensor | None) -> Tensor | None:
-            if g is None or busy[0]:
-                return None
-            busy[0] = True
-            tol = max(1e-10, 50 * torch.finfo(g.dtype).eps)
-            try:
-                with torch.no_grad():
-                    lam, rel = _gmres(vjp_matvec, g, rtol=tol, maxiter=min(s * n, 100))
-            finally:
-                busy[0] = False
-            if rel > 1e3 * tol:
-                raise StageSolveError(
-                    f"adjoint solve of the implicit stages stalled at relative residual {rel:.3g}"
-                )
-            return lam
-
-        flat.register_hook(hook)
+        flat.register_hook(_krylov_adjoint(flat, leaves, s * n))
     return [flat[i * n : (i + 1) * n].reshape(y.shape) for i in range(s)]
+
+
+def _krylov_adjoint(
+    flat: Tensor, leaves: list[Tensor], size: int
+) -> Callable[[Tensor | None], Tensor | None]:
+    """Gradient hook g ↦ λ solving (I − ∂F/∂K)ᵀ λ = g by GMRES on vector-Jacobian products."""
+    n = leaves[0].numel()
+
+    def vjp_matvec(v: Tensor) -> Tensor:
+        vj = torch.autograd.grad(flat, leaves, v, retain_graph=True, allow_unused=True)
+        return v - torch.cat(
+            [(u if u is not None else torch.zeros_like(k)).reshape(n) for u, k in zip(vj, leaves)]
+        )
+
+    busy = [False]  # the VJPs below run backward through `flat` again: no re-entry
+
+    def hook(g: Tensor | None) -> Tensor | None:
+        if g is None or busy[0]:
+            return None
+        busy[0] = True
+        tol = max(1e-10, 50 * torch.finfo(g.dtype).eps)
+        try:
+            with torch.no_grad():
+                lam, rel = _gmres(vjp_matvec, g, rtol=tol, maxiter=min(size, 100))
+        finally:
+            busy[0] = False
+        if rel > 1e3 * tol:
+            raise StageSolveError(
+                f"adjoint solve of the implicit stages stalled at relative residual {rel:.3g}"
+            )
+        return lam
+
+    return hook

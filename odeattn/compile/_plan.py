@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from odeattn.graph import MethodGraph
-from odeattn.tableau import TABLEAUS
 from odeattn.tableau._butcher import ButcherTableau
 
 __all__ = ["Plan", "lincomb", "shift"]
@@ -73,17 +72,16 @@ class Plan:
         )
 
 
+_PLANS: dict[int, tuple[ButcherTableau, Plan]] = {}  # id -> (the tableau, kept alive; its plan)
+
+
 def _plan_of_tableau(tab: ButcherTableau) -> Plan:
-    """Cached on the tableau object (a plain attribute read, so traced code sees no call)."""
-    plan = getattr(tab, "_plan", None)
-    if plan is None:
-        plan = Plan.of_graph(MethodGraph.from_tableau(tab))
-        object.__setattr__(tab, "_plan", plan)
-    return plan
-
-
-for _tab in TABLEAUS.values():  # built-in plans exist before any solve is traced
-    _plan_of_tableau(_tab)
+    """Built once per tableau object (networkx work) and kept here, not on the frozen tableau."""
+    hit = _PLANS.get(id(tab))
+    if hit is None or hit[0] is not tab:
+        hit = (tab, Plan.of_graph(MethodGraph.from_tableau(tab)))
+        _PLANS[id(tab)] = hit
+    return hit[1]
 
 
 def _unit_first(terms: Terms) -> Terms:

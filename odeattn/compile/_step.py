@@ -107,29 +107,9 @@ class Stepper:
                 f"{self.tableau.name}: `k1` (a reused f(t, y)) needs an explicit "
                 f"first stage at c=0; pass k1=None"
             )
-        if isinstance(h, (int, float)) and not isinstance(h, bool) and plan.explicit:
-            hb: Tensor | float = float(h)
-            h = hb
-        else:
-            if not isinstance(h, Tensor):
-                h = torch.as_tensor(
-                    h, dtype=t.dtype if isinstance(t, Tensor) else y.dtype, device=y.device
-                )
-            hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
+        h, hb = self._step_views(t, y, h)
         if plan.explicit:
-            ks: list[Tensor] = []
-            tn: list[Tensor | None] = [None] * len(self.cs) if nodes is None else list(nodes)
-            z = y
-            for i in range(plan.stages):
-                if i == 0 and k1 is not None:
-                    ks.append(k1)
-                    continue
-                ci = self._cidx[i]
-                if tn[ci] is None:
-                    tn[ci] = node(t, plan.c[i], h)
-                z = shift(y, plan.rows[i], ks, hb)
-                ks.append(f(tn[ci], z))
-            y_new = z if plan.y_is_last_stage else shift(y, plan.b, ks, hb)
+            y_new, ks = self._explicit(f, t, y, h, hb, k1, nodes)
         else:
             ks = solve_stages(
                 f,
@@ -146,17 +126,55 @@ class Stepper:
                 k1=k1,
             )
             y_new = shift(y, plan.b, ks, hb)
-        if plan.b_err is None:
-            err = None
-        elif isinstance(hb, float):
-            err = (
-                lincomb(plan.b_err, ks).mul_(hb)
-                if len(plan.b_err) > 1
-                else plan.b_err[0][1] * hb * ks[plan.b_err[0][0]]
-            )
-        else:
-            err = lincomb(plan.b_err, ks) * hb
-        return y_new, err, ks
+        return y_new, self._error(ks, hb), ks
+
+    def _step_views(
+        self, t: Tensor, y: Tensor, h: Tensor | float
+    ) -> tuple[Tensor | float, Tensor | float]:
+        """(h, hb): a Python float for both on the explicit fast path, else h as a tensor and
+        hb = h broadcast over the trailing dims of y (a per-sample step)."""
+        if isinstance(h, (int, float)) and not isinstance(h, bool) and self.plan.explicit:
+            return float(h), float(h)
+        if not isinstance(h, Tensor):
+            dtype = t.dtype if isinstance(t, Tensor) else y.dtype
+            h = torch.as_tensor(h, dtype=dtype, device=y.device)
+        return h, h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
+
+    def _explicit(
+        self,
+        f: Func,
+        t: Tensor,
+        y: Tensor,
+        h: Tensor | float,
+        hb: Tensor | float,
+        k1: Tensor | None,
+        nodes: Any,
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The static explicit stage loop; each distinct node t + c h is formed once."""
+        plan, ks = self.plan, []
+        tn: list[Tensor | None] = [None] * len(self.cs) if nodes is None else list(nodes)
+        z = y
+        for i in range(plan.stages):
+            if i == 0 and k1 is not None:
+                ks.append(k1)
+                continue
+            ci = self._cidx[i]
+            if tn[ci] is None:
+                tn[ci] = node(t, plan.c[i], h)
+            z = shift(y, plan.rows[i], ks, hb)
+            ks.append(f(tn[ci], z))
+        return (z if plan.y_is_last_stage else shift(y, plan.b, ks, hb)), ks
+
+    def _error(self, ks: list[Tensor], hb: Tensor | float) -> Tensor | None:
+        """The embedded error estimate h Σ b_err_i k_i (None without an embedded pair)."""
+        b_err = self.plan.b_err
+        if b_err is None:
+            return None
+        if not isinstance(hb, float):
+            return lincomb(b_err, ks) * hb
+        if len(b_err) > 1:
+            return lincomb(b_err, ks).mul_(hb)
+        return b_err[0][1] * hb * ks[b_err[0][0]]
 
 
 class MethodStep(StepBase):

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from odeattn._errors import unknown_name
+from odeattn._errors import did_you_mean, unknown_name
 from odeattn.data import _files as _datafiles
+from odeattn.data._builtin import digits, stratified_split, synthetic
 
 __all__ = ["DATASETS", "Dataset", "DatasetFileError", "DatasetInfo", "Split", "load_dataset"]
 
 DatasetFileError = _datafiles.DatasetFileError
-_DIGITS_TEST_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -155,29 +155,13 @@ def load_dataset(
         ValueError: unknown name or bad option. DatasetFileError: a file is missing or corrupt.
     """
     info = _lookup(name)
-    unknown = sorted(set(options) - set(info.options))
-    if unknown:
-        raise TypeError(
-            f"load_dataset({name!r}) got unknown option(s) {unknown}; valid: {list(info.options)}"
-        )
+    _check_options(name, info, options)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must be in [0, 1), but got val_fraction={val_fraction}")
-    if name == "digits":
-        (xtr, ytr), (xte, yte) = _digits(**options)
-    elif name == "synthetic":
-        (xtr, ytr), (xte, yte), info = _synthetic(info, **options)
-    else:
-        (xtr, ytr), (xte, yte) = _datafiles.read(name, _root(root))
-    tr, va = _stratified_split(ytr, val_fraction, seed)
+    (xtr, ytr), (xte, yte), info = _read(name, info, root, options)
+    tr, va = stratified_split(ytr, val_fraction, seed)
     train = Split(torch.from_numpy(xtr[tr]), torch.from_numpy(ytr[tr]))
-    stats_mean, stats_std = info.mean, info.std
-    if stats_mean is None:
-        stats_mean, stats_std = _channel_stats(train.x)
-    mean, std = tuple(mean or stats_mean), tuple(std or stats_std)
-    if len(mean) != xtr.shape[1] or len(std) != xtr.shape[1]:
-        raise ValueError(
-            f"`mean`/`std` need {xtr.shape[1]} channel values, but got {mean=}, {std=}"
-        )
+    mean, std = _normalisation(info, train.x, mean, std)
     data = Dataset(
         name,
         train,
@@ -192,6 +176,44 @@ def load_dataset(
     return data.to(device)
 
 
+def _read(name: str, info: DatasetInfo, root: str | os.PathLike | None, options: dict[str, Any]):
+    """((x_train, y_train), (x_test, y_test), info) as numpy arrays; ``info`` updated where the
+    options change it (the synthetic set's shape and classes)."""
+    if name == "digits":
+        return (*digits(**options), info)
+    if name == "synthetic":
+        train, test = synthetic(**options)
+        shape, k = train[0].shape[1:], options.get("num_classes", info.num_classes)
+        return train, test, dataclasses.replace(info, num_classes=k, shape=shape)
+    return (*_datafiles.read(name, _root(root)), info)
+
+
+def _normalisation(
+    info: DatasetInfo,
+    x: Tensor,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std): the user's, else the dataset's published values, else computed
+    from the training split ``x``."""
+    stats_mean, stats_std = info.mean, info.std
+    if stats_mean is None:
+        stats_mean, stats_std = _channel_stats(x)
+    mean, std = tuple(mean or stats_mean), tuple(std or stats_std)
+    if len(mean) != x.shape[1] or len(std) != x.shape[1]:
+        raise ValueError(f"`mean`/`std` need {x.shape[1]} channel values, but got {mean=}, {std=}")
+    return mean, std
+
+
+def _check_options(name: str, info: DatasetInfo, options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        raise TypeError(
+            f"load_dataset({name!r}) got unknown option(s) {unknown}; valid: {list(info.options)}"
+            + did_you_mean(unknown[0], info.options)
+        )
+
+
 def _lookup(name: str) -> DatasetInfo:
     if name in DATASETS:
         return DATASETS[name]
@@ -202,19 +224,6 @@ def _root(root: str | os.PathLike | None) -> Path:
     if root is not None:
         return Path(root).expanduser()
     return Path(os.environ.get("ODEATTN_DATA", "data")).expanduser()
-
-
-def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): round(fraction · n_c) of each class c to val, drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    val = [
-        rng.permutation(np.flatnonzero(y == c))[: round(fraction * np.sum(y == c))]
-        for c in np.unique(y)
-    ]
-    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
-    mask = np.ones(y.shape[0], dtype=bool)
-    mask[val_idx] = False
-    return np.flatnonzero(mask), val_idx
 
 
 def _channel_stats(x: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -230,56 +239,3 @@ def _channel_stats(x: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tup
     m = s / n
     sd = (s2 / n - m * m).clamp_min(1e-12).sqrt()
     return tuple(m.tolist()), tuple(sd.tolist())
-
-
-def _digits(size: int = 8):
-    """sklearn digits -> fixed stratified 80/20 split, uint8 (N, 1, size, size)."""
-    from sklearn.datasets import load_digits
-
-    if not isinstance(size, int) or size < 8:
-        raise ValueError(f"`size` must be an int >= 8 (upsampled side), but got size={size!r}")
-    bunch = load_digits()
-    x = torch.from_numpy(bunch.images).float().unsqueeze(1) * (255.0 / 16.0)  # (N, 1, 8, 8)
-    if size != 8:
-        x = torch.nn.functional.interpolate(
-            x, size=(size, size), mode="bilinear", align_corners=False
-        )
-    x = x.round().clamp(0, 255).to(torch.uint8).numpy()
-    y = bunch.target.astype(np.int64)
-    tr, te = _stratified_split(y, 0.2, _DIGITS_TEST_SEED)
-    return (x[tr], y[tr]), (x[te], y[te])
-
-
-def _synthetic(
-    info: DatasetInfo,
-    *,
-    n_train: int = 512,
-    n_test: int = 256,
-    size: int = 8,
-    channels: int = 1,
-    num_classes: int = 10,
-):
-    """Procedural classes: a smooth random template per class (fixed seed) plus uniform noise."""
-    for k, v in {
-        "n_train": n_train,
-        "n_test": n_test,
-        "size": size,
-        "channels": channels,
-        "num_classes": num_classes,
-    }.items():
-        if not isinstance(v, int) or v < (2 if k == "num_classes" else 1):
-            raise ValueError(f"`{k}` must be a positive int, but got {k}={v!r}")
-    g = torch.Generator().manual_seed(1234)
-    coarse = torch.rand(num_classes, channels, 4, 4, generator=g)
-    templates = torch.nn.functional.interpolate(
-        coarse, size=(size, size), mode="bilinear", align_corners=False
-    )  # (K, C, S, S)
-    n = n_train + n_test
-    y = torch.arange(n) % num_classes
-    y = y[torch.randperm(n, generator=g)]
-    x = 0.7 * templates[y] + 0.3 * torch.rand(n, channels, size, size, generator=g)
-    x = (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    y = y.numpy().astype(np.int64)
-    shape = (channels, size, size)
-    info = dataclasses.replace(info, num_classes=num_classes, shape=shape)
-    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:]), info

@@ -12,13 +12,17 @@ from odeattn.models import odenet as _odenet  # noqa: F401  (importing registers
 from odeattn.models import resnet as _resnet  # noqa: F401
 from odeattn.models import rkcnn as _rkcnn  # noqa: F401
 from odeattn.models._checkpoint import load_checkpoint, save_checkpoint
+from odeattn.models._common import format_placement, parse_placement, split_per_stage
 from odeattn.models._registry import MODELS, ModelArgumentError, create_model, list_models
 
 __all__ = [
     "MODELS",
     "ModelArgumentError",
     "create_model",
+    "format_placement",
     "list_models",
     "load_checkpoint",
+    "parse_placement",
     "save_checkpoint",
+    "split_per_stage",
 ]

@@ -1,9 +1,10 @@
 """Shared argument handling of the residual families: placement masks, per-stage methods, init.
 
 Placement (LTH4SA / EAN): one bit per residual block, ``1`` = the block uses the step-size
-adaptor. Written either as a flat ``list[bool]`` over all blocks in network order or as a string
-with one ``'|'``-separated group per stage, first character = first block of the stage
-(``"110|0011|110010"``, EAN's DIA scheme for ResNet-50's first three stages).
+adaptor. Written as a per-stage ``list[list[bool]]`` (the structured form the search passes), a
+flat ``list[bool]`` over all blocks in network order, or a string with one ``'|'``-separated
+group per stage, first character = first block of the stage (``"110|0011|110010"``, EAN's DIA
+scheme for ResNet-50's first three stages); ``architecture()`` records the string form.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from torch import nn
 from odeattn._errors import did_you_mean
 from odeattn.tableau import TABLEAUS, ButcherTableau
 
+Placement = str | Sequence[bool] | Sequence[Sequence[bool]] | None
+
 __all__ = [
+    "Placement",
     "format_placement",
     "he_init_conv",
     "method_names",
     "parse_placement",
+    "split_per_stage",
     "stage_tuple",
 ]
 
@@ -43,13 +48,27 @@ def stage_tuple(value: Any, n_stages: int, what: str, *, positive: bool = True) 
     return out
 
 
-def parse_placement(
-    placement: str | Sequence[bool] | None, blocks: Sequence[int]
-) -> list[list[bool]]:
-    """Placement mask -> one list of bools per stage. ``None`` means every block."""
+def split_per_stage(flat: Sequence[Any], blocks: Sequence[int]) -> list[list[Any]]:
+    """A flat per-block sequence in network order -> one list per stage (``blocks[s]`` items)."""
+    if len(flat) != sum(blocks):
+        raise ValueError(f"need {sum(blocks)} items ({blocks} per stage), but got {len(flat)}")
+    out, i = [], 0
+    for n in blocks:
+        out.append(list(flat[i : i + n]))
+        i += n
+    return out
+
+
+def parse_placement(placement: Placement, blocks: Sequence[int]) -> list[list[bool]]:
+    """Placement mask -> one list of bools per stage. ``None`` means every block.
+
+    Forms: the string ``"110|0011"`` (or without ``'|'``), a flat sequence of bools / 0-1 over
+    all blocks, or the structured per-stage form ``[[1, 1, 0], [0, 0, 1, 1]]`` (what the search
+    passes: no string round trip)."""
     expected = "|".join(str(n) for n in blocks)
     if placement is None:
         return [[True] * n for n in blocks]
+    groups: list[list[bool]] | None = None
     if isinstance(placement, str):
         text = placement.strip()
         if set(text) - set("01|"):
@@ -57,29 +76,26 @@ def parse_placement(
                 f"`placement` must use only '0', '1' and '|' (stage separator), "
                 f"but got placement={placement!r}"
             )
-        groups = text.split("|") if "|" in text else None
+        if "|" in text:
+            groups = [[c == "1" for c in g] for g in text.split("|")]
         flat = [c == "1" for c in text.replace("|", "")]
+    elif placement and all(isinstance(g, (list, tuple)) for g in placement):
+        groups = [[_bit(b, placement) for b in g] for g in placement]
+        flat = [b for g in groups for b in g]
     else:
-        groups = None
         flat = [_bit(b, placement) for b in placement]
-    if groups is not None:
-        lengths = [len(g) for g in groups]
-        if lengths != list(blocks):
-            raise ValueError(
-                f"`placement` must have one group per stage with {expected} blocks "
-                f"(stages separated by '|'), but got placement={placement!r} with group "
-                f"lengths {'|'.join(map(str, lengths))}"
-            )
+    if groups is not None and [len(g) for g in groups] != list(blocks):
+        raise ValueError(
+            f"`placement` must have one group per stage with {expected} blocks "
+            f"(stages separated by '|'), but got placement={placement!r} with group "
+            f"lengths {'|'.join(str(len(g)) for g in groups)}"
+        )
     if len(flat) != sum(blocks):
         raise ValueError(
             f"`placement` must have {sum(blocks)} bits, one per block ({expected} blocks per "
             f"stage), but got {len(flat)} in placement={placement!r}"
         )
-    out, i = [], 0
-    for n in blocks:
-        out.append(flat[i : i + n])
-        i += n
-    return out
+    return split_per_stage(flat, blocks)
 
 
 def _bit(b: Any, placement: Any) -> bool:

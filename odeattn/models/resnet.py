@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from odeattn.adaptors import IEBatchNorm2d
 from odeattn.models._adaptor_args import adaptor_record, effective_adaptor, resolve_sharing
 from odeattn.models._common import (
+    Placement,
     format_placement,
     he_init_conv,
     method_names,
@@ -143,6 +144,31 @@ def _mask(placement: Any, blocks: tuple[int, ...], adaptor: Any) -> list[list[bo
     return mask
 
 
+def _stages(
+    block: str, arch: dict[str, Any], norm: Norm, mask: list[list[bool]], adaptor: Any
+) -> tuple[list[nn.Module], int]:
+    """The residual stages described by ``arch`` (stride 2 from the second), and their output width."""
+    stages, cin, preact = [], arch["stem_width"], arch["preact"]
+    for s, (width, n) in enumerate(zip(arch["widths"], arch["blocks"])):
+        branches, shortcuts, cin = _branches(
+            block, cin, width, n, 1 if s == 0 else 2, preact, arch["dropout"], norm
+        )
+        stage = build_stage(
+            branches,
+            shortcuts,
+            cin,
+            stage_id=s,
+            method=arch["method"][s],
+            mask=mask[s],
+            adaptor=adaptor,
+            adaptor_kw=arch["adaptor_kw"],
+            sharing=arch["sharing"],
+            post=None if preact else PostActivation,
+        )
+        stages.append(stage)
+    return stages, cin
+
+
 def resnet(
     *,
     name: str,
@@ -159,7 +185,7 @@ def resnet(
     method: Any = "euler",
     adaptor: Any = None,
     adaptor_kw: dict[str, Any] | None = None,
-    placement: str | Sequence[bool] | None = None,
+    placement: Placement = None,
     sharing: str | None = None,
 ) -> ResNet:
     """Generic residual network; the registered names fix ``name``, ``block``, ``stem``, defaults."""
@@ -170,32 +196,7 @@ def resnet(
         num_classes=num_classes, in_channels=in_channels, stem_width=stem_width, dropout=dropout
     )
     norm_cls = _norm(norm)
-    methods = method_names(method, n_stages)
     mask = _mask(placement, blocks_t, adaptor)
-    kw = dict(adaptor_kw or {})
-    share = resolve_sharing(adaptor, sharing)
-    active = effective_adaptor(adaptor)  # "none" -> no adaptor modules at all
-    stem_mod = _stem(stem, in_channels, stem_width, preact, norm_cls)
-    stages, cin = [], stem_width
-    for s in range(n_stages):
-        stride = 1 if s == 0 else 2
-        branches, shortcuts, cin = _branches(
-            block, cin, widths_t[s], blocks_t[s], stride, preact, dropout, norm_cls
-        )
-        stages.append(
-            build_stage(
-                branches,
-                shortcuts,
-                cin,
-                stage_id=s,
-                method=methods[s],
-                mask=mask[s],
-                adaptor=active,
-                adaptor_kw=kw,
-                sharing=share,
-                post=None if preact else PostActivation,
-            )
-        )
     arch = {
         "name": name,
         "family": "resnet",
@@ -207,12 +208,14 @@ def resnet(
         "stem_width": stem_width,
         "dropout": float(dropout),
         "norm": norm,
-        "method": methods,
+        "method": method_names(method, n_stages),
         "adaptor": adaptor_record(adaptor),
-        "adaptor_kw": kw,
+        "adaptor_kw": dict(adaptor_kw or {}),
         "placement": format_placement(mask) if adaptor is not None else None,
-        "sharing": share,
+        "sharing": resolve_sharing(adaptor, sharing),
     }
+    stem_mod = _stem(stem, in_channels, stem_width, preact, norm_cls)
+    stages, cin = _stages(block, arch, norm_cls, mask, effective_adaptor(adaptor))
     return ResNet(stem_mod, stages, Head(cin, num_classes, preact=preact), arch)
 
 

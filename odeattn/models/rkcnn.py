@@ -62,7 +62,10 @@ def _rk_block(variant: str, s: int, sweeps: int, width: int, wk: int, dropout: f
     return compile_step(MethodGraph.rkcnn(variant, s, sweeps), fields)
 
 
-def _validate(variant: str, sweeps: int | None) -> tuple[str, int]:
+def _validate(variant: str, sweeps: int | None, neck: int) -> tuple[str, int]:
+    """(variant letter, number of update sweeps) after checking variant, sweeps and neck."""
+    if isinstance(neck, bool) or not isinstance(neck, int) or neck < 1:
+        raise ValueError(f"`neck` must be a positive int, but got neck={neck!r}")
     v = str(variant).upper()
     if v not in _VARIANTS:
         raise ValueError(f"`variant` must be one of 'E', 'I', 'R', but got variant={variant!r}")
@@ -77,6 +80,16 @@ def _validate(variant: str, sweeps: int | None) -> tuple[str, int]:
     if v != "E" and not sweeps:
         raise ValueError(f"RKCNN-{v} needs sweeps >= 1 (sweeps=0 is RKCNN-E), but got sweeps=0")
     return v, sweeps
+
+
+def _period(
+    p: int, steps: int, v: str, s: int, sweeps: int, width: int, neck: int, dropout: float
+) -> Stage:
+    """Period ``p`` of the frame: ``steps`` RK blocks of ``s`` stages each, positions set."""
+    blocks = [_rk_block(v, s, sweeps, width, neck * width, dropout) for _ in range(steps)]
+    for b, block in enumerate(blocks):
+        block.set_position(p, b)
+    return Stage(blocks)
 
 
 @register("rkcnn", family="rkcnn")
@@ -97,22 +110,14 @@ def rkcnn(
     """RKCNN-{variant}-{stages}: ``stages[i]`` RK stages per block, ``growth[i]`` = period width k_i,
     ``steps[i]`` RK blocks (time steps) per period (default 1), ``sweeps`` update sweeps (default
     0 for E, 1 for I/R), bottleneck width ``neck·k``, ``dropout`` = 1 − keep_prob."""
-    v, n_sweeps = _validate(variant, sweeps)
+    v, n_sweeps = _validate(variant, sweeps, neck)
     n = len(tuple(growth))
     widths = stage_tuple(growth, n, "growth")
     s_t = stage_tuple(stages, n, "stages")
     steps_t = stage_tuple(steps if steps is not None else (1,) * n, n, "steps")
-    if isinstance(neck, bool) or not isinstance(neck, int) or neck < 1:
-        raise ValueError(f"`neck` must be a positive int, but got neck={neck!r}")
-    periods = []
-    for p in range(n):
-        blocks = [
-            _rk_block(v, s_t[p], n_sweeps, widths[p], neck * widths[p], dropout)
-            for _ in range(steps_t[p])
-        ]
-        for b, block in enumerate(blocks):
-            block.set_position(p, b)
-        periods.append(Stage(blocks))
+    periods = [
+        _period(p, steps_t[p], v, s_t[p], n_sweeps, widths[p], neck, dropout) for p in range(n)
+    ]
     arch = {
         "name": "rkcnn",
         "family": "rkcnn",

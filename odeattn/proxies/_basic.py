@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from odeattn.stiffness import record, tns
+from odeattn.stiffness import record_batch, tns
 
 __all__ = [
     "Screen",
@@ -127,20 +127,7 @@ def tns_at_init(
     network are meaningless) and restores every buffer afterwards, so the model is unchanged.
     """
 
-    if bn_mode not in ("train", "eval"):
-        raise ValueError(f"`bn_mode` must be 'train' or 'eval', but got bn_mode={bn_mode!r}")
-    saved = [(b, b.detach().clone()) for b in model.buffers()]  # BN running stats, counters
-    was_training = model.training
-    model.train(bn_mode == "train")
-    try:
-        with torch.no_grad(), record(model) as rec:
-            model(x)
-        return float(tns(rec.nsi(kind), rec.stage))
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
-        model.train(was_training)
+    return float(tns(*record_batch(model, x, kind=kind, bn_mode=bn_mode)))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import optuna
 import torch
 
 from odeattn.models import create_model
+from odeattn.proxies import count_params
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
 from odeattn.search._objective import build
@@ -73,7 +74,7 @@ def dry_run(
                 "train": train_over,
                 "placement": arch.get("placement"),
                 "method": arch.get("method"),
-                "n_params": _metrics.count_params(model),
+                "n_params": count_params(model, trainable_only=False),
                 "loss": loss.item(),
                 "tns": st["tns"],
                 "attention_blocks": _metrics.attention_blocks(arch),

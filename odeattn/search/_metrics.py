@@ -11,17 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from odeattn.proxies import count_flops, measure_latency
-from odeattn.stiffness import record, stiffness_proportion, tns
+from odeattn.stiffness import record_batch, stiffness_proportion, tns
 
-__all__ = ["attention_blocks", "cost", "count_params", "stiffness"]
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+__all__ = ["attention_blocks", "cost", "stiffness"]
 
 
 def attention_blocks(arch: dict[str, Any]) -> int:
@@ -51,7 +46,6 @@ def _empty(kind: str) -> dict[str, Any]:
     }
 
 
-@torch.no_grad()
 def stiffness(
     model: nn.Module, x: Tensor, *, kind: str, p_hat_m: tuple[float, float], bn_mode: str = "eval"
 ) -> dict[str, Any]:
@@ -61,24 +55,9 @@ def stiffness(
     with batch statistics, since an untrained network's running statistics are meaningless.
     """
 
-    param = next(model.parameters(), None)
-    if param is not None:  # after fit() on CUDA the model lives there
-        x = x.to(param.device)
-    saved = [(b, b.detach().clone()) for b in model.buffers()]
-    was_training = model.training
-    model.train(bn_mode == "train")
-    try:
-        with record(model) as rec:
-            model(x)
-        try:
-            nsi = rec.nsi(kind)  # (N, L)
-        except RuntimeError:  # no measurable block (one block per stage): nothing to summarise
-            return _empty(kind)
-        stage = list(rec.stage)
-    finally:
-        for buf, val in saved:
-            buf.copy_(val)
-        model.train(was_training)
+    nsi, stage = record_batch(model, x, kind=kind, bn_mode=bn_mode, allow_empty=True)
+    if not stage:  # no measurable block (one block per stage): nothing to summarise
+        return _empty(kind)
     per_block = nsi.mean(0)  # (L,)
     per_stage: dict[str, float] = {}
     for s in sorted(set(stage)):

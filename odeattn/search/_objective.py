@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from odeattn.models import create_model
+from odeattn.proxies import count_params
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import STIFFNESS_METRICS
@@ -37,23 +38,14 @@ Report = Callable[[int, dict[str, float]], bool]
 Screen = Callable[[float], bool]
 
 _EPOCH_KEYS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy")
-_ALIASES = {
-    "val_acc": "val_accuracy",
-    "val_top1": "val_accuracy",
-    "acc": "val_accuracy",
-    "loss": "train_loss",
-    "train_acc": "train_accuracy",
-}
 
 
 def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in (m or {}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[_ALIASES.get(k, k)] = float(v)
-    if out.get("val_accuracy", 0.0) > 1.0:  # a percentage
-        out["val_accuracy"] /= 100.0
-    return out
+    return {
+        k: float(v)
+        for k, v in (m or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def _stiff_points(study: StudyConfig) -> set[str | int]:
@@ -138,7 +130,7 @@ def _static(
     study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor
 ) -> dict[str, float]:
     out = {
-        "params": float(_metrics.count_params(model)),
+        "params": float(count_params(model, trainable_only=False)),
         "attention_blocks": float(_metrics.attention_blocks(arch)),
     }
     latency = any(o.metric == "latency_ms" for o in study.objectives)

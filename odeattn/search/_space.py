@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from odeattn.models import split_per_stage
 from odeattn.search._config_space import (
     CategoricalParam,
     FloatParam,
@@ -27,7 +28,7 @@ from odeattn.search._config_space import (
     SearchSpaceConfig,
 )
 
-__all__ = ["Decoded", "Space", "decode", "grid_space", "placement_string", "sample"]
+__all__ = ["Decoded", "Space", "decode", "grid_space", "sample"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,10 @@ def _active(p: Any, values: dict[str, Any]) -> bool:
     return True
 
 
-def _placement(name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Source) -> str:
+def _placement(
+    name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Source
+) -> tuple[tuple[bool, ...], ...]:
+    """The per-stage mask, structured (``create_model(placement=...)`` takes it as it is)."""
     if p.mode == "bits":
         masks = [
             [src.cat(f"{name}.s{s}.b{b}", [0, 1]) for b in range(n)] for s, n in enumerate(blocks)
@@ -135,17 +139,8 @@ def _placement(name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Sour
         k = src.int(f"{name}.k", min(p.k[0], total), min(p.k[1], total), 1, False)
         prio = [src.float(f"{name}.r{i}", 0.0, 1.0, None, False) for i in range(total)]
         on = set(sorted(range(total), key=lambda i: (-prio[i], i))[:k])
-        flat = [int(i in on) for i in range(total)]
-        masks, i = [], 0
-        for n in blocks:
-            masks.append(flat[i : i + n])
-            i += n
-    return placement_string(masks)
-
-
-def placement_string(masks: list[list[int]]) -> str:
-    """[[1,1,0],[0,0,1,1]] -> "110|0011"."""
-    return "|".join("".join(str(int(b)) for b in m) for m in masks)
+        masks = split_per_stage([int(i in on) for i in range(total)], blocks)
+    return tuple(tuple(bool(b) for b in m) for m in masks)
 
 
 def _one(name: str, p: Any, blocks: tuple[int, ...], src: _Source) -> Any:

@@ -20,15 +20,19 @@ from odeattn.stiffness._metrics import (
     tns_grid,
     tns_per_sample,
 )
+from odeattn.stiffness._probe import BN_MODES, preserved, record_batch
 from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
 
 __all__ = [
+    "BN_MODES",
     "NSI_DEFINITIONS",
     "Recorder",
     "delta",
     "delta_grid",
     "measure",
+    "preserved",
     "record",
+    "record_batch",
     "stage_means",
     "stiffness_proportion",
     "stiffness_proportion_grid",

@@ -81,6 +81,23 @@ def _build(cc: str, source: str, target: Path) -> None:
         os.replace(lib, target)  # atomic: concurrent builders never see a partial file
 
 
+_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
+_SIGNATURES = {  # argument types of the three kernels (each in an f32 and an f64 build)
+    "add_norms": [_PTR] * 4 + [_I64] * 3 + [ctypes.c_int],
+    "step_norms": [_PTR] * 4 + [_I64] * 3 + [ctypes.c_int] + [_I64] * 2 + [ctypes.c_int],
+    "addcmul_norms": [_PTR] * 5 + [_I64] * 3 + [ctypes.c_int] + [_I64] * 2 + [ctypes.c_int],
+}
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Set the C signatures (int return, argument types) of every kernel in ``lib``."""
+    for kernel, argtypes in _SIGNATURES.items():
+        for dtype in ("f32", "f64"):
+            fn = getattr(lib, f"odeattn_{kernel}_{dtype}")
+            fn.restype = ctypes.c_int
+            fn.argtypes = argtypes
+
+
 def load() -> ctypes.CDLL | None:
     """The compiled kernel library, building it on first use; ``None`` when unavailable."""
     global _lib, _tried
@@ -108,30 +125,7 @@ def load() -> ctypes.CDLL | None:
             detail,
         )
         return None
-    for name in ("odeattn_add_norms_f32", "odeattn_add_norms_f64"):
-        fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int]
-    for name in ("odeattn_step_norms_f32", "odeattn_step_norms_f64"):
-        fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = (
-            [ctypes.c_void_p] * 4
-            + [ctypes.c_int64] * 3
-            + [ctypes.c_int]
-            + [ctypes.c_int64] * 2
-            + [ctypes.c_int]
-        )
-    for name in ("odeattn_addcmul_norms_f32", "odeattn_addcmul_norms_f64"):
-        fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = (
-            [ctypes.c_void_p] * 5
-            + [ctypes.c_int64] * 3
-            + [ctypes.c_int]
-            + [ctypes.c_int64] * 2
-            + [ctypes.c_int]
-        )
+    _declare(lib)
     _lib = lib
     return lib
 

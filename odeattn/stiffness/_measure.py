@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from odeattn._errors import must
 from odeattn.data._augment import BatchTransform
 from odeattn.stiffness import _tns
 from odeattn.stiffness._metrics import stiffness_proportion, tns_per_sample
-from odeattn.stiffness._recorder import NSI_DEFINITIONS, record
+from odeattn.stiffness._probe import preserved
+from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
 
 
 def _bundle_split(data: Any, split: str) -> tuple[Tensor, Tensor | None, Any]:
@@ -127,23 +129,36 @@ def measure(
     """
 
     if kind not in NSI_DEFINITIONS:
-        raise ValueError(f"`kind` must be one of {list(NSI_DEFINITIONS)}, but got kind={kind!r}")
+        raise must("kind", f"be one of {list(NSI_DEFINITIONS)}", kind, valid=NSI_DEFINITIONS)
     _tns.check_mu(mu)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    was_training = model.training
-    model.eval()
-    try:
+    with preserved(model, bn_mode="eval"):
         batches = _limited(_batches(data, split, int(batch_size)), max_samples)
         rec, accuracy = _run(model, batches, include_first, device)
-    finally:
-        model.train(was_training)
+    report = _report(rec, kind, mu, m, quantiles, include_first=include_first, accuracy=accuracy)
+    if not per_sample:
+        del report["per_sample"]
+    return report
+
+
+def _report(
+    rec: Recorder,
+    kind: str,
+    mu: str,
+    m: Sequence[tuple[float, float]],
+    quantiles: Sequence[float],
+    *,
+    include_first: bool,
+    accuracy: float | None,
+) -> dict[str, Any]:
+    """The JSON report of a recorder's passes (``per_sample`` always filled in here)."""
     both = {k: rec.nsi(k) for k in NSI_DEFINITIONS}
     nsi, stage, names = both[kind], rec.stage, rec.names
     per = {k: tns_per_sample(v, stage, mu=mu) for k, v in both.items()}
     m_arr = np.asarray(m, dtype=np.float64).reshape(-1, 2)
     p_hat = stiffness_proportion(nsi, stage, m_arr[:, 0], m_arr[:, 1], mu=mu)
-    report: dict[str, Any] = {
+    return {
         "definition": kind,
         "definition_text": NSI_DEFINITIONS[kind],
         "mu": mu,
@@ -159,7 +174,5 @@ def measure(
             {"m1": float(a), "m2": float(b), "p_hat": float(p)}
             for (a, b), p in zip(m_arr, np.atleast_1d(p_hat))
         ],
+        "per_sample": {"tns": per[kind].tolist(), "nsi": nsi.tolist()},
     }
-    if per_sample:
-        report["per_sample"] = {"tns": per[kind].tolist(), "nsi": nsi.tolist()}
-    return report

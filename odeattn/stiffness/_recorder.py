@@ -171,6 +171,11 @@ class Recorder:
         return (n["phi"] if kind == "step" else n["diff"]) / n["x"]
 
     @property
+    def measured(self) -> int:
+        """How many blocks would be NSI columns (0 before any pass; never raises)."""
+        return sum(1 for c in self._columns.values() if self.include_first or not c["first"])
+
+    @property
     def stage(self) -> list[int]:
         """Stage id of each NSI column."""
         return [c["stage"] for c in self._measured()]

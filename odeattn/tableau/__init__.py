@@ -14,16 +14,15 @@ This module imports without torch. Command line::
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from odeattn._errors import unknown_name
 from odeattn.tableau._butcher import ButcherTableau
 from odeattn.tableau._data import build_tableaus
+from odeattn.tableau._library import Library
 from odeattn.tableau._stability import StabilityFunction
 
 __all__ = ["TABLEAUS", "ButcherTableau", "StabilityFunction", "get_tableau"]
 
-TABLEAUS: MappingProxyType[str, ButcherTableau] = MappingProxyType(build_tableaus())
+TABLEAUS: Library = Library(build_tableaus)  # read-only; built and checked on first use
 
 
 def get_tableau(name: str | ButcherTableau) -> ButcherTableau:

@@ -19,7 +19,8 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from odeattn.tableau._exact import Number, Surd, is_zero, parse_entry
+from odeattn.tableau._exact import Number, Surd, is_zero
+from odeattn.tableau._parse import parse_matrix, parse_vector
 from odeattn.tableau._stability import StabilityFunction, stability_function
 from odeattn.tableau._trees import order_residuals
 
@@ -54,7 +55,7 @@ class ButcherTableau:
     a: tuple[tuple[Number, ...], ...]
     b: tuple[Number, ...]
     b_err: tuple[Number, ...] | None = None
-    order: int = field(default=0, kw_only=True)
+    order: int = field(kw_only=True)
     err_order: int | None = field(default=None, kw_only=True)
     tol: float | None = field(default=None, kw_only=True, compare=False)
     source: str = field(default="", kw_only=True, compare=False)
@@ -65,22 +66,21 @@ class ButcherTableau:
         if not isinstance(name, str) or not name:
             raise ValueError(f"`name` must be a non-empty string, but got name={name!r}")
         exact = [True]
-        a = self._parse_matrix(self.a, exact)
+        a = parse_matrix(name, self.a, exact)
         s = len(a)
-        b = self._parse_vector("b", self.b, s, exact)
+        b = parse_vector(name, "b", self.b, s, exact)
         c = (
             tuple(sum(row, Fraction(0)) for row in a)
             if self.c is None
-            else self._parse_vector("c", self.c, s, exact)
+            else parse_vector(name, "c", self.c, s, exact)
         )
-        b_err = None if self.b_err is None else self._parse_vector("b_err", self.b_err, s, exact)
+        b_err = None if self.b_err is None else parse_vector(name, "b_err", self.b_err, s, exact)
         tol = self.tol if self.tol is not None else (0.0 if exact[0] else _FLOAT_TOL)
         if not tol >= 0:
             raise ValueError(f"{name}: `tol` must be ≥ 0, but got tol={self.tol!r}")
         for key, value in (("a", a), ("b", b), ("c", c), ("b_err", b_err), ("tol", tol)):
             object.__setattr__(self, key, value)
         self._check_sums()
-        self._set_float_views()
         self._check_order("order", "b", b, self.order)
         if b_err is not None:
             b_hat = tuple(bi - ei for bi, ei in zip(b, b_err))
@@ -92,49 +92,6 @@ class ButcherTableau:
                 f"{name}: `err_order` needs `b_err`, but got b_err=None, "
                 f"err_order={self.err_order}; drop err_order or give b_err"
             )
-
-    def _parse_vector(self, key: str, values: Any, s: int, exact: list[bool]) -> tuple:
-        try:
-            items = list(values)
-        except TypeError:
-            raise ValueError(
-                f"{self.name}: `{key}` must be a sequence of {s} numbers, but got {key}={values!r}"
-            ) from None
-        if len(items) != s:
-            raise ValueError(
-                f"{self.name}: `{key}` must have {s} entries (the number of rows "
-                f"of a), but got {len(items)}: {key}={items!r}"
-            )
-        return tuple(self._entry(key, i, x, exact) for i, x in enumerate(items))
-
-    def _parse_matrix(self, rows: Any, exact: list[bool]) -> tuple:
-        try:
-            rows = [list(r) for r in rows]
-        except TypeError:
-            raise ValueError(
-                f"{self.name}: `a` must be a full s×s matrix (a list of rows), but got a={rows!r}"
-            ) from None
-        s = len(rows)
-        if s == 0:
-            raise ValueError(f"{self.name}: `a` must have at least one row, but got a=[]")
-        for i, r in enumerate(rows):
-            if len(r) != s:
-                raise ValueError(
-                    f"{self.name}: `a` must be a full {s}×{s} matrix (pad explicit "
-                    f"rows with zeros), but row {i} has {len(r)} entries: {r!r}"
-                )
-        return tuple(
-            tuple(self._entry(f"a[{i}]", j, x, exact) for j, x in enumerate(r))
-            for i, r in enumerate(rows)
-        )
-
-    def _entry(self, key: str, i: int, x: Any, exact: list[bool]) -> Number:
-        try:
-            value, is_exact = parse_entry(x)
-        except ValueError as err:
-            raise ValueError(f"{self.name}: `{key}[{i}]` is invalid: {err}") from None
-        exact[0] = exact[0] and is_exact
-        return value
 
     def _check_sums(self) -> None:
         tol, name = self.tol, self.name
@@ -270,15 +227,23 @@ class ButcherTableau:
         """Evaluate the stability function at ``z`` (y_1 = R(hλ) y_0 for y' = λy)."""
         return self.stability_function(z)
 
-    # -- float64 views for numerics: c_f, a_f, b_f, b_err_f (set eagerly in __post_init__, so
-    # reading them inside a traced/compiled region never runs Python conversion code)
-    def _set_float_views(self) -> None:
-        object.__setattr__(self, "c_f", tuple(float(x) for x in self.c))
-        object.__setattr__(self, "a_f", tuple(tuple(float(x) for x in r) for r in self.a))
-        object.__setattr__(self, "b_f", tuple(float(x) for x in self.b))
-        object.__setattr__(
-            self, "b_err_f", None if self.b_err is None else tuple(float(x) for x in self.b_err)
-        )
+    # -- float64 views for numerics (cached: after the first read a plain attribute lookup, so
+    # traced/compiled code that reads them runs no conversion; compile reads them when it plans)
+    @cached_property
+    def c_f(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.c)
+
+    @cached_property
+    def a_f(self) -> tuple[tuple[float, ...], ...]:
+        return tuple(tuple(float(x) for x in r) for r in self.a)
+
+    @cached_property
+    def b_f(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.b)
+
+    @cached_property
+    def b_err_f(self) -> tuple[float, ...] | None:
+        return None if self.b_err is None else tuple(float(x) for x in self.b_err)
 
     def __repr__(self) -> str:
         kind = "explicit" if self.is_explicit else "implicit"

@@ -190,9 +190,9 @@ def _changed(cfg, recipe: str) -> dict[str, Any]:
 
 
 def _line(m: dict[str, Any], epochs: int) -> str:
-    s = f"epoch {m['epoch']:>3}/{epochs}  loss {m['train_loss']:.4f}  top-1 {100 * m['train_acc']:.2f}%"
-    if "val_acc" in m:
-        s += f"  val loss {m['val_loss']:.4f}  val top-1 {100 * m['val_acc']:.2f}%"
+    s = f"epoch {m['epoch']:>3}/{epochs}  loss {m['train_loss']:.4f}  top-1 {100 * m['train_accuracy']:.2f}%"
+    if "val_accuracy" in m:
+        s += f"  val loss {m['val_loss']:.4f}  val top-1 {100 * m['val_accuracy']:.2f}%"
     if "val_top5" in m:
         s += f"  val top-5 {100 * m['val_top5']:.2f}%"
     return s + f"  {m['images_per_s']:.0f} img/s  {m['epoch_time_s']:.1f}s"
@@ -240,9 +240,9 @@ def _run(args, model, data, cfg, out, document, ignored, start) -> int:
             return 1
         bar.close()
         f.write(json.dumps({"final": True, **final}) + "\n")
-    if "test_acc" in final:
+    if "test_accuracy" in final:
         print(
-            f"test loss {final['test_loss']:.4f}  test top-1 {100 * final['test_acc']:.2f}%"
+            f"test loss {final['test_loss']:.4f}  test top-1 {100 * final['test_accuracy']:.2f}%"
             + (f"  test top-5 {100 * final['test_top5']:.2f}%" if "test_top5" in final else "")
         )
     print(f"checkpoint: {ckpt}")

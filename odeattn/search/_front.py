@@ -22,11 +22,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import SearchFailed, SetupError
 from odeattn.train import RECIPES
 
 __all__ = [
     "as_dict",
     "best_of",
+    "check_outcome",
     "dominates",
     "finished",
     "n_dominating",
@@ -100,3 +102,22 @@ def best_of(study: StudyConfig, s: optuna.Study) -> list[tuple[FrozenTrial, list
 
 def as_dict(values: Sequence[float], study: StudyConfig) -> dict[str, Any]:
     return dict(zip(study.objective_names, values, strict=True))
+
+
+def check_outcome(study: StudyConfig, s: optuna.Study) -> None:
+    """Raise when the search did not work: :class:`SetupError` when the latest trial failed in
+    set-up, :class:`SearchFailed` when every trial failed (surplus, stale and set-up failures
+    aside)."""
+    trials = [
+        t
+        for t in s.get_trials(deepcopy=False)
+        if not (t.user_attrs.get("odeattn_surplus") or t.user_attrs.get("odeattn_stale"))
+    ]
+    if trials and trials[-1].user_attrs.get("odeattn_setup"):
+        raise SetupError(str(trials[-1].user_attrs.get("error", "trial set-up failed")))
+    real = [t for t in trials if not t.user_attrs.get("odeattn_setup")]
+    if real and all(t.state == TrialState.FAIL for t in real):
+        first = str(real[0].user_attrs.get("error", "no error recorded")).splitlines()[0]
+        raise SearchFailed(
+            f"study {study.name!r}: all {len(real)} trials failed; the first: {first}"
+        )

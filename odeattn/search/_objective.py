@@ -24,7 +24,7 @@ import torch
 from odeattn.models import create_model
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import STIFFNESS_METRICS
+from odeattn.search._config_base import STIFFNESS_METRICS, SetupError
 from odeattn.search._dashboard import record_trial
 from odeattn.search._front import planned_epochs
 from odeattn.search._resolve import resolve_space
@@ -46,11 +46,6 @@ _ALIASES = {
     "loss": "train_loss",
     "train_acc": "train_accuracy",
 }
-
-
-class SetupError(RuntimeError):
-    """A trial failed before training (data, model construction, measurement set-up): the study
-    itself is wrong, so the search stops (exit 2) instead of failing every trial the same way."""
 
 
 def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:

@@ -19,7 +19,7 @@ import optuna
 
 from odeattn.adaptors import ADAPTORS
 from odeattn.data import DATASETS
-from odeattn.models import MODELS, create_model
+from odeattn.models import MODELS, create_model, list_models
 from odeattn.search._build import config_fields, data_for
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, closest
@@ -83,20 +83,51 @@ def _check_model(study: StudyConfig) -> dict[str, Any]:
                 raise ConfigError(
                     f, f"model.kwargs.{k}", f"not an argument of {m.name!r}; {closest(k, valid)}"
                 )
+    mask = m.kwargs.get("placement")
+    if isinstance(mask, str):  # checked against the blocks of the model built without it
+        bare = _build_model(study, {k: v for k, v in m.kwargs.items() if k != "placement"})
+        _check_mask(study, mask, _blocks_of(bare.architecture()))
+    return _build_model(study, m.kwargs).architecture()
+
+
+def _build_model(study: StudyConfig, kwargs: dict[str, Any]) -> Any:
+    """``create_model`` or a ConfigError carrying the registry's own message: at ``model.name``
+    for a name the registry does not list (parsed names carry their arguments), else at
+    ``model.kwargs`` (a construction error is never turned into "unknown model")."""
+    m = study.model
     try:
-        model = create_model(m.name, **{"num_classes": 10, **m.kwargs})
-    except (TypeError, ValueError) as e:  # the registry's own message (unknown name included)
+        return create_model(m.name, **{"num_classes": 10, **kwargs})
+    except (TypeError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f, "model", f"create_model({m.name!r}, ...) failed: {msg}") from None
-    return model.architecture()
+        key = "model.name" if m.name not in list_models() or not kwargs else "model.kwargs"
+        raise ConfigError(study.file, key, f"create_model({m.name!r}, ...) failed: {msg}") from None
+
+
+def _blocks_of(arch: dict[str, Any]) -> tuple[int, ...] | None:
+    for key in ("blocks", "stages"):
+        if key in arch:
+            return tuple(int(b) for b in arch[key])
+    return None
+
+
+def _check_mask(study: StudyConfig, mask: str, blocks: tuple[int, ...] | None) -> None:
+    groups = mask.split("|")
+    if blocks is not None and [len(g) for g in groups] != list(blocks):
+        want = "|".join("1" * n for n in blocks)
+        raise ConfigError(
+            study.file,
+            "model.kwargs.placement",
+            f"must have one group of bits per stage with {list(blocks)} bits, but got "
+            f"placement={mask!r}; e.g. {want!r}",
+        )
 
 
 def _blocks(study: StudyConfig, cfg: Any, arch: dict[str, Any]) -> tuple[int, ...]:
     """Blocks (steps) per stage of the base model: ``architecture()["blocks"]`` (ResNets) or
     ``["stages"]`` (RKCNN); a space that places or sizes per stage needs one of them."""
-    for key in ("blocks", "stages"):
-        if key in arch:
-            return tuple(int(b) for b in arch[key])
+    blocks = _blocks_of(arch)
+    if blocks is not None:
+        return blocks
     staged = [
         n
         for n, p in cfg.params.items()

@@ -161,6 +161,7 @@ def test_percentile_rule_equals_optunas_percentile_pruner() -> None:
             epoch=epoch,
             warmup_epochs=warm,
             min_trials=nmin,
+            last_epoch=10**6,  # Optuna's pruner has no last-epoch guard
         )
         assert got == expect, (case, direction, pct, warm, nmin, mine, others)
 
@@ -239,7 +240,7 @@ CURVES = {
 
 
 def _fake_run_trial(
-    study: Any, params: dict, report: Any, *, trial: Any, space: Any, screen: Any
+    study: Any, params: dict, report: Any, *, trial: Any, space: Any, screen: Any, seed: Any = None
 ) -> dict:
     from odeattn.models import create_model
     from odeattn.search._objective import build
@@ -281,9 +282,11 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(
                     {"metric": "val_accuracy", "direction": "maximize"},
                     {"metric": "params", "direction": "minimize"},
                 ],
+                "train": {"epochs": 2},
                 "pruning": {"metric": "val_accuracy", "warmup_epochs": 0, "min_trials": 2},
                 "sampler": {"name": "random", "seed": 0},
                 "budget": {"n_trials": 4},
+                "noise": {"trials": 0},
             }
         )
     )
@@ -300,15 +303,17 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(
         TrialState.PRUNED,
         TrialState.COMPLETE,
     ]
-    assert s.trials[2].user_attrs["intermediate"] == {"val_accuracy": [0.1]}
-    assert s.trials[0].user_attrs["intermediate"] == {"val_accuracy": [0.5, 0.8]}
+    # per objective (the fake reports no per-epoch params) and the pruning metric, per epoch
+    assert s.trials[2].user_attrs["intermediate"] == {"val_accuracy": [0.1], "params": [None]}
+    assert s.trials[0].user_attrs["intermediate"]["val_accuracy"] == [0.5, 0.8]
     assert main(args) == 0  # second invocation, same total: nothing more runs
     assert len(optuna.load_study(study_name="mo", storage=storage).trials) == 4
     assert main([*args, "--n-trials", "6"]) == 0  # a larger total: exactly two more
     s = optuna.load_study(study_name="mo", storage=storage)
     assert len(s.trials) == 6 and budget_used(s) == 6
-    # trial 4 beats the epoch-2 median 0.9 of trials 0, 1, 3 (0.92); trial 5 ([0.2, ...]) is below
-    # the epoch-1 median 0.65 of the four complete trials
+    # decisions only at epoch 1 of 2, against every trial that reached it (pruned included):
+    # trial 4 (0.7) beats the median 0.55 of 0.5, 0.6, 0.1, 0.9; trial 5 (0.2) is below the
+    # median 0.6 of the five
     assert s.trials[4].state == TrialState.COMPLETE and s.trials[5].state == TrialState.PRUNED
     # export: one file per Pareto-optimal trial (brute force), each rebuilding the same network
     done = [t for t in s.trials if t.state == TrialState.COMPLETE]
@@ -359,8 +364,13 @@ def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     assert model.architecture()["placement"] == "101|010|101"
     assert out["params"] == sum(p.numel() for p in model.parameters())
     assert out["flops"] == count_flops(model, (1, 8, 8))
-    x = _build.input_batch(data, study.measure.samples)
-    assert math.isclose(out["tns@init"], tns_at_init(model, x), rel_tol=1e-9)
+    x = _build.input_batch(data, study.measure.samples)  # the fixed evaluation set, in batches
+    b = study.measure.batch
+    parts = [(len(x[i : i + b]), tns_at_init(model, x[i : i + b])) for i in range(0, len(x), b)]
+    expect = sum(n * v for n, v in parts) / len(x)  # TNS is a mean over samples
+    assert out["eval_samples"] == len(x) == min(study.measure.samples, len(data.val.x))
+    assert math.isclose(out["tns@init"], expect, rel_tol=1e-9)
+    assert out["seed"] == study.sampler.seed and out["threads"] == 1
     assert out["epochs_run"] == 1 and 0.0 <= out["val_accuracy"] <= 1.0 and out["tns"] >= 0.0
 
 

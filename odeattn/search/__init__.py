@@ -15,16 +15,25 @@ The backends share two seams, which stay stable:
     Builds the model from ``params`` (the flat dict above, or Ray's ``config`` = ``trial.params``),
     trains it with ``odeattn.train.fit``, measures the metrics. ``report(epoch, metrics) ->
     should_stop`` is called once per epoch (``metrics``: ``val_accuracy``, ``val_loss``,
-    ``train_loss``, and ``tns@<k>``… at epochs a stiffness objective asks for). The result holds
+    ``train_loss``, the static ``params``/``flops``/``attention_blocks``, and ``tns@<k>``… at
+    epochs a stiffness objective or the ``dominated`` pruning rule asks for). The result holds
     every objective name (``study_cfg.objective_names``), ``params``, ``flops``,
-    ``attention_blocks``, ``epochs_run``, ``screened_out`` and ``seconds``. With ``trial`` (an
-    ``optuna.Trial``, or any object with ``set_user_attr``) it also writes the user attributes and,
-    for an ``optuna.Trial``, the artifacts. Optional keywords: ``space=`` (skip re-resolving),
-    ``screen=`` (``score -> keep?`` for the TNS proxy screen), ``seed=``.
+    ``attention_blocks``, ``tns_se`` and ``eval_samples`` (TNS on the fixed evaluation set and its
+    standard error), ``epochs_run``, ``screened_out``, ``seconds``, ``seed`` and ``threads``. With
+    ``trial`` (an ``optuna.Trial``, or any object with ``set_user_attr``) it also writes the user
+    attributes and, for an ``optuna.Trial``, the artifacts and the per-epoch note. A failure
+    before training raises ``SetupError`` (the search stops with exit 2). Optional keywords:
+    ``space=`` (skip re-resolving), ``screen=`` (``score -> keep?`` for the TNS proxy screen),
+    ``seed=``.
 
-``run_ray(study_cfg, space, storage_url, *, console) -> None`` in ``_ray.py`` (the Ray backend)
-runs the study with ``OptunaSearch`` on ``storage_url`` until ``budget_used`` reaches
-``study_cfg.budget.n_trials``. ``study_cfg.ray`` holds its settings (:class:`odeattn.search._config.RayCfg`).
+``run_ray(study_cfg, space, storage_url, *, console) -> dict`` in ``_ray_study.py`` (the Ray
+backend, on top of ``_ray.py``) runs the study's remaining budget with ``OptunaSearch`` on
+``storage_url`` until ``budget_used`` reaches ``study_cfg.budget.n_trials`` and returns a summary
+dict. ``study_cfg.ray`` holds its settings (:class:`odeattn.search._config.RayCfg`).
+
+After either backend, ``_noise.conclude`` fails loudly (set-up failure: exit 2; every trial
+failed: exit 1) and measures the study's noise ceiling; the summary, ``best/`` and the plots use
+every finished trial (``_front``), pruned-at-the-final-epoch ones included.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import ConfigError
+from odeattn.search._config_base import ConfigError, SearchFailed, SetupError
 from odeattn.search._config_load import load_study
 from odeattn.search._dryrun import dry_run
 from odeattn.search._resolve import resolve_space
@@ -145,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         _print_dry(console, study, rows)
         return 0
 
-    run_search(study, space, console=console, progress=not args.quiet)
+    try:  # issue 12: study-level failures print one line (set-up/data: 2; every trial failed: 1)
+        run_search(study, space, console=console, progress=not args.quiet)
+    except (ConfigError, SetupError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except SearchFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,9 +17,9 @@ import torch
 from odeattn.data import load_dataset
 from odeattn.search._config import StudyConfig
 from odeattn.search._space import Decoded
-from odeattn.train import RECIPES
+from odeattn.train import RECIPES, TrainConfig
 
-__all__ = ["data_for", "input_batch", "model_kwargs", "train_config"]
+__all__ = ["config_fields", "data_for", "input_batch", "model_kwargs", "train_config"]
 
 #: (C, H, W) and classes of the named datasets, for a synthetic batch when files are absent.
 SHAPES = {
@@ -74,43 +74,22 @@ def input_batch(data: Any, n: int, device: torch.device | str = "cpu") -> torch.
     return (x.float() - mean) / std
 
 
-def train_config(study: StudyConfig, overrides: dict[str, Any], seed: int | None) -> Any:
+def train_config(study: StudyConfig, overrides: dict[str, Any], seed: int | None) -> TrainConfig:
     """The recipe's training config with the study's and the trial's overrides applied."""
 
     cfg = RECIPES[study.train.recipe]
     upd = dict(study.train.overrides)
     epochs = upd.pop("epochs", study.train.epochs)
-    if epochs is not None and hasattr(cfg, "with_epochs"):
+    if epochs is not None:
         cfg = cfg.with_epochs(int(epochs))  # milestones and warm-up scale with the epochs
-    elif epochs is not None:
-        upd["epochs"] = epochs
     if study.train.device != "auto":
         upd["device"] = study.train.device
     upd.update(overrides)
-    if seed is not None and _has_field(cfg, "seed") and "seed" not in upd:
+    if seed is not None and "seed" not in upd:
         upd["seed"] = seed
-    return _replace(cfg, upd)
+    return dataclasses.replace(cfg, **upd)
 
 
-def _has_field(cfg: Any, name: str) -> bool:
-    if isinstance(cfg, dict):
-        return True
-    if dataclasses.is_dataclass(cfg):
-        return name in {f.name for f in dataclasses.fields(cfg)}
-    return name in getattr(type(cfg), "model_fields", {})
-
-
-def _replace(cfg: Any, upd: dict[str, Any]) -> Any:
-    if isinstance(cfg, dict):
-        return {**cfg, **upd}
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.replace(cfg, **upd)
-    return cfg.model_copy(update=upd)
-
-
-def config_fields(cfg: Any) -> list[str]:
-    if isinstance(cfg, dict):
-        return list(cfg)
-    if dataclasses.is_dataclass(cfg):
-        return [f.name for f in dataclasses.fields(cfg)]
-    return list(getattr(type(cfg), "model_fields", {}))
+def config_fields(cfg: TrainConfig) -> list[str]:
+    """The field names of a training config (what ``train.overrides`` may set)."""
+    return [f.name for f in dataclasses.fields(cfg)]

@@ -74,19 +74,27 @@ class Objective(_Base):
 
 
 class MeasureCfg(_Base):
-    samples: int = Field(256, ge=2)  # validation samples for NSI / TNS
+    """Stiffness is measured on a fixed evaluation set: the first ``samples`` validation images,
+    cut into batches of ``batch``; TNS is the mean over batches and ``tns_se`` its standard error
+    (std over batches / sqrt(batches)), so every stored TNS carries its noise."""
+
+    samples: int = Field(512, ge=2)  # evaluation-set size for NSI / TNS (capped by the val split)
+    batch: int = Field(64, ge=2)  # batch of the evaluation set; SE is taken across batches
     nsi: Literal["step", "fd"] = "step"
     p_hat_m: tuple[float, float] = (0.0, 0.0)
     latency_batch: int = Field(1, ge=1)
 
 
 class PruningCfg(_Base):
-    """Our own rule (works for multi-objective studies): stop a trial whose ``metric`` at epoch e is
-    worse than the ``percentile`` of the other trials' values at epoch e (50 = median rule)."""
+    """Our own rules (``odeattn.search._prune``; they work in multi-objective studies), decided only
+    before the last epoch against every trial that reached epoch e: ``median``/``percentile`` stop
+    a trial whose ``metric`` is worse than the ``percentile`` of the others at epoch e;
+    ``dominated`` stops a trial whose objective vector at epoch e is dominated by ≥ ``k`` others."""
 
     metric: str = "val_accuracy"
     direction: Direction | None = None  # default: the objective's direction, else from the metric
-    rule: Literal["median", "percentile"] = "median"
+    rule: Literal["median", "percentile", "dominated"] = "median"
+    k: int = Field(1, ge=1)  # dominated rule: dominators needed to prune
     percentile: float = Field(50.0, gt=0, lt=100)
     warmup_epochs: int = Field(1, ge=0)
     min_trials: int = Field(3, ge=1)
@@ -114,6 +122,17 @@ class SamplerCfg(_Base):
     name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid"] = "tpe"
     seed: int | None = 0
     kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoiseCfg(_Base):
+    """The noise ceiling: after the budget, ``trials`` finished trials (spread over the ranking of
+    the first objective) are trained again with fresh seeds; the seed-to-seed Kendall τ of the
+    first objective, with a bootstrap 95 % CI (``bootstrap`` resamples), says how well a ranking
+    repeats. ``trials: 0`` turns it off."""
+
+    trials: int = Field(6, ge=0)
+    bootstrap: int = Field(2000, ge=100)
+    seed_offset: int = Field(100_003, ge=1)  # fresh seed = trial seed + seed_offset
 
 
 class BudgetCfg(_Base):
@@ -148,6 +167,8 @@ class StudyConfig(_Base):
     train: TrainCfg = TrainCfg()
     objectives: list[Objective] = Field(min_length=1)
     measure: MeasureCfg = MeasureCfg()
+    replicates: int = Field(1, ge=1)  # seeds per configuration; objective = mean, SE stored
+    noise: NoiseCfg = NoiseCfg()
     pruning: PruningCfg | None = None
     screen: ScreenCfg | None = None
     sampler: SamplerCfg = SamplerCfg()
@@ -187,6 +208,10 @@ class StudyConfig(_Base):
                     f"metric {self.pruning.metric!r} is not an "
                     "objective; give direction: maximize or minimize",
                 )
+        if self.pruning is not None and self.pruning.rule == "dominated" and len(names) < 2:
+            raise _KeyedError(
+                "pruning.rule", "`dominated` needs two or more objectives; use median"
+            )
         if self.sampler.name == "nsga3" and len(self.objectives) < 2:
             raise _KeyedError("sampler.name", "nsga3 needs two or more objectives; use tpe")
         return self
@@ -194,6 +219,10 @@ class StudyConfig(_Base):
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
+
+    @property
+    def objectives_need_stiffness(self) -> bool:
+        return any(o.metric in STIFFNESS_METRICS for o in self.objectives)
 
     @property
     def objective_names(self) -> list[str]:

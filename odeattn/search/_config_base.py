@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict
 
 from odeattn._errors import did_you_mean
 
-__all__ = ["METRICS", "STIFFNESS_METRICS", "ConfigError", "Direction", "Scalar", "closest"]
+__all__ = [
+    "METRICS",
+    "STIFFNESS_METRICS",
+    "ConfigError",
+    "Direction",
+    "Scalar",
+    "SearchFailed",
+    "SetupError",
+    "closest",
+]
 
 #: Metrics a trial measures; any of them may be an objective.
 METRICS = (
@@ -42,6 +51,16 @@ class ConfigError(ValueError):
     def __init__(self, file: str | Path, key: str, message: str) -> None:
         self.file, self.key, self.message = str(file), key, message
         super().__init__(f"{self.file}: {key or '<top level>'}: {message}")
+
+
+class SetupError(RuntimeError):
+    """A trial failed before training (data, model construction, measurement set-up): the study
+    itself is wrong, so the search stops (exit 2) instead of failing every trial the same way;
+    the trial is not counted toward the budget."""
+
+
+class SearchFailed(RuntimeError):
+    """Every trial of the study failed: nothing to summarise (exit 1)."""
 
 
 def closest(name: object, valid: list[str] | tuple[str, ...]) -> str:

@@ -35,7 +35,15 @@ def _batch(study: StudyConfig, n: int) -> tuple[Any, torch.Tensor, torch.Tensor,
         x = torch.randn((n, *shape), generator=g)
         y = torch.randint(0, classes, (n,), generator=g)
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return None, x, y, f"synthetic batch {tuple(x.shape)} (data files absent: {first})"
+        return (
+            None,
+            x,
+            y,
+            (
+                f"synthetic batch {tuple(x.shape)} instead of real data (data files absent: {first}); "
+                "a real run stops with exit 2 until the files load"
+            ),
+        )
     x = _build.input_batch(data, n)
     return data, x, data.val.y[:n].long(), f"validation batch {tuple(x.shape)} of {study.data.name}"
 

@@ -25,18 +25,20 @@ from odeattn.models import create_model
 from odeattn.proxies import count_params
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import STIFFNESS_METRICS
+from odeattn.search._config_base import STIFFNESS_METRICS, SetupError
 from odeattn.search._dashboard import record_trial
+from odeattn.search._front import planned_epochs
 from odeattn.search._resolve import resolve_space
 from odeattn.search._space import Space, decode
 from odeattn.train import fit
 
-__all__ = ["Report", "Screen", "run_trial"]
+__all__ = ["Report", "Screen", "SetupError", "run_trial"]
 
 Report = Callable[[int, dict[str, float]], bool]
 #: screen(score) -> keep?  Decides on the TNS-proxy score before (most of) the training.
 Screen = Callable[[float], bool]
 
+_STATIC = ("params", "flops", "latency_ms", "attention_blocks")
 _EPOCH_KEYS = ("val_accuracy", "val_loss", "train_loss", "train_accuracy")
 
 
@@ -51,6 +53,9 @@ def _norm_metrics(m: dict[str, Any]) -> dict[str, float]:
 def _stiff_points(study: StudyConfig) -> set[str | int]:
     pts: set[str | int] = {"end", "init"}  # init and end summaries are always recorded (attrs)
     pts |= {o.at for o in study.objectives if o.metric in STIFFNESS_METRICS}
+    p = study.pruning
+    if p is not None and p.rule == "dominated" and study.objectives_need_stiffness:
+        pts |= set(range(1, planned_epochs(study) + 1))  # the epoch-e vector needs TNS each epoch
     if study.screen is not None:
         pts.add(study.screen.at)
     return pts
@@ -59,14 +64,15 @@ def _stiff_points(study: StudyConfig) -> set[str | int]:
 def _stiff(
     model: torch.nn.Module, x: torch.Tensor, study: StudyConfig, bn_mode: str = "eval"
 ) -> dict[str, Any]:
+    m = study.measure
     return _metrics.stiffness(
-        model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m, bn_mode=bn_mode
+        model, x, kind=m.nsi, p_hat_m=m.p_hat_m, bn_mode=bn_mode, batch=m.batch
     )
 
 
 def _flat(summary: dict[str, Any], at: str | int) -> dict[str, float]:
     suffix = "" if at == "end" else f"@{at}"
-    return {f"{k}{suffix}": summary[k] for k in STIFFNESS_METRICS}
+    return {f"{k}{suffix}": summary[k] for k in (*STIFFNESS_METRICS, "tns_se")}
 
 
 def build(
@@ -111,6 +117,7 @@ class _Epochs:
         if epoch in self.points:
             self.summaries[str(epoch)] = _stiff(self.model, self.x, self.study)
             metrics |= _flat(self.summaries[str(epoch)], epoch)
+        metrics |= {k: self.out[k] for k in _STATIC if k in self.out}  # for the dominated rule
         for k, v in metrics.items():
             self.history.setdefault(k, []).append(v)
         stop = bool(self.report(epoch, metrics)) if self.report is not None else False
@@ -139,6 +146,23 @@ def _static(
     )
 
 
+def _setup(
+    study: StudyConfig, space: Space, params: dict[str, Any], seed: int | None
+) -> tuple[Any, Any, dict[str, Any], torch.Tensor, dict[str, float]]:
+    """Data, model, evaluation set and static measurements; any failure here is a SetupError."""
+    try:
+        data = _build.data_for(study)
+        model, train_over = _seeded_build(study, space, params, data, seed)
+        x = _build.input_batch(data, study.measure.samples)  # the fixed evaluation set
+        return data, model, train_over, x, _static(study, model, model.architecture(), x)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise SetupError(
+            f"trial set-up failed before training ({type(e).__name__}: {first}); "
+            "fix the study file or the data, then re-run"
+        ) from e
+
+
 def run_trial(
     study: StudyConfig,
     params: dict[str, Any],
@@ -153,13 +177,10 @@ def run_trial(
 
     t0 = time.perf_counter()
     space = space or resolve_space(study)
-    data = _build.data_for(study)
     if seed is None and study.sampler.seed is not None:
         seed = study.sampler.seed + (trial.number if trial is not None else 0)
-    model, train_over = _seeded_build(study, space, params, data, seed)
+    data, model, train_over, x, out = _setup(study, space, params, seed)
     arch = model.architecture()
-    x = _build.input_batch(data, study.measure.samples)  # (n, C, H, W) validation images
-    out = _static(study, model, arch, x)
     summaries: dict[str, Any] = {"init": _stiff(model, x, study, bn_mode="train")}
     out |= _flat(summaries["init"], "init")
     epochs = _Epochs(study, model, x, out, summaries, report, screen)
@@ -179,6 +200,9 @@ def run_trial(
         "epochs_run": float(epochs.epochs_run),
         "screened_out": float(not epochs.keep),
         "seconds": time.perf_counter() - t0,
+        "seed": float(seed) if seed is not None else math.nan,
+        "threads": float(torch.get_num_threads()),
+        "eval_samples": float(len(x)),
     }
     if trial is not None:
         record_trial(study, trial, model, arch, out, summaries, epochs.history, train_over)

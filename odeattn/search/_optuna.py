@@ -5,9 +5,13 @@ Each worker repeats: stop when the study's counted trials reach ``budget.n_trial
 if the trial is surplus (workers that passed the budget check together: more counted trials with
 a number ≤ this one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it
 (not counted toward the budget) and stop the worker;
-``sample``; ``run_trial`` with a ``report`` that stores per-epoch values and applies the pruning
-rule; ``tell`` COMPLETE with the objective values, PRUNED (pruned or screened out) or FAIL (an
-exception, recorded in the ``error`` attribute; the search goes on). While a trial runs on an RDB
+``sample``; a configuration already in storage is served from there (``_replicate``); else
+``run_trial`` (``replicates`` seeds) with a ``report`` that stores the per-epoch values the
+pruning rules read (``intermediate``) and applies them (``_prune.decide``); ``tell`` COMPLETE with
+the objective values (the mean over replicates), PRUNED (pruned or screened out) or FAIL (an
+exception, recorded in the ``error`` attribute; the search goes on — except a
+:class:`~odeattn.search._objective.SetupError`, a failure before training, which is not counted
+toward the budget and stops the search). While a trial runs on an RDB
 storage its heartbeat is recorded (``_storage.heartbeat``), so another host can recover it.
 
 Reproducibility: the sampler is seeded with ``sampler.seed`` on a fresh study; on a resumed one
@@ -32,10 +36,12 @@ from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
 from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import STIFFNESS_METRICS
 from odeattn.search._config_load import load_study
-from odeattn.search._objective import run_trial
-from odeattn.search._prune import percentile_rule
-from odeattn.search._resolve import resolve_space, sampler_class
+from odeattn.search._objective import SetupError, run_trial
+from odeattn.search._prune import decide
+from odeattn.search._replicate import aggregate, find_duplicate, replicate_seeds, serve_duplicate
+from odeattn.search._resolve import check_data, resolve_space, sampler_class
 from odeattn.search._space import Space, grid_space, sample
 from odeattn.search._storage import _counts, budget_used, heartbeat, make_storage, mark_process
 
@@ -64,6 +70,7 @@ def make_sampler(
 def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int = 0) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    check_data(study)  # data files load before any study exists (ConfigError otherwise)
     storage = make_storage(storage_url)
     try:
         n = len(optuna.load_study(study_name=study.name, storage=storage).trials)
@@ -85,15 +92,6 @@ def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int =
     if not s.metric_names:
         s.set_metric_names(study.objective_names)
     return s
-
-
-def _history(s: optuna.Study, metric: str, epoch: int) -> list[float]:
-    out = []
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        vals = (t.user_attrs.get("intermediate") or {}).get(metric) or []
-        if len(vals) >= epoch and vals[epoch - 1] is not None:
-            out.append(float(vals[epoch - 1]))
-    return out
 
 
 def _screen_scores(s: optuna.Study) -> list[float]:
@@ -139,64 +137,120 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
     return True
 
 
+def _per_epoch(study: StudyConfig, key: str, metrics: dict[str, float], epoch: int) -> Any:
+    """The value a pruning rule reads for ``key`` (an objective name or the pruning metric)."""
+    v = metrics.get(key)
+    if v is None and "@" not in key and key in STIFFNESS_METRICS:
+        v = metrics.get(f"{key}@{epoch}")  # an end-of-training stiffness objective, this epoch
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _report_fn(
+    study: StudyConfig, s: optuna.Study, trial: optuna.Trial, progress: Progress, state: dict
+) -> Callable[[int, dict[str, float]], bool]:
+    """The per-epoch ``report``: short ``intermediate`` attribute, Optuna report, pruning rule."""
+    keys = [*study.objective_names, *([study.pruning.metric] if study.pruning else [])]
+    seen: dict[str, list[Any]] = {}
+    single = len(study.directions) == 1
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        for k in dict.fromkeys(keys):
+            seen.setdefault(k, []).append(_per_epoch(study, k, metrics, epoch))
+        trial.set_user_attr("intermediate", seen)
+        key = study.pruning.metric if study.pruning else study.objectives[0].name
+        if single and seen[key][-1] is not None:
+            trial.report(seen[key][-1], epoch)  # the dashboard's learning curve (one objective)
+        progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
+        state["pruned"] = decide(study, s, trial.number, seen, epoch)
+        return state["pruned"]
+
+    return report
+
+
+def _screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
+    if study.screen is None:
+        return None
+    sc = study.screen
+    rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
+
+    def screen(score: float) -> bool:
+        decision = rule.decide(score, _screen_scores(s))
+        for k, v in decision.as_user_attrs().items():
+            trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
+        return decision.kept
+
+    return screen
+
+
+def _train(
+    study: StudyConfig, space: Space, trial: optuna.Trial, report: Any, screen: Any, state: dict
+) -> dict[str, Any]:
+    """``replicates`` trainings of the sampled configuration (``_replicate``); the aggregate."""
+    base = None if study.sampler.seed is None else study.sampler.seed + trial.number
+    seeds = replicate_seeds(base, study.replicates)
+    params = dict(trial.params)
+    outs = [
+        run_trial(study, params, report, trial=trial, space=space, screen=screen, seed=seeds[0])
+    ]
+    if not (state["pruned"] or outs[0].get("screened_out")):
+        outs += [run_trial(study, params, None, space=space, seed=sd) for sd in seeds[1:]]
+    out = aggregate(study, outs)
+    trial.set_user_attr("seeds", seeds[: len(outs)])
+    trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
+    trial.set_user_attr("objectives_se", out["objectives_se"])
+    return out
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Progress) -> None:
+    trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+    trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+    if isinstance(e, SetupError):  # not counted toward the budget (``_storage._counts``)
+        trial.set_user_attr("odeattn_setup", True)
+    s.tell(trial, state=TrialState.FAIL)
+    progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
+
+
 def _run_one(
     study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress
 ) -> None:
-    params = sample(trial, space)
-    single = len(study.directions) == 1
-    pruned = False
-    seen: dict[str, list[float]] = {}
-
-    def report(epoch: int, metrics: dict[str, float]) -> bool:
-        nonlocal pruned
-        for k, v in metrics.items():
-            seen.setdefault(k, []).append(v)
-        trial.set_user_attr(
-            "intermediate",
-            {k: [None if not math.isfinite(x) else x for x in v] for k, v in seen.items()},
-        )
-        key = study.pruning.metric if study.pruning else study.objectives[0].name
-        if single and key in metrics and math.isfinite(metrics[key]):
-            trial.report(metrics[key], epoch)
-        progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
-        p = study.pruning
-        if p is not None and p.metric in metrics:
-            pruned = percentile_rule(
-                seen[p.metric],
-                _history(s, p.metric, epoch),
-                direction=study.pruning_direction,
-                percentile=p.percentile if p.rule == "percentile" else 50.0,
-                epoch=epoch,
-                warmup_epochs=p.warmup_epochs,
-                min_trials=p.min_trials,
-            )
-        return pruned
-
-    screen = None
-    if study.screen is not None:
-        sc = study.screen
-        rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
-
-        def screen(score: float) -> bool:
-            decision = rule.decide(score, _screen_scores(s))
-            for k, v in decision.as_user_attrs().items():
-                trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
-            return decision.kept
-
-    progress("start", {"trial": trial.number, "params": params})
+    sample(trial, space)
+    dup = find_duplicate(s, trial)
+    if dup is not None:  # served from storage, not retrained
+        st = serve_duplicate(s, trial, dup)
+        info = {"trial": trial.number, **(dup.user_attrs.get("objectives") or {})}
+        progress("done" if st == TrialState.COMPLETE else "pruned", info | {"epochs_run": 0})
+        return
+    state = {"pruned": False}
+    report = _report_fn(study, s, trial, progress, state)
+    progress("start", {"trial": trial.number, "params": dict(trial.params)})
     try:
-        out = run_trial(study, params, report, trial=trial, space=space, screen=screen)
+        out = _train(study, space, trial, report, _screen_fn(study, s, trial), state)
     except KeyboardInterrupt:  # Ctrl-C: give the architecture back to the queue, then stop
         trial.set_user_attr("odeattn_stale", True)
         s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
         s.tell(trial, state=TrialState.FAIL)
         raise
+    except SetupError as e:  # the study is wrong: stop the search (exit 2), budget untouched
+        _fail(s, trial, e, progress)
+        raise
     except Exception as e:
-        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-        trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-        s.tell(trial, state=TrialState.FAIL)
-        progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
+        _fail(s, trial, e, progress)
         return
+    _tell(study, s, trial, out, state["pruned"], progress)
+
+
+def _tell(
+    study: StudyConfig,
+    s: optuna.Study,
+    trial: optuna.Trial,
+    out: dict[str, Any],
+    pruned: bool,
+    progress: Progress,
+) -> None:
     values = [out.get(n, math.nan) for n in study.objective_names]
     if pruned or out.get("screened_out"):
         s.tell(trial, state=TrialState.PRUNED)

@@ -1,25 +1,32 @@
-"""Study plots (PNG, matplotlib Agg): Pareto front of the first two objectives; TNS vs accuracy.
+"""Study plots (PNG, matplotlib Agg), also uploaded as study artifacts for optuna-dashboard.
 
-``pareto.png``: every COMPLETE trial in objective space (first two objectives), the Pareto front
-(``study.best_trials``) highlighted. ``tns_vs_accuracy.png``: TNS at the end of training against
-validation accuracy (StepNet Fig. 7), with Kendall's τ and Spearman's ρ in the title.
+``pareto.png``: every finished trial (``_front.finished``) in objective space as a pairwise grid
+over all objectives (one panel for two, ``n(n-1)/2`` panels for n), the Pareto front of all n
+objectives in red, every point labelled with its trial number — so a front point that looks
+dominated in one panel is visibly better in another. ``tns_vs_accuracy.png``: TNS at the end of
+training against validation accuracy (StepNet Fig. 7) with Kendall's τ, its bootstrap 95 % CI and
+n (``_noise.kendall_ci``; "undefined" with the reason, never "nan").
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
-from scipy.stats import kendalltau, spearmanr
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from odeattn.search._config import StudyConfig
+from odeattn.search._dashboard import artifact_dir
+from odeattn.search._front import best_of, finished
+from odeattn.search._noise import format_corr, kendall_ci
 
 __all__ = ["study_plots"]
 
 
-def _plt():
-    import matplotlib
+def _plt() -> Any:
+    import matplotlib  # optional heavy backend
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,32 +34,45 @@ def _plt():
     return plt
 
 
+def _panel(ax: Any, done: list, front: set[int], i: int, j: int) -> None:
+    for on, style in ((False, dict(c="0.6", s=14)), (True, dict(c="C3", s=26))):
+        pts = [(t, v) for t, v in done if (t.number in front) == on]
+        ax.scatter([v[i] for _, v in pts], [v[j] for _, v in pts], **style)
+        for t, v in pts:
+            ax.annotate(
+                str(t.number), (v[i], v[j]), xytext=(3, 2), textcoords="offset points", fontsize=7
+            )
+
+
 def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
-    done = s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = finished(study, s)
     if not done:
         return False
     plt = _plt()
     names = study.objective_names
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    labels = [f"{n} ({d[:3]})" for n, d in zip(names, study.directions, strict=True)]
+    front = {t.number for t, _ in best_of(study, s)}
     if len(names) == 1:
-        ax.plot([t.number for t in done], [t.values[0] for t in done], "o", ms=4)
-        ax.set_xlabel("trial")
-        ax.set_ylabel(names[0])
+        fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+        ax.scatter([t.number for t, _ in done], [v[0] for _, v in done], s=14)
+        ax.set(xlabel="trial", ylabel=labels[0])
     else:
-        front = {t.number for t in s.best_trials}
-        for on, style in ((False, dict(c="0.6", ms=4)), (True, dict(c="C3", ms=6))):
-            pts = [t for t in done if (t.number in front) == on]
-            ax.plot(
-                [t.values[0] for t in pts],
-                [t.values[1] for t in pts],
-                "o",
-                label="Pareto front" if on else "trials",
-                **style,
-            )
-        ax.set_xlabel(f"{names[0]} ({study.directions[0]})")
-        ax.set_ylabel(f"{names[1]} ({study.directions[1]})")
-        ax.legend(fontsize=8)
-    ax.set_title(study.name)
+        pairs = list(itertools.combinations(range(len(names)), 2))
+        cols = min(3, len(pairs))
+        rows = -(-len(pairs) // cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(4.2 * cols, 3.6 * rows), dpi=100, squeeze=False
+        )
+        for ax, (i, j) in zip(axes.flat, pairs, strict=False):
+            _panel(ax, done, front, i, j)
+            ax.set(xlabel=labels[i], ylabel=labels[j])
+        for ax in list(axes.flat)[len(pairs) :]:
+            ax.axis("off")
+    fig.suptitle(
+        f"{study.name}: {len(done)} finished trials, Pareto front over all {len(names)} "
+        f"objectives in red ({len(front)}); labels = trial numbers",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -60,22 +80,23 @@ def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
 
 
 def _tns_acc(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
-
     pts = []
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        m = t.user_attrs.get("metrics") or {}
-        if m.get("tns") is not None and m.get("val_accuracy") is not None:
-            pts.append((m["tns"], m["val_accuracy"]))
+    for t, _ in finished(study, s):
+        ua = t.user_attrs
+        if ua.get("tns") is not None and ua.get("val_accuracy") is not None:
+            pts.append((t.number, ua["tns"], ua["val_accuracy"]))
     if len(pts) < 2:
         return False
-    x, y = zip(*pts, strict=True)
+    _, x, y = zip(*pts, strict=True)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
-    ax.plot(x, y, "o", ms=4)
-    ax.set_xlabel("TNS (end of training)")
+    ax.scatter(x, y, s=14)
+    for n, a, b in pts:
+        ax.annotate(str(n), (a, b), xytext=(3, 2), textcoords="offset points", fontsize=7)
+    ax.set_xlabel("TNS (end of training, evaluation set)")
     ax.set_ylabel("validation accuracy")
-    tau, rho = kendalltau(x, y).statistic, spearmanr(x, y).statistic
-    ax.set_title(f"{study.name}: Kendall τ={tau:.2f}, Spearman ρ={rho:.2f}", fontsize=9)
+    corr = format_corr(kendall_ci(x, y, n_boot=study.noise.bootstrap))
+    ax.set_title(f"{study.name}: {corr}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -83,10 +104,19 @@ def _tns_acc(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
 
 
 def study_plots(study: StudyConfig, s: optuna.Study) -> list[Path]:
+    """Write the plots under ``runs/<study>/plots`` and upload each as a study artifact."""
     out = study.run_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
+    store_dir = artifact_dir(study)
+    store_dir.mkdir(parents=True, exist_ok=True)
     made = []
     for name, fn in (("pareto.png", _pareto), ("tns_vs_accuracy.png", _tns_acc)):
         if fn(study, s, out / name):
             made.append(out / name)
+            upload_artifact(
+                artifact_store=FileSystemArtifactStore(str(store_dir)),
+                file_path=str(out / name),
+                study_or_trial=s,
+                mimetype="image/png",
+            )
     return made

@@ -4,7 +4,9 @@ The schema (``odeattn.search._config``) checks shapes and types; this module che
 against the real code: the model name (``MODELS``), tableau names (``TABLEAUS``), adaptor names
 (``ADAPTORS``), the training recipe and its fields (``RECIPES``), the fixed placement mask
 against the base model's blocks per stage, parameter targets and ``when`` references, the
-sampler's keyword arguments and grid. Each failure is a :class:`ConfigError` naming the file and
+sampler's keyword arguments and grid, the dataset's name and options. :func:`check_data` loads
+the data itself (a real run calls it before creating the study; ``--dry-run`` may fall back to a
+synthetic batch and says so). Each failure is a :class:`ConfigError` naming the file and
 key. :func:`resolve_space` returns the :class:`Space` (the space plus the base blocks per stage).
 """
 
@@ -16,8 +18,9 @@ from typing import Any
 import optuna
 
 from odeattn.adaptors import ADAPTORS
-from odeattn.models import create_model, list_models
-from odeattn.search._build import config_fields
+from odeattn.data import DATASETS
+from odeattn.models import MODELS, create_model, list_models
+from odeattn.search._build import config_fields, data_for
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, closest
 from odeattn.search._config_load import load_search_space
@@ -25,7 +28,7 @@ from odeattn.search._space import Space, grid_space, target_of
 from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES
 
-__all__ = ["resolve_space", "sampler_class"]
+__all__ = ["check_data", "resolve_space", "sampler_class"]
 
 _SAMPLERS = {
     "tpe": "TPESampler",
@@ -63,33 +66,109 @@ def _check_adaptor(file: str, key: str, value: Any) -> None:
         )
 
 
-def _check_model(study: StudyConfig) -> tuple[int, ...]:
-
+def _check_model(study: StudyConfig) -> dict[str, Any]:
+    """Build the base model once; returns its ``architecture()``. A registered model's keywords
+    are checked against its factory's signature (the key is known, not read from a message);
+    any other construction error is reported as it is, under ``model``."""
     f, m = study.file, study.model
-    names = list_models()
-    if m.name not in names:
-        try:  # names carrying arguments ("rkcnn-R-3_4_4") are parsed by the registry
-            create_model(m.name)
-        except Exception:
-            raise ConfigError(
-                f, "model.name", f"unknown model {m.name!r}; {closest(m.name, names)}"
-            ) from None
     if "method" in m.kwargs:
         _check_methods(f, "model.kwargs.method", m.kwargs["method"])
     if "adaptor" in m.kwargs:
         _check_adaptor(f, "model.kwargs.adaptor", m.kwargs["adaptor"])
+    if m.name in MODELS:
+        params = inspect.signature(MODELS[m.name]).parameters
+        valid = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
+        for k in m.kwargs:
+            if k not in valid:
+                raise ConfigError(
+                    f, f"model.kwargs.{k}", f"not an argument of {m.name!r}; {closest(k, valid)}"
+                )
+    mask = m.kwargs.get("placement")
+    if isinstance(mask, str):  # checked against the blocks of the model built without it
+        bare = _build_model(study, {k: v for k, v in m.kwargs.items() if k != "placement"})
+        _check_mask(study, mask, _blocks_of(bare.architecture()))
+    return _build_model(study, m.kwargs).architecture()
+
+
+def _build_model(study: StudyConfig, kwargs: dict[str, Any]) -> Any:
+    """``create_model`` or a ConfigError carrying the registry's own message: at ``model.name``
+    for a name the registry does not list (parsed names carry their arguments), else at
+    ``model.kwargs`` (a construction error is never turned into "unknown model")."""
+    m = study.model
     try:
-        model = create_model(m.name, **{"num_classes": 10, **m.kwargs})
+        return create_model(m.name, **{"num_classes": 10, **kwargs})
     except (TypeError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        key = next(
-            (f"model.kwargs.{k}" for k in m.kwargs if f"`{k}`" in msg or f"{k}=" in msg),
-            "model.kwargs",
+        key = "model.name" if m.name not in list_models() or not kwargs else "model.kwargs"
+        raise ConfigError(study.file, key, f"create_model({m.name!r}, ...) failed: {msg}") from None
+
+
+def _blocks_of(arch: dict[str, Any]) -> tuple[int, ...] | None:
+    for key in ("blocks", "stages"):
+        if key in arch:
+            return tuple(int(b) for b in arch[key])
+    return None
+
+
+def _check_mask(study: StudyConfig, mask: str, blocks: tuple[int, ...] | None) -> None:
+    groups = mask.split("|")
+    if blocks is not None and [len(g) for g in groups] != list(blocks):
+        want = "|".join("1" * n for n in blocks)
+        raise ConfigError(
+            study.file,
+            "model.kwargs.placement",
+            f"must have one group of bits per stage with {list(blocks)} bits, but got "
+            f"placement={mask!r}; e.g. {want!r}",
         )
-        raise ConfigError(f, key, msg) from None
-    arch = model.architecture()
-    blocks = arch.get("blocks") or arch.get("stages") or (1,)
-    return tuple(int(b) for b in blocks)
+
+
+def _blocks(study: StudyConfig, cfg: Any, arch: dict[str, Any]) -> tuple[int, ...]:
+    """Blocks (steps) per stage of the base model: ``architecture()["blocks"]`` (ResNets) or
+    ``["stages"]`` (RKCNN); a space that places or sizes per stage needs one of them."""
+    blocks = _blocks_of(arch)
+    if blocks is not None:
+        return blocks
+    staged = [
+        n
+        for n, p in cfg.params.items()
+        if getattr(p, "type", None) in ("placement", "per_stage")
+        or target_of(n, p) == "model.blocks"
+    ]
+    if staged:
+        raise ConfigError(
+            study.file,
+            "model.name",
+            f"{study.model.name!r} declares no blocks per stage (architecture() has neither "
+            f"`blocks` nor `stages`), so params {staged} cannot be sized; use a staged model",
+        )
+    return ()
+
+
+def check_data(study: StudyConfig) -> Any:
+    """Load the study's data (cached) or raise a one-line :class:`ConfigError` at ``data``."""
+    try:
+        return data_for(study)
+    except (OSError, ValueError, TypeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(study.file, "data", f"cannot load the data: {first}") from None
+
+
+def _check_data_names(study: StudyConfig) -> None:
+    d = study.data
+    if d.name not in DATASETS:
+        raise ConfigError(
+            study.file,
+            "data.name",
+            f"unknown dataset {d.name!r}; {closest(d.name, sorted(DATASETS))}",
+        )
+    opts = list(DATASETS[d.name].options)
+    for k in d.kwargs:
+        if k not in opts:
+            raise ConfigError(
+                study.file,
+                f"data.kwargs.{k}",
+                f"not an option of {d.name!r}; {closest(k, opts or ['<none>'])}",
+            )
 
 
 def _check_train(study: StudyConfig) -> list[str]:
@@ -200,7 +279,8 @@ def resolve_space(study: StudyConfig) -> Space:
     if key in _CACHE:
         return _CACHE[key]
     cfg = load_search_space(study)
-    blocks = _check_model(study)
+    _check_data_names(study)
+    blocks = _blocks(study, cfg, _check_model(study))
     fields = _check_train(study)
     space = Space(cfg, blocks, str(study.space_path))
     _check_params(space, fields)

@@ -15,11 +15,13 @@ import time
 from typing import Any
 
 import optuna
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from odeattn.search._config import StudyConfig
 from odeattn.search._dashboard import dashboard_command
 from odeattn.search._export import export_best, summary_table
+from odeattn.search._noise import conclude
 from odeattn.search._optuna import open_study, worker_loop, worker_main
 from odeattn.search._plots import study_plots
 from odeattn.search._ray_study import run_ray
@@ -54,7 +56,7 @@ def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
             )
         elif kind == "fail":
             bar.advance(task)
-            console.print(f"[red]trial {n} failed[/]: {info['error']}")
+            console.print(f"[red]trial {n} failed[/]: {escape(str(info['error']))}")  # issue 12
 
     return cb
 
@@ -146,6 +148,7 @@ def run_search(
     if done < study.budget.n_trials:
         _backend(study, space, url, console, progress)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
+    conclude(study, s, console)  # issue 12: raise on set-up/all-failed; measure the noise ceiling
     console.print(summary_table(study, s))
     for p in export_best(study, s):
         console.print(

@@ -200,5 +200,7 @@ def _counts(t: optuna.trial.FrozenTrial) -> bool:
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return True
     return t.state == TrialState.FAIL and not (
-        t.user_attrs.get("odeattn_stale") or t.user_attrs.get("odeattn_surplus")
+        t.user_attrs.get("odeattn_stale")
+        or t.user_attrs.get("odeattn_surplus")
+        or t.user_attrs.get("odeattn_setup")  # issue 12: a set-up failure spends no budget
     )

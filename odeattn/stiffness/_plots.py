@@ -122,6 +122,15 @@ def rank_correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float
     }
 
 
+def _corr_text(corr: dict[str, float]) -> str:
+    """The title line: τ and ρ with n, or why they are undefined (never "nan")."""
+    if not np.isfinite(corr["kendall"]):
+        return f"rank correlation undefined (n = {corr['n']}: needs n ≥ 3 and non-constant values)"
+    return (
+        f"Kendall τ = {corr['kendall']:.3f}, Spearman ρ = {corr['spearman']:.3f} (n = {corr['n']})"
+    )
+
+
 def plot_tns_accuracy(
     names: Sequence[str],
     tns: Sequence[float],
@@ -138,7 +147,7 @@ def plot_tns_accuracy(
     for n, t, a in zip(names, tns, accuracy):
         ax.annotate(n, (t, a), textcoords="offset points", xytext=(4, 4), fontsize="small")
     ax.set(
-        title=f"{title}\nKendall τ = {corr['kendall']:.3f}, Spearman ρ = {corr['spearman']:.3f}",
+        title=f"{title}\n{_corr_text(corr)}",
         xlabel="TNS",
         ylabel="accuracy",
     )

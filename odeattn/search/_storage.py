@@ -41,6 +41,8 @@ from odeattn.search._config import StudyConfig
 
 __all__ = [
     "budget_used",
+    "create_or_load",
+    "created_by_this_launch",
     "default_storage",
     "heartbeat",
     "make_storage",
@@ -112,6 +114,25 @@ def _flock(path: Path | None) -> Any:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def create_or_load(storage: Any, name: str, directions: list[str]) -> optuna.Study:
+    """The study; the process that creates it (of concurrent first launches exactly one) records
+    itself as ``odeattn_creator`` (see :func:`created_by_this_launch`)."""
+    try:
+        s = optuna.create_study(study_name=name, storage=storage, directions=directions)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage)
+    s.set_user_attr("odeattn_creator", process_tag())
+    return s
+
+
+def created_by_this_launch(s: optuna.Study) -> bool:
+    """Whether this process, or its parent (a ``--workers`` child), created the study."""
+    tag = s.user_attrs.get("odeattn_creator")
+    if not tag or tag.rsplit(":", 2)[0] != socket.gethostname():
+        return False
+    return int(tag.rsplit(":", 2)[1]) in (os.getpid(), os.getppid())
 
 
 def _requeue_heartbeat_stale(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:

@@ -3,7 +3,8 @@
 Order: resolve the storage (``_storage.default_storage``); open or create the study and fail +
 re-queue trials a killed process left RUNNING (pid on this host; stale heartbeat, any host, on an
 RDB storage); run the backend (optuna in-process, N spawned
-local workers, or ``odeattn.search._ray_study.run_ray``); print the summary table; export
+local workers, or ``odeattn.search._ray_study.run_ray``; the optuna backend then waits for trials
+other processes still run, and takes over any whose process dies); print the summary table; export
 ``runs/<study>/best/*.yaml``; write the plots; print the optuna-dashboard command.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy.exc
+from optuna.trial import TrialState
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from odeattn.search._config import StudyConfig
@@ -162,9 +164,25 @@ def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress:
         )
         if study.workers == 1:
             cb = _progress_cb(console, bar, task)
-            _loop_past_stalls(lambda: worker_loop(study, url, progress=cb), console.print)
+            loop = lambda: _loop_past_stalls(  # noqa: E731
+                lambda: worker_loop(study, url, progress=cb), console.print
+            )
         else:
-            _spawn(study, url, console, bar, task)
+            loop = lambda: _spawn(study, url, console, bar, task)  # noqa: E731
+        loop()
+        _settle(s, study, loop, console)
+
+
+def _settle(s: optuna.Study, study: StudyConfig, loop: Any, console: Any) -> None:
+    """The budget is taken, but trials of other processes may still be RUNNING: wait for them;
+    one whose process dies (gone pid, or stale heartbeat on any host) is failed, re-queued and
+    run here, so the study ends at exactly its budget."""
+    while any(t.state == TrialState.RUNNING for t in s.get_trials(deepcopy=False)):
+        time.sleep(1.0)
+        stale = recover_stale(s)
+        if stale:
+            console.print(f"trials {stale} of a dead process: marked FAIL and re-queued; running")
+            loop()
 
 
 def prepare_storage(study: StudyConfig, space: Space, *, accept_changes: bool = False) -> str:

@@ -50,8 +50,9 @@ def trial_sleepy(cfg, params, report, *, trial=None):
 def trial_four_epochs(cfg, params, report, *, trial=None):
     x = params["x"]
     for epoch in range(1, 5):
-        report(epoch, {"loss": x * x + 1.0 / epoch})
-    return {"loss": x * x}
+        if report(epoch, {"loss": x * x + 1.0 / epoch}):  # True: ASHA stops it, as fit() does
+            break
+    return {"loss": x * x + 1.0 / epoch}
 
 
 def trial_flaky(cfg, params, report, *, trial=None):
@@ -66,8 +67,9 @@ def trial_flaky(cfg, params, report, *, trial=None):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    pytest.importorskip("ray")
-    ray = _ray._import_ray()
+    if not _ray.ray_available():
+        pytest.skip("ray is not installed")
+    ray = _ray._import_ray()  # first: Ray reads its environment (loopback only) at import
     from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -113,8 +115,8 @@ def test_two_concurrent_trials_land_in_optuna_storage(local_ray, tmp_path) -> No
         assert t.user_attrs["sampled_by"] == "driver" and t.user_attrs["threads"] == 1
         assert t.user_attrs["space_seen"] == {"k": 1}
     assert _max_overlap([(t.user_attrs["t0"], t.user_attrs["t1"]) for t in trials]) == 2  # 2 CPUs
-    # running again continues the same study (resume): one more trial, number 4
-    _ray.run({"sleep": 0.0, "barrier": str(tmp_path)}, storage, n_trials=1, **kw)
+    # running again continues the same study (resume) to its new total: one more trial, number 4
+    _ray.run({"sleep": 0.0, "barrier": str(tmp_path)}, storage, n_trials=5, **kw)
     again = study.get_trials()
     assert [t.number for t in again] == list(range(5))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again)
@@ -141,7 +143,7 @@ def test_asha_stops_bad_trials_as_pruned(local_ray, tmp_path) -> None:
     )
     trials = optuna.load_study(study_name="asha", storage=storage).get_trials()
     first, second = trials
-    assert first.state == optuna.trial.TrialState.COMPLETE and first.values == [0.0]
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.values == [0.25]
     assert first.intermediate_values == {e: 1.0 / e for e in range(1, 5)}
     # x = 3 is worse than x = 0 at the first rung (epoch 1): ASHA stops it there
     assert second.state == optuna.trial.TrialState.PRUNED
@@ -177,8 +179,13 @@ def test_multi_objective_and_failures(local_ray, tmp_path) -> None:
     states = [t.state.name for t in study.get_trials()]
     assert states == ["COMPLETE", "FAIL", "COMPLETE"]
     assert study.trials[2].values == [0.25, 0.95]
-    assert study.trials[2].intermediate_values == {1: 0.5}  # written in multi-objective too
-    assert len(list(tmp_path.glob("attempt-*"))) == 2  # first try + max_failures=1 retry
+    # multi-objective: per-epoch values only as the `intermediate` attribute (TPE would score a
+    # pruned trial by its Optuna intermediate values and needs a single direction for that)
+    assert study.trials[2].intermediate_values == {}
+    assert study.trials[2].user_attrs["intermediate"] == {"loss": [0.5]}
+    assert study.trials[1].user_attrs["error"] == "RuntimeError: boom"
+    # the trial's own exception is its outcome (one line), not a worker crash: no Tune retry
+    assert len(list(tmp_path.glob("attempt-*"))) == 1
     assert sorted(done) == [(0, "COMPLETE"), (1, "FAIL"), (2, "COMPLETE")]
 
 
@@ -240,15 +247,29 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
 
 
 def test_outcome_maps_results_to_optuna_states() -> None:
+    pytest.importorskip("ray")
+    from odeattn.search._ray_searcher import outcome
+    from odeattn.search._ray_worker import ERROR, FINAL, PRUNED
+
     S = optuna.trial.TrialState
-    final = {_ray._FINAL: 1.0, "a": 0.5, "b": 2.0}
-    assert _ray._outcome(final, False, ["a", "b"]) == ([0.5, 2.0], S.COMPLETE)
-    assert _ray._outcome({**final, "screened_out": 1.0}, False, ["a"]) == (None, S.PRUNED)
-    assert _ray._outcome({"a": 0.5, "epoch": 2}, False, ["a"]) == (None, S.PRUNED)  # stopped early
-    assert _ray._outcome({"a": 0.5}, True, ["a"]) == (None, S.FAIL)
-    assert _ray._outcome(None, False, ["a"]) == (None, S.PRUNED)
-    values, state = _ray._outcome({**final, "b": float("nan")}, False, ["a", "b"])
-    assert state == S.FAIL and values[0] == 0.5
+    final = {FINAL: 1.0, PRUNED: 0.0, "a": 0.5, "b": 2.0}
+    assert outcome(final, ["a", "b"]) == ([0.5, 2.0], S.COMPLETE, "")
+    assert outcome({**final, "screened_out": 1.0}, ["a"]) == (None, S.PRUNED, "")
+    assert outcome({**final, PRUNED: 1.0}, ["a"]) == (None, S.PRUNED, "")  # stopped by ASHA
+    assert outcome({ERROR: "ValueError: diverged"}, ["a"]) == (None, S.FAIL, "ValueError: diverged")
+    values, state, why = outcome({**final, "b": float("nan")}, ["a", "b"])
+    assert (values, state) == (None, S.FAIL) and why == "non-finite objective values [0.5, nan]"
+
+
+def test_asha_rule_and_rungs() -> None:
+    from odeattn.search._ray_worker import asha_stops, rungs
+
+    assert rungs(3, 2, 3) == [2] and rungs(10, 1, 3) == [1, 3, 9] and rungs(2, 2, 3) == []
+    assert asha_stops(0.5, [0.5, 0.9, 0.8], "max", 2) is True  # below the median
+    assert asha_stops(0.9, [0.5, 0.9, 0.8], "max", 2) is False
+    assert asha_stops(10.0, [1.0, 10.0], "min", 2) is True
+    assert asha_stops(float("nan"), [1.0], "min", 2) is True  # a diverged value stops
+    assert asha_stops(1.0, [1.0], "min", 3) is False  # alone at its rung: continue
 
 
 def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypatch) -> None:
@@ -284,7 +305,7 @@ def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypa
     )
     _ray_study.run_ray(study, "SPACE", url)
     assert seen["cfg"] is study and seen["url"] == url and seen["study_name"] == "lth4sa"
-    assert seen["n_trials"] == 3  # 5 − (1 complete + 1 failed count toward the budget)
+    assert seen["n_trials"] == 5  # the study total: the searcher counts what is there
     assert seen["objectives"] == [
         ("val_accuracy", "maximize"),
         ("tns", "maximize"),

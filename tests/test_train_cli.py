@@ -172,3 +172,63 @@ def test_python_dash_m_bad_input_has_no_traceback(tmp_path):
     )
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error: unknown model 'nosuchmodel'")
+
+
+def _tiny_run(out, model="digits_resnet"):
+    return main(["--model", model, *TINY, "--epochs", "1", "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b"this is not a checkpoint",  # garbage
+        lambda b: b[: len(b) // 2],  # truncated (an interrupted copy)
+        lambda b: b"",  # empty
+    ],
+    ids=["garbage", "truncated", "empty"],
+)
+def test_resume_from_a_broken_checkpoint_is_one_line_and_writes_nothing(tmp_path, capsys, damage):
+    out = tmp_path / "run"
+    assert _tiny_run(out) == 0
+    ck = out / "checkpoint.pt"
+    ck.write_bytes(damage(ck.read_bytes()))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    rc = main(["--model", "digits_resnet", *TINY, "--epochs", "2", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: --resume: {ck} is not a readable odeattn checkpoint"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
+
+
+def test_resume_with_another_model_is_refused_before_model_yaml_changes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _tiny_run(out) == 0
+    before = (out / "model.yaml").read_text()
+    capsys.readouterr()
+    rc = main(["--model", "resnet20", *TINY, "--epochs", "2", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "another architecture" in err and "Traceback" not in err
+    assert (out / "model.yaml").read_text() == before
+
+
+def test_a_run_never_writes_over_another_runs_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    arch = dict(SMALL_ARCH)
+    a = _arch_file(tmp_path, {"model": arch, "search": {"study": "lth4sa", "trial": 3}})
+    argv = ["--arch", str(a), *TINY, "--epochs", "1"]
+    assert main(argv) == 0
+    assert "ignoring" not in capsys.readouterr().err  # an export's `search:` key is known
+    first = tmp_path / "runs/train/digits_resnet-synthetic"
+    kept = (first / "model.yaml").read_text()
+    _arch_file(tmp_path, {"model": {**arch, "widths": [4, 8, 16]}})  # another architecture
+    assert main(argv) == 0
+    assert (first / "model.yaml").read_text() == kept  # the first run's folder is untouched
+    second = yaml.safe_load(
+        (tmp_path / "runs/train/digits_resnet-synthetic-2/model.yaml").read_text()
+    )
+    assert second["model"]["widths"] == [4, 8, 16]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(first)]) == 2  # explicit: refused, one line
+    assert "holds a run of another architecture" in capsys.readouterr().err

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from typing import Any
 
 import yaml
@@ -24,8 +23,11 @@ from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, SearchFailed, SetupError
 from odeattn.search._config_load import load_study
 from odeattn.search._dryrun import dry_run
+from odeattn.search._ray_study import check_ray
 from odeattn.search._resolve import resolve_space
 from odeattn.search._run import run_search
+from odeattn.search._signals import interrupt_once
+from odeattn.search._storage import budget_used
 
 __all__ = ["main"]
 
@@ -43,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["optuna", "ray"])
     p.add_argument("--address", help="Ray cluster address (ray backend)")
     p.add_argument("--storage", help="Optuna storage URL or journal file path")
+    p.add_argument("--study-name", help="override the study's name (a new study in the storage)")
+    p.add_argument(
+        "--accept-changed-study",
+        action="store_true",
+        help="continue a study of this name although its search space or metrics changed",
+    )
     p.add_argument(
         "--runs-dir", help="directory for default storage, artifacts, exports (default runs)"
     )
@@ -71,6 +79,7 @@ def _overrides(a: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
         ("storage", a.storage),
         ("runs_dir", a.runs_dir),
         ("n_trials", a.n_trials),
+        ("name", a.study_name),
     ):
         if val is not None:
             o[key] = val
@@ -121,14 +130,34 @@ def _print_dry(console: Any, study: StudyConfig, rows: list[dict[str, Any]]) -> 
             console.print(f"  #{r['trial']}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
 
+def _search(args: argparse.Namespace, study: StudyConfig, space: Any, console: Any) -> int:
+    """Run the search; 1 when the budget was not reached although no timeout was set."""
+    s = run_search(
+        study,
+        space,
+        console=console,
+        progress=not args.quiet,
+        accept_changes=args.accept_changed_study,
+    )
+    used, total = budget_used(s), study.budget.n_trials
+    if used < total and study.budget.timeout is None:
+        print(
+            f"error: study {study.name!r}: {used} of {total} trials counted; work was lost or not "
+            "done (see above); re-run the same command to continue",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     console = Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 160)
     try:
         study = load_study(args.study, **_overrides(args, _raw(args.study)))
-
         space = resolve_space(study)
+        check_ray(study)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -144,21 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         _print_dry(console, study, rows)
         return 0
-
-    try:  # issue 12: study-level failures print one line (set-up/data: 2; every trial failed: 1)
-        run_search(study, space, console=console, progress=not args.quiet)
-    except (ConfigError, SetupError) as e:
+    try:
+        return _search(args, study, space, console)
+    except (ConfigError, SetupError) as e:  # set-up/data problems: one line, budget intact
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except SearchFailed as e:
+    except SearchFailed as e:  # every trial failed
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    t0 = time.perf_counter()
+    interrupt_once()  # Ctrl-C / SIGTERM: one KeyboardInterrupt, later ones ignored
     try:
         code = main()
     except KeyboardInterrupt:

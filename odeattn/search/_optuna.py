@@ -14,10 +14,10 @@ exception, recorded in the ``error`` attribute; the search goes on — except a
 toward the budget and stops the search). While a trial runs on an RDB
 storage its heartbeat is recorded (``_storage.heartbeat``), so another host can recover it.
 
-Reproducibility: the sampler is seeded with ``sampler.seed`` on a fresh study; on a resumed one
-with a seed derived from (seed, number of existing trials), so a resumed run does not replay
-the first run's random stream; worker i adds i. Same seed, same storage kind, one worker → the
-same sampled architectures.
+Reproducibility: the sampler is seeded with ``sampler.seed`` (worker i adds i) in the launch that
+created the study; any other launch (a resume, or a concurrent launch on the same study) with a
+seed derived from (seed, number of existing trials, worker, pid), so no two launches share one
+random stream. Same seed, same storage kind, one worker → the same sampled architectures.
 """
 
 from __future__ import annotations
@@ -43,7 +43,15 @@ from odeattn.search._prune import decide
 from odeattn.search._replicate import aggregate, find_duplicate, replicate_seeds, serve_duplicate
 from odeattn.search._resolve import check_data, resolve_space, sampler_class
 from odeattn.search._space import Space, grid_space, sample
-from odeattn.search._storage import _counts, budget_used, heartbeat, make_storage, mark_process
+from odeattn.search._storage import (
+    _counts,
+    budget_used,
+    create_or_load,
+    created_by_this_launch,
+    heartbeat,
+    make_storage,
+    mark_process,
+)
 
 __all__ = ["make_sampler", "open_study", "worker_loop"]
 
@@ -51,14 +59,14 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 
 def make_sampler(
-    study: StudyConfig, space: Space, n_existing: int, worker: int = 0
+    study: StudyConfig, space: Space, n_existing: int, worker: int = 0, salt: int = 0
 ) -> optuna.samplers.BaseSampler:
     seed = study.sampler.seed
     if seed is not None:
         seed = (
             seed + worker
-            if n_existing == 0
-            else (seed * 1_000_003 + n_existing * 7919 + worker) % 2**31
+            if n_existing == 0 and salt == 0
+            else (seed * 1_000_003 + n_existing * 7919 + worker + salt) % 2**31
         )
     cls = sampler_class(study.sampler.name)
     kw = dict(study.sampler.kwargs)
@@ -71,18 +79,10 @@ def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int =
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     check_data(study)  # data files load before any study exists (ConfigError otherwise)
-    storage = make_storage(storage_url)
-    try:
-        n = len(optuna.load_study(study_name=study.name, storage=storage).trials)
-    except KeyError:
-        n = 0
-    s = optuna.create_study(
-        study_name=study.name,
-        storage=storage,
-        directions=study.directions,
-        sampler=make_sampler(study, space, n, worker),
-        load_if_exists=True,
-    )
+    s = create_or_load(make_storage(storage_url), study.name, study.directions)
+    n = len(s.get_trials(deepcopy=False))  # a launch that did not create the study (a resume, a
+    salt = 0 if created_by_this_launch(s) else os.getpid()  # concurrent launch) gets its own
+    s.sampler = make_sampler(study, space, n, worker, salt)  # sampler stream
     if list(s.directions) != [optuna.study.StudyDirection[d.upper()] for d in study.directions]:
         raise ValueError(
             f"study {study.name!r} in {storage_url} has directions "

@@ -3,23 +3,19 @@
 A Ray trial runs in another process (and directory, or host), so the driver's storage URL is made
 absolute (``sqlite:///rel.db`` and journal-file paths), in-memory storage is refused, and a
 cluster (``--address``) needs a server RDB (``postgresql+psycopg2://user@host:port/db``) that
-every node reaches. :func:`open_storage` keeps one storage object per process and URL (a
-SQLAlchemy engine, or a journal-file handle), reused across trials of a reused Ray actor.
+every node reaches. :func:`open_storage` keeps one storage object per process and URL.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from odeattn.search._storage import make_storage
 
 __all__ = ["open_storage", "resolve_storage_url"]
-
-_STORAGES: dict[tuple[int, str], Any] = {}  # (pid, url) -> storage, one per process
 
 
 def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
@@ -51,18 +47,12 @@ def resolve_storage_url(url: str, *, cluster: bool = False) -> str:
     return text
 
 
+@functools.cache
+def _cached(pid: int, url: str) -> Any:
+    return make_storage(url)
+
+
 def open_storage(url: str) -> Any:
-    """One Optuna storage object per process and URL: RDB for URLs, a journal file for paths."""
-    key = (os.getpid(), str(url))
-    if key not in _STORAGES:
-        if "://" not in str(url):
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-            _STORAGES[key] = JournalStorage(JournalFileBackend(str(url)))
-        elif str(url).startswith("sqlite"):  # a long lock timeout: driver and workers share it
-            Path(str(url).removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            _STORAGES[key] = optuna.storages.RDBStorage(
-                str(url), engine_kwargs={"connect_args": {"timeout": 60}}
-            )
-        else:
-            _STORAGES[key] = optuna.storages.RDBStorage(str(url))
-    return _STORAGES[key]
+    """One Optuna storage object per process and URL (``_storage.make_storage``: RDB with
+    heartbeats for URLs, a journal file for paths), reused across trials of a reused Ray actor."""
+    return _cached(os.getpid(), str(url))

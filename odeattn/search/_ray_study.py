@@ -3,7 +3,8 @@
 ``run_ray(study, space, storage_url, *, console)`` maps ``study.ray`` (cpus/gpus per trial,
 ``max_concurrent_trials``, ``scheduler: asha`` and its settings, ``max_failures``,
 ``storage_path``, ``address``), the objectives, the sampler and the remaining budget onto
-:func:`odeattn.search._ray.run`, with the search core's seams as the trial: ``sample`` runs in
+:func:`odeattn.search._ray.run` (the study's total budget: the searcher counts what is
+already there), with the search core's seams as the trial: ``sample`` runs in
 the Ray driver, ``run_trial`` in a Ray worker. The TNS screen (``study.screen``) decides with
 :class:`odeattn.proxies.Screen` on the scores of the study's earlier trials, read from the
 shared storage, and records each decision as ``screen_*`` user attributes, as the optuna
@@ -19,13 +20,14 @@ import optuna
 
 from odeattn.proxies import Screen
 from odeattn.search import _ray
+from odeattn.search._config_base import ConfigError
 from odeattn.search._objective import run_trial
 from odeattn.search._optuna import make_sampler
 from odeattn.search._space import sample
-from odeattn.search._storage import budget_used, mark_process
+from odeattn.search._storage import mark_process
 from odeattn.train import RECIPES
 
-__all__ = ["StudyTrial", "run_ray", "study_sample"]
+__all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]
 
 
 def study_sample(trial: Any, space: Any) -> dict[str, Any]:
@@ -101,21 +103,37 @@ def _printer(console: Any) -> Any:
             for k in ("val_accuracy", "tns", "attention_blocks")
             if isinstance(result.get(k), float)
         )
-        console.print(f"trial {number} {state.lower()}: {shown}")
+        error = result.get("error")
+        line = f"trial {number} {state.lower()}: " + (error if error else shown)
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
     return progress
 
 
-def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
-    """Run the study's remaining budget on Ray Tune; returns :func:`_ray.run`'s summary."""
+def check_ray(study_cfg: Any) -> None:
+    """Scheduler settings checked before anything is written (ConfigError: exit 2, one line)."""
+    rc = study_cfg.ray
+    if study_cfg.backend != "ray" or rc.scheduler != "asha":
+        return
+    max_t = _max_epochs(study_cfg)
+    if not 1 <= rc.asha.grace_period < max_t:
+        raise ConfigError(
+            study_cfg.file,
+            "ray.asha.grace_period",
+            f"must be below the trial's epochs ({max_t}) so that ASHA decides before the last "
+            f"epoch, but got grace_period={rc.asha.grace_period}; lower it or raise --epochs",
+        )
 
+
+def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
+    """Run the study to its budget on Ray Tune; returns :func:`_ray.run`'s summary."""
+    check_ray(study_cfg)
     storage = _ray.open_storage(_ray.resolve_storage_url(storage_url))
     try:
         existing = optuna.load_study(study_name=study_cfg.name, storage=storage)
-        used, n_existing = budget_used(existing), len(existing.get_trials(deepcopy=False))
+        n_existing = len(existing.get_trials(deepcopy=False))
     except KeyError:
-        used = n_existing = 0
-    remaining = max(0, study_cfg.budget.n_trials - used)
+        n_existing = 0
     rc = study_cfg.ray
     return _ray.run(
         study_cfg,
@@ -123,7 +141,7 @@ def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None
         study_name=study_cfg.name,
         objectives=list(zip(study_cfg.objective_names, study_cfg.directions)),
         space=space,
-        n_trials=remaining,
+        n_trials=study_cfg.budget.n_trials,
         address=rc.address,
         sampler=make_sampler(study_cfg, space, n_existing),
         timeout=study_cfg.budget.timeout,

@@ -3,7 +3,8 @@
 Order: resolve the storage (``_storage.default_storage``); open or create the study and fail +
 re-queue trials a killed process left RUNNING (pid on this host; stale heartbeat, any host, on an
 RDB storage); run the backend (optuna in-process, N spawned
-local workers, or ``odeattn.search._ray_study.run_ray``); print the summary table; export
+local workers, or ``odeattn.search._ray_study.run_ray``; the optuna backend then waits for trials
+other processes still run, and takes over any whose process dies); print the summary table; export
 ``runs/<study>/best/*.yaml``; write the plots; print the optuna-dashboard command.
 """
 
@@ -11,24 +12,32 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
+from optuna.trial import TrialState
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from odeattn.search._config import StudyConfig
+from odeattn.search._config_base import ConfigError
 from odeattn.search._dashboard import dashboard_command
 from odeattn.search._export import export_best, summary_table
 from odeattn.search._noise import conclude
 from odeattn.search._optuna import open_study, worker_loop, worker_main
 from odeattn.search._plots import study_plots
-from odeattn.search._ray_study import run_ray
+from odeattn.search._ray_storage import resolve_storage_url
+from odeattn.search._ray_study import check_ray, run_ray
+from odeattn.search._signals import die_with_parent, interrupt_once, stop_children
 from odeattn.search._space import Space
 from odeattn.search._storage import budget_used, default_storage, make_storage, recover_stale
+from odeattn.search._storage_url import check_storage_url, redact
+from odeattn.search._study_check import check_study, stamp_study
 
-__all__ = ["run_search"]
+__all__ = ["prepare_storage", "run_search"]
 
 
 def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
@@ -61,33 +70,67 @@ def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
     return cb
 
 
-def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> None:
-    ctx = mp.get_context("spawn")
-    n = study.workers
-    threads = int(os.environ.get("ODEATTN_THREADS", "0")) or max(1, (os.cpu_count() or 1) // n)
+def _start(ctx: Any, study: StudyConfig, url: str, i: int, threads: int) -> Any:
     overrides = study.model_dump(exclude={"file"})  # the validated study, not the file's text
-    procs = [
-        ctx.Process(target=_worker_entry, args=(study.file, overrides, url, i, threads))
-        for i in range(n)
-    ]
-    for p in procs:
-        p.start()
+    p = ctx.Process(
+        target=_worker_entry, args=(study.file, overrides, url, i, threads, os.getpid())
+    )
+    p.start()
+    return p
+
+
+def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> None:
+    """N local workers; a worker that dies has its trial failed and re-queued at once (its pid
+    is gone) and is replaced while the budget is not reached; Ctrl-C / SIGTERM stops them all."""
+    ctx, n = mp.get_context("spawn"), study.workers
+    threads = int(os.environ.get("ODEATTN_THREADS", "0")) or max(1, (os.cpu_count() or 1) // n)
+    procs = [_start(ctx, study, url, i, threads) for i in range(n)]
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
-    while any(p.is_alive() for p in procs):
-        time.sleep(1.0)
-        bar.update(
-            task, completed=min(budget_used(s), study.budget.n_trials), description=f"{n} workers"
-        )
+    restarts, handled = 0, set()
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(0.5)
+            for i, p in enumerate(procs):
+                if p.is_alive() or not p.exitcode or p.pid in handled:
+                    continue
+                handled.add(p.pid)
+                console.print(f"[red]worker {i} (pid {p.pid}) exited with status {p.exitcode}[/]")
+                stale = recover_stale(s)
+                if stale:
+                    console.print(f"trials {stale} of the dead worker: marked FAIL and re-queued")
+                if budget_used(s) < study.budget.n_trials and restarts < n:
+                    restarts += 1
+                    procs[i] = _start(ctx, study, url, i, threads)
+            bar.update(task, completed=min(budget_used(s), study.budget.n_trials))
+    except KeyboardInterrupt:
+        stop_children(procs)
+        raise
     for p in procs:
         p.join()
-        if p.exitcode:
-            console.print(f"[red]a worker exited with status {p.exitcode}[/]")
 
 
 def _worker_entry(
-    file: str, overrides: dict[str, Any], url: str, worker: int, threads: int
+    file: str, overrides: dict[str, Any], url: str, worker: int, threads: int, parent: int
 ) -> None:
-    worker_main(file, overrides, url, worker, threads)
+    """A spawned worker: dies with its parent; an interrupt re-queues its trial and exits 130
+    without a traceback (the parent prints the one message)."""
+    interrupt_once()
+    try:
+        die_with_parent(parent)
+        _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads), print)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _loop_past_stalls(loop: Any, say: Any) -> None:
+    """Run a worker loop again when its trial was finished by another process meanwhile (this
+    process stalled past the heartbeat grace, e.g. SIGSTOP: the trial is already re-queued)."""
+    while True:
+        try:
+            loop()
+            return
+        except optuna.exceptions.UpdateFinishedTrialError as e:
+            say(f"note: a trial of this process was failed by another one while it stalled: {e}")
 
 
 def _storage(url: str) -> Any:
@@ -122,29 +165,76 @@ def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress:
             completed=min(budget_used(s), study.budget.n_trials),
         )
         if study.workers == 1:
-            worker_loop(study, url, progress=_progress_cb(console, bar, task))
+            cb = _progress_cb(console, bar, task)
+            loop = lambda: _loop_past_stalls(  # noqa: E731
+                lambda: worker_loop(study, url, progress=cb), console.print
+            )
         else:
-            _spawn(study, url, console, bar, task)
+            loop = lambda: _spawn(study, url, console, bar, task)  # noqa: E731
+        loop()
+        _settle(s, study, loop, console)
+
+
+def _settle(s: optuna.Study, study: StudyConfig, loop: Any, console: Any) -> None:
+    """The budget is taken, but trials of other processes may still be RUNNING: wait for them;
+    one whose process dies (gone pid, or stale heartbeat on any host) is failed, re-queued and
+    run here, so the study ends at exactly its budget."""
+    while any(t.state == TrialState.RUNNING for t in s.get_trials(deepcopy=False)):
+        time.sleep(1.0)
+        stale = recover_stale(s)
+        if stale:
+            console.print(f"trials {stale} of a dead process: marked FAIL and re-queued; running")
+            loop()
+
+
+def prepare_storage(study: StudyConfig, space: Space, *, accept_changes: bool = False) -> str:
+    """The checked storage URL: parsed (driver made explicit), reachable, and either a new study
+    or the same search under this name; :class:`ConfigError` (exit 2, one line) otherwise.
+    Nothing is created before the URL, the Ray settings and the name reuse are checked."""
+    check_ray(study)
+    try:
+        url = check_storage_url(default_storage(study, study.workers))
+        if study.backend == "ray":
+            cluster = bool(study.ray.address or os.environ.get("RAY_ADDRESS"))
+            url = resolve_storage_url(url, cluster=cluster)
+    except ValueError as e:
+        raise ConfigError(study.file, "storage", str(e)) from None
+    try:
+        storage = make_storage(url)
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        why = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise ConfigError(
+            study.file, "storage", f"cannot open {redact(url)}: {why}; check the URL and the server"
+        ) from None
+    check_study(study, space, storage, url, accept_changes=accept_changes)
+    return url
 
 
 def run_search(
-    study: StudyConfig, space: Space, *, console: Any, progress: bool = True
+    study: StudyConfig,
+    space: Space,
+    *,
+    console: Any,
+    progress: bool = True,
+    accept_changes: bool = False,
 ) -> optuna.Study:
     """Run (or continue) ``study`` to its budget; returns the Optuna study."""
-    url = default_storage(study, study.workers)
+    url = prepare_storage(study, space, accept_changes=accept_changes)
     s = open_study(study, url, space)
+    stamp_study(study, space, s)
     stale = recover_stale(s)
     if stale:
         console.print(
             f"resumed: trials {stale} were left RUNNING by a dead process (gone pid or "
             "stale heartbeat); marked FAIL and re-queued"
         )
-    done = budget_used(s)
+    done, shown = budget_used(s), redact(url)
     console.print(
-        f"study [bold]{study.name}[/] in {url}: {done} of {study.budget.n_trials} trials counted; "
-        f"backend {study.backend}, {study.workers} worker(s)"
+        f"study [bold]{study.name}[/] in {shown}: {done} of {study.budget.n_trials} trials "
+        f"counted; backend {study.backend}, {study.workers} worker(s)",
+        soft_wrap=True,
     )
-    console.print(f"dashboard: {dashboard_command(url, study)}", soft_wrap=True, highlight=False)
+    console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
     if done < study.budget.n_trials:
         _backend(study, space, url, console, progress)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
@@ -158,5 +248,5 @@ def run_search(
         )
     for p in study_plots(study, s):
         console.print(f"plot: {p}", soft_wrap=True, highlight=False)
-    console.print(f"dashboard: {dashboard_command(url, study)}", soft_wrap=True, highlight=False)
+    console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
     return s

@@ -14,21 +14,25 @@ process start time are stored in ``odeattn_pid``) is marked FAIL (``odeattn_stal
 params are enqueued again (``enqueue_trial``), so the re-run trains that architecture first.
 On an RDB storage (SQLite, PostgreSQL) each worker also records an Optuna heartbeat for its
 running trial (every ``HEARTBEAT_INTERVAL`` s); at startup a RUNNING trial whose heartbeat is
-older than ``HEARTBEAT_GRACE`` s, on any host, is failed by ``optuna.storages.fail_stale_trials``
+older than ``HEARTBEAT_GRACE`` s (both can be set with the environment variables
+``ODEATTN_HEARTBEAT_INTERVAL`` / ``ODEATTN_HEARTBEAT_GRACE``), on any host, is failed by ``optuna.storages.fail_stale_trials``
 and re-queued the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -37,6 +41,8 @@ from odeattn.search._config import StudyConfig
 
 __all__ = [
     "budget_used",
+    "create_or_load",
+    "created_by_this_launch",
     "default_storage",
     "heartbeat",
     "make_storage",
@@ -46,6 +52,7 @@ __all__ = [
 
 HEARTBEAT_INTERVAL = 30  # seconds between heartbeats of a running trial (RDB storages)
 HEARTBEAT_GRACE = 180  # a RUNNING trial whose last heartbeat is older than this is stale
+_SCHEMA_TRIES = 5
 
 
 def default_storage(study: StudyConfig, workers: int) -> str:
@@ -64,29 +71,73 @@ def default_storage(study: StudyConfig, workers: int) -> str:
 
 
 def make_storage(url: str) -> Any:
-    """An Optuna storage for a URL (RDB) or a file path (journal)."""
+    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal).
+
+    Creating an RDB storage creates its schema on first use; concurrent first launches race on
+    it (SQLite: ``UNIQUE constraint failed: alembic_version``), so on SQLite the creation holds an
+    ``flock`` on ``<db>.lock``, and on any RDB an integrity error during creation is retried.
+    """
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
-    kw: dict[str, Any] = dict(_HB)
+    kw: dict[str, Any] = {
+        "heartbeat_interval": int(os.environ.get("ODEATTN_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL)),
+        "grace_period": int(os.environ.get("ODEATTN_HEARTBEAT_GRACE", HEARTBEAT_GRACE)),
+        "heartbeat_stale_trial_callback": _requeue_heartbeat_stale,
+    }
+    lock: Path | None = None
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(url.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
         kw["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, **kw)
+        lock = db.with_name(db.name + ".lock")
+    for attempt in range(_SCHEMA_TRIES):
+        try:
+            with _flock(lock), warnings.catch_warnings():  # heartbeat is "experimental"
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **kw)
+        except sqlalchemy.exc.IntegrityError:  # another process created the schema meanwhile
+            if attempt == _SCHEMA_TRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _flock(path: Path | None) -> Any:
+    if path is None:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def create_or_load(storage: Any, name: str, directions: list[str]) -> optuna.Study:
+    """The study; the process that creates it (of concurrent first launches exactly one) records
+    itself as ``odeattn_creator`` (see :func:`created_by_this_launch`)."""
+    try:
+        s = optuna.create_study(study_name=name, storage=storage, directions=directions)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage)
+    s.set_user_attr("odeattn_creator", process_tag())
+    return s
+
+
+def created_by_this_launch(s: optuna.Study) -> bool:
+    """Whether this process, or its parent (a ``--workers`` child), created the study."""
+    tag = s.user_attrs.get("odeattn_creator")
+    if not tag or tag.rsplit(":", 2)[0] != socket.gethostname():
+        return False
+    return int(tag.rsplit(":", 2)[1]) in (os.getpid(), os.getppid())
 
 
 def _requeue_heartbeat_stale(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
     """``heartbeat_stale_trial_callback``: called once per trial this process failed as stale."""
     study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
-
-
-_HB: dict[str, Any] = {
-    "heartbeat_interval": HEARTBEAT_INTERVAL,
-    "grace_period": HEARTBEAT_GRACE,
-    "heartbeat_stale_trial_callback": _requeue_heartbeat_stale,
-}
 
 
 class heartbeat:

@@ -30,7 +30,10 @@ for digits/synthetic, ``odenet_mnist`` for (Fashion-)MNIST and ``resnet164_cifar
 Writes to ``--out`` (default ``runs/train/<model>-<data>``): ``log.jsonl`` (one JSON object per
 epoch, then a final one with test metrics), ``checkpoint.pt`` (every epoch, atomically; see
 ``odeattn.train.load_checkpoint``) and ``model.yaml`` (the ``--arch`` form of this run).
-``--resume`` continues from ``OUT/checkpoint.pt``. Bad input exits with status 2 and one line.
+``--resume`` continues from ``OUT/checkpoint.pt``, checked first (readable, same architecture).
+A run never writes over another: the default folder gets a ``-2``, ``-3``, … suffix when it holds
+a run of another architecture, and such an explicit ``--out`` is refused. Bad input (a corrupt
+or mismatched checkpoint included) exits with status 2 and one line, before anything is written.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from tqdm import tqdm
 from odeattn.data import DatasetFileError, load_dataset
 from odeattn.models import create_model
 from odeattn.models._checkpoint import plain
-from odeattn.train._loop import RECIPES, Diverged, TrainConfig, fit, load_checkpoint
+from odeattn.train._loop import RECIPES, Diverged, TrainConfig, fit
+from odeattn.train._run_dir import UsageError, checked_checkpoint, free_out
 
 _DEFAULT_RECIPE = {
     "digits": "digits",
@@ -56,10 +60,6 @@ _DEFAULT_RECIPE = {
     "mnist": "odenet_mnist",
     "fashion_mnist": "odenet_mnist",
 }
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,7 +113,7 @@ def _read_arch(path: Path) -> dict[str, Any]:
         raise UsageError(
             f"--arch: {path} must hold a `model:` mapping with a `name` (model.architecture())"
         )
-    extra = set(doc) - {"model", "train", "data"}
+    extra = set(doc) - {"model", "train", "data", "search"}  # `search`: where an export came from
     for key in ("train", "data"):
         if doc.get(key) is not None and not isinstance(doc[key], dict):
             raise UsageError(f"--arch: `{key}:` in {path} must be a mapping")
@@ -202,12 +202,13 @@ def _prepare(args):
     """Everything that can fail on bad input, before any training starts."""
 
     model, data, cfg, out, document, ignored = _build(args)
+    out = free_out(out, document, explicit=args.out is not None)
     ckpt = out / "checkpoint.pt"
     start = 0
     if args.resume:
         if not ckpt.is_file():
             raise UsageError(f"--resume: no checkpoint at {ckpt}; run without --resume first")
-        start = int(load_checkpoint(ckpt)["epoch"])
+        start = checked_checkpoint(ckpt, model)
     return model, data, cfg, out, document, ignored, start
 
 

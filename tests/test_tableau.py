@@ -78,7 +78,13 @@ def test_row_sums_and_float_views(name):
 
 
 def test_known_flags_and_counts():
-    assert [n for n in NAMES if TABLEAUS[n].fsal] == ["bosh3", "dopri5", "trapezoid", "tsit5"]
+    assert [n for n in NAMES if TABLEAUS[n].fsal] == [
+        "bosh3",
+        "dopri5",
+        "trapezoid",
+        "trbdf2",
+        "tsit5",
+    ]
     assert all(TABLEAUS[n].is_explicit for n in REQUIRED[:13])
     assert not any(TABLEAUS[n].is_explicit for n in REQUIRED[13:])
     assert TABLEAUS["sdirk2"].is_diagonally_implicit

@@ -55,6 +55,18 @@ def _sorted_times(v: Any, name: str, dtype: torch.dtype, device: Any) -> Tensor:
     return torch.unique(v.detach().to(dtype=dtype, device=device))  # sorted
 
 
+class _EndPerturbed:
+    """Stages at c = 1 see t₁ moved just before it (torchdiffeq), never a jump's far side."""
+
+    __slots__ = ("end", "func")
+
+    def __init__(self, func: Any, end: Tensor) -> None:
+        self.func, self.end = func, end
+
+    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
+        return self.func(t, y, perturb=-1 if t is self.end else 0)
+
+
 class AdaptiveRK:
     """One adaptive solve (torchdiffeq option names; see the module doc)."""
 
@@ -125,14 +137,17 @@ class AdaptiveRK:
             r = torch.where(den > 0, r * r / den, r)
         return r.abs()
 
-    def _clip(self, t0: Tensor, dt: Tensor) -> tuple[Tensor, bool]:
+    def _clip(self, t0: Tensor, dt: Tensor) -> tuple[Tensor, Tensor | None, bool]:
+        """Step size within [min_step, max_step], shortened to land on the next step_t/jump_t
+        (returned, so the step ends on it exactly), and whether that landmark is a jump."""
         dt = dt.clamp(min=self.min_step, max=self.max_step)
-        jump = False
-        if self.next_step < len(self.step_t) and t0 + dt > self.step_t[self.next_step]:
-            dt = self.step_t[self.next_step] - t0
-        if self.next_jump < len(self.jump_t) and t0 + dt > self.jump_t[self.next_jump]:
-            dt, jump = self.jump_t[self.next_jump] - t0, True
-        return dt, jump
+        land, jump = None, False
+        if self.next_step < len(self.step_t) and t0 + dt >= self.step_t[self.next_step]:
+            land = self.step_t[self.next_step]
+        if self.next_jump < len(self.jump_t) and t0 + dt >= self.jump_t[self.next_jump]:
+            if land is None or self.jump_t[self.next_jump] <= land:
+                land, jump = self.jump_t[self.next_jump], True
+        return (dt if land is None else land - t0), land, jump
 
     def _advance_landmarks(self, t1: Tensor) -> None:
         while self.next_step < len(self.step_t) and self.step_t[self.next_step] <= t1:
@@ -145,10 +160,13 @@ class AdaptiveRK:
             raise AssertionError(f"max_num_steps exceeded ({self.max_num_steps})")
         self.n_steps += 1
         t0, y0, f0 = self.t1, self.y_1, self.f_1
-        dt, jump = self._clip(t0, self.dt)
+        dt, land, jump = self._clip(t0, self.dt)
         self.func.callback_step(t0, y0, dt)
         k1 = f0 if self.stepper._k1_ok else None
-        y1, err, ks = self.stepper.step(self.func, t0, y0, dt, k1=k1)
+        nodes = [t0 + c * dt if c != 1 else t0 + dt for c in self.stepper.cs]
+        ends = [n for c, n in zip(self.stepper.cs, nodes) if c == 1]
+        f = _EndPerturbed(self.func, ends[0]) if ends else self.func
+        y1, err, ks = self.stepper.step(f, t0, y0, dt, k1=k1, nodes=nodes)
         r = self._ratio(err, y0, y1, ks, dt)
         accept = bool(r <= 1) or float(dt) <= self.min_step
         rf = float(r)
@@ -162,7 +180,7 @@ class AdaptiveRK:
             self.dt = dt * factor
             return
         self.func.callback_accept_step(t0, y0, dt)
-        t1 = t0 + dt
+        t1 = t0 + dt if land is None else land
         if jump:
             f1 = self.func(t1, y1, perturb=1)
         elif self.tab.fsal:

@@ -22,9 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from odeattn import _interp
-from odeattn._tdq_func import rms_norm
-from odeattn._time_grad import with_time_grads
+from odeattn.solve import _interp
+from odeattn.solve._odeint import _stepper
+from odeattn.solve._tdq_func import rms_norm
+from odeattn.solve._time_grad import with_time_grads
+from odeattn.tableau._data_extra import DOP853_B3
+from odeattn.tableau._exact import parse_entry
 
 __all__ = ["AdaptiveRK", "find_event", "warn_unused"]
 
@@ -34,8 +37,9 @@ def warn_unused(solver: str, unused: dict) -> None:
         warnings.warn(f"{solver}: Unexpected arguments {unused}", stacklevel=3)
 
 
-def find_event(interp: Any, sign0: Tensor, t0: Tensor, t1: Tensor, event_fn: Any, tol: float
-               ) -> tuple[Tensor, Tensor]:
+def find_event(
+    interp: Any, sign0: Tensor, t0: Tensor, t1: Tensor, event_fn: Any, tol: float
+) -> tuple[Tensor, Tensor]:
     """Bisection of the sign change of ``event_fn`` on the dense output between t0 and t1."""
     with torch.no_grad():
         n = max(1, math.ceil(math.log(max(float(t1 - t0), 1e-300) / tol) / math.log(2.0)))
@@ -51,7 +55,9 @@ def _sorted_times(v: Any, name: str, dtype: torch.dtype, device: Any) -> Tensor:
     if v is None:
         return torch.empty(0, dtype=dtype, device=device)
     if not isinstance(v, Tensor):
-        raise TypeError(f"`options[{name!r}]` must be a 1-D tensor of times, but got {type(v).__name__}")
+        raise TypeError(
+            f"`options[{name!r}]` must be a 1-D tensor of times, but got {type(v).__name__}"
+        )
     return torch.unique(v.detach().to(dtype=dtype, device=device))  # sorted
 
 
@@ -70,14 +76,27 @@ class _EndPerturbed:
 class AdaptiveRK:
     """One adaptive solve (torchdiffeq option names; see the module doc)."""
 
-    def __init__(self, func: Any, y0: Tensor, rtol: Any, atol: Any, *, tableau: Any,
-                 first_step: Any = None, step_t: Any = None, jump_t: Any = None,
-                 safety: float = 0.9, ifactor: float = 10.0, dfactor: float = 0.2,
-                 max_num_steps: int = 2**31 - 1, min_step: float = 0.0,
-                 max_step: float = math.inf, norm: Any = None, dtype: torch.dtype = torch.float64,
-                 **unused: Any) -> None:
-        from odeattn.solve import _stepper
-
+    def __init__(
+        self,
+        func: Any,
+        y0: Tensor,
+        rtol: Any,
+        atol: Any,
+        *,
+        tableau: Any,
+        first_step: Any = None,
+        step_t: Any = None,
+        jump_t: Any = None,
+        safety: float = 0.9,
+        ifactor: float = 10.0,
+        dfactor: float = 0.2,
+        max_num_steps: int = 2**31 - 1,
+        min_step: float = 0.0,
+        max_step: float = math.inf,
+        norm: Any = None,
+        dtype: torch.dtype = torch.float64,
+        **unused: Any,
+    ) -> None:
         warn_unused(type(self).__name__, {k: v for k, v in unused.items() if k not in ("perturb",)})
         self.func, self.y0, self.tab, self.dtype = func, y0, tableau, dtype
         self.rtol = rtol if not isinstance(rtol, Tensor) else rtol.to(y0.device, y0.real.dtype)
@@ -86,16 +105,17 @@ class AdaptiveRK:
         self.first_step, self.norm = first_step, norm or rms_norm
         self.record: list | None = None  # accepted steps, for odeint_dense
         self.safety, self.ifactor, self.dfactor = float(safety), float(ifactor), float(dfactor)
-        self.max_num_steps, self.min_step, self.max_step = int(max_num_steps), float(min_step), float(max_step)
+        self.max_num_steps, self.min_step, self.max_step = (
+            int(max_num_steps),
+            float(min_step),
+            float(max_step),
+        )
         self.step_t = _sorted_times(step_t, "step_t", dtype, y0.device)
         self.jump_t = _sorted_times(jump_t, "jump_t", dtype, y0.device)
         self.mid = _interp.MID_WEIGHTS.get(tableau.name)
         self.mid = tuple(map(float, self.mid)) if self.mid is not None else None
         self.b3 = None
         if tableau.name == "dopri8":
-            from odeattn._exact import parse_entry
-            from odeattn._tableau_dop853 import DOP853_B3
-
             self.b3 = [float(b) - float(parse_entry(x)[0]) for b, x in zip(tableau.b, DOP853_B3)]
 
     # -- setup --------------------------------------------------------------------------------
@@ -144,9 +164,9 @@ class AdaptiveRK:
         land, jump = None, False
         if self.next_step < len(self.step_t) and t0 + dt >= self.step_t[self.next_step]:
             land = self.step_t[self.next_step]
-        if self.next_jump < len(self.jump_t) and t0 + dt >= self.jump_t[self.next_jump]:
-            if land is None or self.jump_t[self.next_jump] <= land:
-                land, jump = self.jump_t[self.next_jump], True
+        nj = self.jump_t[self.next_jump] if self.next_jump < len(self.jump_t) else None
+        if nj is not None and t0 + dt >= nj and (land is None or nj <= land):
+            land, jump = nj, True
         return (dt if land is None else land - t0), land, jump
 
     def _advance_landmarks(self, t1: Tensor) -> None:
@@ -210,7 +230,9 @@ class AdaptiveRK:
         if self.mid is not None:
             return _interp.quartic(theta, y0, y1, hf0, hf1, _interp.mid_state(y0, hh, ks, self.mid))
         if self.tab.order >= 4:  # no dense output of the method's order: re-step from t0 to t
-            return self.stepper.step(self.func, t0, y0, t - t0, k1=f0 if self.stepper._k1_ok else None)[0]
+            return self.stepper.step(
+                self.func, t0, y0, t - t0, k1=f0 if self.stepper._k1_ok else None
+            )[0]
         return _interp.hermite(theta, y0, y1, hf0, hf1)
 
     def integrate(self, t: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ until the change is within atol + rtol·|y|).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from typing import Any
@@ -24,7 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from odeattn._tdq_rk import find_event, warn_unused
+from odeattn.solve._interp import hermite
+from odeattn.solve._odeint import _stepper
+from odeattn.solve._tdq_rk import find_event, warn_unused
+from odeattn.tableau import TABLEAUS
 
 __all__ = ["Adams", "FixedGrid", "ScipySolver"]
 
@@ -47,9 +51,20 @@ class _Perturbed:
 class FixedGrid:
     """One fixed-grid solve (see the module doc); subclasses override ``_step``."""
 
-    def __init__(self, func: Any, y0: Tensor, rtol: Any = 1e-7, atol: Any = 1e-9, *,
-                 tableau: Any = None, step_size: Any = None, grid_constructor: Any = None,
-                 interp: str = "linear", perturb: bool = False, **unused: Any) -> None:
+    def __init__(
+        self,
+        func: Any,
+        y0: Tensor,
+        rtol: Any = 1e-7,
+        atol: Any = 1e-9,
+        *,
+        tableau: Any = None,
+        step_size: Any = None,
+        grid_constructor: Any = None,
+        interp: str = "linear",
+        perturb: bool = False,
+        **unused: Any,
+    ) -> None:
         warn_unused(type(self).__name__, unused)
         if step_size is not None and grid_constructor is not None:
             raise ValueError("`step_size` and `grid_constructor` are mutually exclusive; give one")
@@ -60,8 +75,6 @@ class FixedGrid:
         self.rtol = float(torch.as_tensor(rtol).min()) if isinstance(rtol, Tensor) else float(rtol)
         self.atol = float(torch.as_tensor(atol).min()) if isinstance(atol, Tensor) else float(atol)
         if tableau is not None:
-            from odeattn.solve import _stepper
-
             self.stepper = _stepper(tableau, self.rtol, self.atol, {})
 
     def _grid(self, t: Tensor) -> Tensor:
@@ -88,8 +101,6 @@ class FixedGrid:
         s = ((t - t0) / (t1 - t0)).to(y0.real.dtype)
         if self.interp_kind == "linear":
             return y0 + s * (y1 - y0)
-        from odeattn._interp import hermite
-
         h = (t1 - t0).to(y0.real.dtype)
         return hermite(s, y0, y1, h * self.func(t0, y0), h * self.func(t1, y1))
 
@@ -98,7 +109,7 @@ class FixedGrid:
         if not (grid[0] == t[0] and grid[-1] == t[-1]):
             raise ValueError("the grid must start at t[0] and end at t[-1]")
         out, j, y0 = [self.y0], 1, self.y0
-        for t0, t1 in zip(grid[:-1], grid[1:]):
+        for t0, t1 in itertools.pairwise(grid):
             dt = t1 - t0
             self.func.callback_step(t0, y0, dt)
             y1 = self._step(t0, dt, t1, y0)
@@ -108,8 +119,7 @@ class FixedGrid:
             y0 = y1
         return torch.stack(out)
 
-    def integrate_until_event(self, t0: Tensor, event_fn: Any, tol: float
-                              ) -> tuple[Tensor, Tensor]:
+    def integrate_until_event(self, t0: Tensor, event_fn: Any, tol: float) -> tuple[Tensor, Tensor]:
         if self.step_size is None:
             raise ValueError("event handling with a fixed-grid method needs options['step_size']")
         t0 = t0.to(torch.float64)
@@ -121,52 +131,62 @@ class FixedGrid:
             if torch.any(torch.sign(event_fn(t1, y1)) != sign0):
                 break
             t0, y0 = t1, y1
-        t_ev, y_ev = find_event(lambda s: self._between(t0, t1, y0, y1, s), sign0, t0, t1,
-                                event_fn, tol)
+        t_ev, y_ev = find_event(
+            lambda s: self._between(t0, t1, y0, y1, s), sign0, t0, t1, event_fn, tol
+        )
         return t_ev, torch.stack([self.y0, y_ev])
 
 
 class Adams(FixedGrid):
     """Adams–Bashforth(-Moulton) on the fixed grid (see the module doc)."""
 
-    def __init__(self, func: Any, y0: Tensor, rtol: Any = 1e-3, atol: Any = 1e-4, *,
-                 implicit: bool = False, max_iters: int = 4, max_order: int = 4,
-                 **kw: Any) -> None:
-        from odeattn.tableau import TABLEAUS
-
+    def __init__(
+        self,
+        func: Any,
+        y0: Tensor,
+        rtol: Any = 1e-3,
+        atol: Any = 1e-4,
+        *,
+        implicit: bool = False,
+        max_iters: int = 4,
+        max_order: int = 4,
+        **kw: Any,
+    ) -> None:
         kw.pop("tableau", None)
         super().__init__(func, y0, rtol, atol, tableau=TABLEAUS["rk38"], **kw)
         self.implicit, self.max_iters, self.order = implicit, int(max_iters), int(max_order)
         self.hist: deque = deque(maxlen=self.order)  # (t, f), newest first
 
     @staticmethod
-    def _weights(ts: list[float], a: float, b: float) -> list[float]:
-        """∫_a^b ℓ_i(s) ds for the Lagrange basis on the nodes ``ts``."""
-        w = [0.0] * len(ts)
+    def _weights(ts: list[Tensor], a: Tensor, b: Tensor) -> list[Tensor]:
+        """∫_a^b ℓ_i(s) ds for the Lagrange basis on the nodes ``ts`` (differentiable in t)."""
+        w = [torch.zeros_like(a) for _ in ts]
         for x, g in _GL3:
             s = a + (b - a) * x
             for i, ti in enumerate(ts):
-                li = np.prod([(s - tj) / (ti - tj) for j, tj in enumerate(ts) if j != i])
-                w[i] += g * (b - a) * li
+                li = torch.ones_like(a)
+                for j, tj in enumerate(ts):
+                    if j != i:
+                        li = li * (s - tj) / (ti - tj)
+                w[i] = w[i] + g * (b - a) * li
         return w
 
-    def _combine(self, y0: Tensor, pts: list, t0: float, t1: float) -> Tensor:
+    def _combine(self, y0: Tensor, pts: list, t0: Tensor, t1: Tensor) -> Tensor:
         w = self._weights([p[0] for p in pts], t0, t1)
-        return y0 + sum(wi * p[1] for wi, p in zip(w, pts))
+        return y0 + sum(wi.to(y0.dtype) * p[1] for wi, p in zip(w, pts))
 
     def _step(self, t0: Tensor, dt: Tensor, t1: Tensor, y0: Tensor) -> Tensor:
         f = self._f(t0, t1)
         f0 = f(t0, y0)
-        self.hist.appendleft((float(t0.detach()), f0))
+        self.hist.appendleft((t0, f0))
         if len(self.hist) < self.order:  # start-up: the 3/8 rule, reusing f0
             return self.stepper.step(f, t0, y0, dt, k1=f0)[0]
-        a, b = float(t0.detach()), float(t1.detach())
-        y1 = self._combine(y0, list(self.hist), a, b)
+        y1 = self._combine(y0, list(self.hist), t0, t1)
         if not self.implicit:
             return y1
         past = list(self.hist)[: self.order - 1]
         for _ in range(self.max_iters):
-            y_new = self._combine(y0, [(b, f(t1, y1)), *past], a, b)
+            y_new = self._combine(y0, [(t1, f(t1, y1)), *past], t0, t1)
             done = bool(((y_new - y1).abs() <= self.atol + self.rtol * y_new.abs()).all())
             y1 = y_new
             if done:
@@ -177,15 +197,28 @@ class Adams(FixedGrid):
 class ScipySolver:
     """``scipy.integrate.solve_ivp`` (torchdiffeq's ``scipy_solver``; no gradients)."""
 
-    def __init__(self, func: Any, y0: Tensor, rtol: Any, atol: Any, *, solver: str = "LSODA",
-                 min_step: float = 0.0, max_step: float = math.inf, **unused: Any) -> None:
+    def __init__(
+        self,
+        func: Any,
+        y0: Tensor,
+        rtol: Any,
+        atol: Any,
+        *,
+        solver: str = "LSODA",
+        min_step: float = 0.0,
+        max_step: float = math.inf,
+        **unused: Any,
+    ) -> None:
         unused.pop("norm", None)
         warn_unused(type(self).__name__, unused)
         self.func, self.y0, self.solver = func, y0, solver
         self.rtol = rtol.detach().cpu().numpy() if isinstance(rtol, Tensor) else rtol
         self.atol = atol.detach().cpu().numpy() if isinstance(atol, Tensor) else atol
-        self.kw = {"min_step": min_step, "max_step": max_step} if solver == "LSODA" else \
-            {"max_step": max_step}
+        self.kw = (
+            {"min_step": min_step, "max_step": max_step}
+            if solver == "LSODA"
+            else {"max_step": max_step}
+        )
 
     def integrate(self, t: Tensor) -> Tensor:
         from scipy.integrate import solve_ivp
@@ -201,7 +234,15 @@ class ScipySolver:
                 return self.func(ts, ty).detach().cpu().reshape(-1).numpy()
 
         tn = t.detach().cpu().to(torch.float64).numpy()
-        sol = solve_ivp(fun, (tn[0], tn[-1]), y0.detach().cpu().reshape(-1).numpy(), t_eval=tn,
-                        method=self.solver, rtol=self.rtol, atol=self.atol, **self.kw)
+        sol = solve_ivp(
+            fun,
+            (tn[0], tn[-1]),
+            y0.detach().cpu().reshape(-1).numpy(),
+            t_eval=tn,
+            method=self.solver,
+            rtol=self.rtol,
+            atol=self.atol,
+            **self.kw,
+        )
         out = torch.as_tensor(sol.y.T, dtype=y0.dtype, device=y0.device)
         return out.reshape(len(tn), *shape)

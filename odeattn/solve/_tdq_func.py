@@ -67,8 +67,14 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 class PFunc:
     """``base(t, y)`` for the solvers: tuple states, reverse time, ``perturb`` and callbacks."""
 
-    def __init__(self, base: Callable, shapes: Sequence[torch.Size] | None, sign: float,
-                 callbacks_from: Any = None, adjoint: bool = False) -> None:
+    def __init__(
+        self,
+        base: Callable,
+        shapes: Sequence[torch.Size] | None,
+        sign: float,
+        callbacks_from: Any = None,
+        adjoint: bool = False,
+    ) -> None:
         self.base, self.shapes, self.sign = base, shapes, sign
         src = base if callbacks_from is None else callbacks_from
         suffix = "_adjoint" if adjoint else ""
@@ -85,6 +91,7 @@ class PFunc:
         def call(t0: Tensor, y0: Tensor, dt: Tensor) -> Any:
             y = unflat(y0, (), self.shapes) if self.shapes is not None else y0
             return cb(self.sign * t0, y, dt)
+
         return call
 
     def __call__(self, t: Tensor, y: Tensor, perturb: int = 0) -> Tensor:

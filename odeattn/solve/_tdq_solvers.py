@@ -13,6 +13,10 @@ from typing import Any
 
 from torch import Tensor
 
+from odeattn.solve._tdq_fixed import Adams, FixedGrid, ScipySolver
+from odeattn.solve._tdq_rk import AdaptiveRK
+from odeattn.tableau import TABLEAUS
+
 __all__ = ["SOLVERS", "make_solver"]
 
 _ALL = frozenset(("callback_step", "callback_accept_step", "callback_reject_step"))
@@ -20,17 +24,36 @@ _STEP = frozenset(("callback_step",))
 _NONE: frozenset = frozenset()
 
 SOLVERS: dict[str, tuple[str, Any, frozenset]] = {
-    **{n: ("rk", n, _ALL) for n in ("dopri8", "dopri5", "tsit5", "bosh3", "fehlberg2", "adaptive_heun")},
-    **{n: ("fixed", tab, _STEP) for n, tab in (
-        ("euler", "euler"), ("midpoint", "midpoint"), ("heun2", "heun"), ("heun3", "heun3"),
-        ("rk4", "rk38"))},
+    **{
+        n: ("rk", n, _ALL)
+        for n in ("dopri8", "dopri5", "tsit5", "bosh3", "fehlberg2", "adaptive_heun")
+    },
+    **{
+        n: ("fixed", tab, _STEP)
+        for n, tab in (
+            ("euler", "euler"),
+            ("midpoint", "midpoint"),
+            ("heun2", "heun"),
+            ("heun3", "heun3"),
+            ("rk4", "rk38"),
+        )
+    },
     "explicit_adams": ("adams", False, _STEP),
     "implicit_adams": ("adams", True, _STEP),
-    **{n: ("fixed", tab, _STEP) for n, tab in (
-        ("implicit_euler", "backward_euler"), ("implicit_midpoint", "implicit_midpoint"),
-        ("trapezoid", "trapezoid"), ("radauIIA3", "radau_iia3"), ("gl4", "gauss_legendre4"),
-        ("radauIIA5", "radau_iia5"), ("gl6", "gauss_legendre6"), ("sdirk2", "sdirk2"),
-        ("trbdf2", "trbdf2"))},
+    **{
+        n: ("fixed", tab, _STEP)
+        for n, tab in (
+            ("implicit_euler", "backward_euler"),
+            ("implicit_midpoint", "implicit_midpoint"),
+            ("trapezoid", "trapezoid"),
+            ("radauIIA3", "radau_iia3"),
+            ("gl4", "gauss_legendre4"),
+            ("radauIIA5", "radau_iia5"),
+            ("gl6", "gauss_legendre6"),
+            ("sdirk2", "sdirk2"),
+            ("trbdf2", "trbdf2"),
+        )
+    },
     "fixed_adams": ("adams", True, _STEP),
     "scipy_solver": ("scipy", None, _NONE),
 }
@@ -38,22 +61,12 @@ SOLVERS: dict[str, tuple[str, Any, frozenset]] = {
 
 def make_solver(method: str, func: Any, y0: Tensor, rtol: Any, atol: Any, options: dict) -> Any:
     """The solver object for ``method`` (``integrate(t)``, ``integrate_until_event``)."""
-    from odeattn.tableau import TABLEAUS
-
     kind, arg, _ = SOLVERS[method]
     if kind == "rk":
-        from odeattn._tdq_rk import AdaptiveRK
-
         return AdaptiveRK(func, y0, rtol, atol, tableau=TABLEAUS[arg], **options)
     if kind == "scipy":
-        from odeattn._tdq_fixed import ScipySolver
-
         return ScipySolver(func, y0, rtol, atol, **options)
     options = {k: v for k, v in options.items() if k != "norm"}
     if kind == "adams":
-        from odeattn._tdq_fixed import Adams
-
         return Adams(func, y0, rtol, atol, implicit=arg, **options)
-    from odeattn._tdq_fixed import FixedGrid
-
     return FixedGrid(func, y0, rtol, atol, tableau=TABLEAUS[arg], **options)

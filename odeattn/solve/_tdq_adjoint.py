@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.functional import vjp
 
-from odeattn._tdq_func import CALLBACKS, mixed_norm, unflat
-from odeattn.torchdiffeq import _check_inputs, _run, odeint
+from odeattn.solve._tdq_api import _check_inputs, _run, odeint
+from odeattn.solve._tdq_func import CALLBACKS, mixed_norm, unflat
 
 __all__ = ["odeint_adjoint", "odeint_event"]
 
@@ -59,13 +59,29 @@ class _Augmented:
 
 class _Adjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, f: Any, y0: Tensor, t: Tensor, solve: dict, adj: dict,
-                t_grad: bool, *params: Tensor) -> Any:
+    def forward(
+        ctx: Any,
+        f: Any,
+        y0: Tensor,
+        t: Tensor,
+        solve: dict,
+        adj: dict,
+        t_grad: bool,
+        *params: Tensor,
+    ) -> Any:
         ctx.func, ctx.adjoint_options, ctx.adj, ctx.t_grad = f, adj["options"], adj, t_grad
         ctx.event = solve["event_fn"] is not None
         with torch.no_grad():
-            ans = _run(f, y0, t, solve["rtol"], solve["atol"], solve["method"], solve["options"],
-                       solve["event_fn"])
+            ans = _run(
+                f,
+                y0,
+                t,
+                solve["rtol"],
+                solve["atol"],
+                solve["method"],
+                solve["options"],
+                solve["event_fn"],
+            )
         if ctx.event:
             ctx.save_for_backward(t, ans[1], ans[0], *params)
         else:
@@ -90,9 +106,15 @@ class _Adjoint(torch.autograd.Function):
                     d = ctx.func(t[i], ys[i]).reshape(-1).dot(gy[i].reshape(-1))
                     state[0] = state[0] - d
                     t_vjp[i] = d
-                out = odeint(aug, tuple(state), t[i - 1 : i + 1].flip(0), rtol=ctx.adj["rtol"],
-                             atol=ctx.adj["atol"], method=ctx.adj["method"],
-                             options=ctx.adjoint_options)
+                out = odeint(
+                    aug,
+                    tuple(state),
+                    t[i - 1 : i + 1].flip(0),
+                    rtol=ctx.adj["rtol"],
+                    atol=ctx.adj["atol"],
+                    method=ctx.adj["method"],
+                    options=ctx.adjoint_options,
+                )
                 state = [s[1] for s in out]
                 state[1], state[2] = ys[i - 1], state[2] + gy[i - 1]
             if ctx.t_grad:
@@ -115,25 +137,41 @@ def _adjoint_norm(options: dict, shapes: Any, state_norm: Callable) -> None:
 
         options["norm"] = norm
     elif shapes is not None:
-        options["norm"] = lambda s: user((s[0], *unflat(s[1], (), shapes),
-                                          *unflat(s[2], (), shapes), *s[3:]))
+        options["norm"] = lambda s: user(
+            (s[0], *unflat(s[1], (), shapes), *unflat(s[2], (), shapes), *s[3:])
+        )
 
 
-def odeint_adjoint(func: Callable, y0: Any, t: Tensor, *, rtol: Any = 1e-7, atol: Any = 1e-9,
-                   method: str | None = None, options: dict | None = None, event_fn: Any = None,
-                   adjoint_rtol: Any = None, adjoint_atol: Any = None,
-                   adjoint_method: str | None = None, adjoint_options: dict | None = None,
-                   adjoint_params: Any = None) -> Any:
+def odeint_adjoint(
+    func: Callable,
+    y0: Any,
+    t: Tensor,
+    *,
+    rtol: Any = 1e-7,
+    atol: Any = 1e-9,
+    method: str | None = None,
+    options: dict | None = None,
+    event_fn: Any = None,
+    adjoint_rtol: Any = None,
+    adjoint_atol: Any = None,
+    adjoint_method: str | None = None,
+    adjoint_options: dict | None = None,
+    adjoint_params: Any = None,
+) -> Any:
     """torchdiffeq's ``odeint_adjoint``: ``odeint`` with gradients by the backsolve adjoint."""
     if adjoint_params is None and not isinstance(func, nn.Module):
-        raise ValueError("func must be an instance of nn.Module to specify the adjoint parameters; "
-                         "alternatively they can be specified explicitly via the `adjoint_params` "
-                         "argument. If there are no parameters then it is allowable to set "
-                         "`adjoint_params=()`.")
+        raise ValueError(
+            "func must be an instance of nn.Module to specify the adjoint parameters; "
+            "alternatively they can be specified explicitly via the `adjoint_params` "
+            "argument. If there are no parameters then it is allowable to set "
+            "`adjoint_params=()`."
+        )
     adjoint_method = method if adjoint_method is None else adjoint_method
     if adjoint_method != method and options is not None and adjoint_options is None:
-        raise ValueError("If `adjoint_method != method` then we cannot infer `adjoint_options` "
-                         "from `options`; pass `adjoint_options` as well.")
+        raise ValueError(
+            "If `adjoint_method != method` then we cannot infer `adjoint_options` "
+            "from `options`; pass `adjoint_options` as well."
+        )
     if adjoint_options is None:
         adjoint_options = {k: v for k, v in (options or {}).items() if k != "norm"}
     else:
@@ -141,16 +179,23 @@ def odeint_adjoint(func: Callable, y0: Any, t: Tensor, *, rtol: Any = 1e-7, atol
     params = tuple(func.parameters()) if adjoint_params is None else tuple(adjoint_params)
     kept = tuple(p for p in params if p.requires_grad)
     if len(kept) != len(params) and callable(adjoint_options.get("norm")):
-        warnings.warn("An adjoint parameter was passed without requiring gradient. For efficiency "
-                      "this will be excluded from the adjoint pass, and will not appear as a tensor "
-                      "in the adjoint norm.", stacklevel=2)
+        warnings.warn(
+            "An adjoint parameter was passed without requiring gradient. For efficiency "
+            "this will be excluded from the adjoint pass, and will not appear as a tensor "
+            "in the adjoint norm.",
+            stacklevel=2,
+        )
     shapes, f, y0, t, rtol, atol, method, options, event_fn, reverse = _check_inputs(
-        func, y0, t, rtol, atol, method, options, event_fn)
+        func, y0, t, rtol, atol, method, options, event_fn
+    )
     _adjoint_norm(adjoint_options, shapes, options["norm"])
     solve = {"rtol": rtol, "atol": atol, "method": method, "options": options, "event_fn": event_fn}
-    adj = {"rtol": rtol if adjoint_rtol is None else adjoint_rtol,
-           "atol": atol if adjoint_atol is None else adjoint_atol,
-           "method": adjoint_method, "options": adjoint_options}
+    adj = {
+        "rtol": rtol if adjoint_rtol is None else adjoint_rtol,
+        "atol": atol if adjoint_atol is None else adjoint_atol,
+        "method": adjoint_method,
+        "options": adjoint_options,
+    }
     ans = _Adjoint.apply(f, y0, t, solve, adj, t.requires_grad, *kept)
     sol = ans if event_fn is None else ans[1]
     if shapes is not None:
@@ -181,9 +226,16 @@ class _EventGrad(torch.autograd.Function):
         return None, None, None, g_state + dc_dy * (-g_t / (total + 1e-12)).reshape_as(c)
 
 
-def odeint_event(func: Callable, y0: Any, t0: Tensor, *, event_fn: Callable,
-                 reverse_time: bool = False, odeint_interface: Callable = odeint,
-                 **kwargs: Any) -> tuple[Tensor, Any]:
+def odeint_event(
+    func: Callable,
+    y0: Any,
+    t0: Tensor,
+    *,
+    event_fn: Callable,
+    reverse_time: bool = False,
+    odeint_interface: Callable = odeint,
+    **kwargs: Any,
+) -> tuple[Tensor, Any]:
     """Solve from t0 until ``event_fn(t, y) = 0``; return ``(event_t, solution)`` with
     gradients through the event time (torchdiffeq's ``odeint_event``)."""
     t0r = t0.reshape(-1)

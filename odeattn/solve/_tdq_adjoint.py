@@ -44,13 +44,15 @@ class _Augmented:
 
     def __call__(self, t: Tensor, state: tuple) -> tuple:
         y, a = state[1], state[2]
+        # an implicit backward solve differentiates this map (Newton's Jacobian): keep y's graph
+        outer = torch.is_grad_enabled() and (y.requires_grad or a.requires_grad)
         with torch.enable_grad():
             t = t.detach().requires_grad_(True)
-            y = y.detach().requires_grad_(True)
+            y = y if outer and y.requires_grad else y.detach().requires_grad_(True)
             fy = self.func(t if self.t_grad else t.detach(), y)
             ins = (t, y, *self.params)
             if fy.requires_grad:
-                g = torch.autograd.grad(fy, ins, -a, allow_unused=True)
+                g = torch.autograd.grad(fy, ins, -a, allow_unused=True, create_graph=outer)
             else:
                 g = (None,) * len(ins)
         g = [torch.zeros_like(x) if gi is None else gi for gi, x in zip(g, ins)]

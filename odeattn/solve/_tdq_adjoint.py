@@ -144,23 +144,15 @@ def _adjoint_norm(options: dict, shapes: Any, state_norm: Callable) -> None:
         )
 
 
-def odeint_adjoint(
-    func: Callable,
-    y0: Any,
-    t: Tensor,
-    *,
-    rtol: Any = 1e-7,
-    atol: Any = 1e-9,
-    method: str | None = None,
-    options: dict | None = None,
-    event_fn: Any = None,
-    adjoint_rtol: Any = None,
-    adjoint_atol: Any = None,
-    adjoint_method: str | None = None,
-    adjoint_options: dict | None = None,
-    adjoint_params: Any = None,
-) -> Any:
-    """torchdiffeq's ``odeint_adjoint``: ``odeint`` with gradients by the backsolve adjoint."""
+def _adjoint_inputs(
+    func: Any,
+    method: Any,
+    options: Any,
+    adjoint_method: Any,
+    adjoint_options: Any,
+    adjoint_params: Any,
+) -> tuple[Any, dict, tuple]:
+    """(adjoint_method, adjoint_options, the parameters that require grad), torchdiffeq's rules."""
     if adjoint_params is None and not isinstance(func, nn.Module):
         raise ValueError(
             "func must be an instance of nn.Module to specify the adjoint parameters; "
@@ -187,6 +179,29 @@ def odeint_adjoint(
             "in the adjoint norm.",
             stacklevel=2,
         )
+    return adjoint_method, adjoint_options, kept
+
+
+def odeint_adjoint(
+    func: Callable,
+    y0: Any,
+    t: Tensor,
+    *,
+    rtol: Any = 1e-7,
+    atol: Any = 1e-9,
+    method: str | None = None,
+    options: dict | None = None,
+    event_fn: Any = None,
+    adjoint_rtol: Any = None,
+    adjoint_atol: Any = None,
+    adjoint_method: str | None = None,
+    adjoint_options: dict | None = None,
+    adjoint_params: Any = None,
+) -> Any:
+    """torchdiffeq's ``odeint_adjoint``: ``odeint`` with gradients by the backsolve adjoint."""
+    adjoint_method, adjoint_options, kept = _adjoint_inputs(
+        func, method, options, adjoint_method, adjoint_options, adjoint_params
+    )
     shapes, f, y0, t, rtol, atol, method, options, event_fn, reverse = _check_inputs(
         func, y0, t, rtol, atol, method, options, event_fn
     )

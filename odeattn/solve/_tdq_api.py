@@ -63,6 +63,21 @@ def _reverse_options(options: dict) -> None:
             options[key] = -options[key]
 
 
+def _flatten(y0: Any, rtol: Any, atol: Any, event_fn: Any) -> tuple:
+    """A tuple state as one vector: (shapes | None, y0, rtol, atol, event_fn)."""
+    if isinstance(y0, Tensor):
+        return None, y0, rtol, atol, event_fn
+    if not isinstance(y0, tuple):
+        raise TypeError(
+            f"`y0` must be a torch.Tensor or a tuple of them, but got {type(y0).__name__}"
+        )
+    shapes = [y.shape for y in y0]
+    if event_fn is not None:
+        ev = event_fn
+        event_fn = lambda s, y: ev(s, unflat(y, (), shapes))  # noqa: E731
+    return shapes, flat(y0), _tuple_tol(rtol, shapes), _tuple_tol(atol, shapes), event_fn
+
+
 def _check_inputs(
     func: Callable,
     y0: Any,
@@ -81,17 +96,7 @@ def _check_inputs(
                 f"We require len(t) == 2 when in event handling mode, but got len(t)={len(t)}."
             )
         event_fn = _combine_events(event_fn, t[0], y0)
-    shapes = None
-    if not isinstance(y0, Tensor):
-        if not isinstance(y0, tuple):
-            raise TypeError(
-                f"`y0` must be a torch.Tensor or a tuple of them, but got {type(y0).__name__}"
-            )
-        shapes = [y.shape for y in y0]
-        rtol, atol, y0 = _tuple_tol(rtol, shapes), _tuple_tol(atol, shapes), flat(y0)
-        if event_fn is not None:
-            ev = event_fn
-            event_fn = lambda s, y: ev(s, unflat(y, (), shapes))  # noqa: E731
+    shapes, y0, rtol, atol, event_fn = _flatten(y0, rtol, atol, event_fn)
     options = {} if options is None else dict(options)
     method = "dopri5" if method is None else method
     if method not in SOLVERS:

@@ -4,8 +4,8 @@ Semantics of ``torchdiffeq``'s ``RKAdaptiveStepsizeODESolver``: time increases (
 already negated reversed times); steps are never clipped to output times — outputs come from the
 step's dense output, smooth in t: dopri5 Shampine's quartic, order ≤ 3 cubic Hermite, and
 tsit5/dopri8 (no dense output of their order here) one extra step of the method from the step's
-start to the output time. Error ratio ``norm(err / (atol + rtol·max(|y₀|, |y₁|)))``, accept iff ≤ 1 (or the step is at
-``min_step``); I-controller ``dt·min(ifactor, max(safety·r^{−1/p}, dfactor))`` (no shrink bound
+start to the output time. Error ratio ``norm(err / (atol + rtol·max(|y₀|, |y₁|)))``, accept
+iff ≤ 1 (or the step is at ``min_step``); I-controller ``dt·min(ifactor, max(safety·r^{−1/p}, dfactor))`` (no shrink bound
 after an accepted step), p = the method's order. dopri8 uses Hairer's 5/3 error
 ``r₅² / sqrt(r₅² + 0.01·r₃²)``. ``step_t`` are times a step must land on; ``jump_t`` also
 re-evaluates f just after the landing point (``perturb``), for discontinuities.

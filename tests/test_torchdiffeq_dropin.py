@@ -322,3 +322,11 @@ def test_warnings_are_quiet_for_valid_calls() -> None:
         warnings.simplefilter("error")
         tdq.odeint(f, Y0, T, method="rk4", options={"step_size": 0.1})
         tdq.odeint(f, Y0, T, options={"first_step": 0.1, "step_t": torch.tensor([1.0])})
+
+
+def test_complex_state() -> None:
+    y0 = torch.tensor([1 + 1j, 2 - 0.5j], dtype=torch.complex128)
+    t = torch.linspace(0, 1, 4, dtype=D)
+    ys = tdq.odeint(lambda s, y: 1j * y, y0, t, rtol=1e-10, atol=1e-12)
+    assert ys.dtype == torch.complex128
+    torch.testing.assert_close(ys, y0 * torch.exp(1j * t)[:, None], rtol=0, atol=1e-8)

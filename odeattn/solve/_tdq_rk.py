@@ -97,7 +97,7 @@ class AdaptiveRK:
         dtype: torch.dtype = torch.float64,
         **unused: Any,
     ) -> None:
-        warn_unused(type(self).__name__, {k: v for k, v in unused.items() if k not in ("perturb",)})
+        warn_unused(type(self).__name__, unused)
         self.func, self.y0, self.tab, self.dtype = func, y0, tableau, dtype
         self.rtol = rtol if not isinstance(rtol, Tensor) else rtol.to(y0.device, y0.real.dtype)
         self.atol = atol if not isinstance(atol, Tensor) else atol.to(y0.device, y0.real.dtype)

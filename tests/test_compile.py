@@ -208,7 +208,7 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="one per stage"):
         compile_step("rk4", [f, f])
     with pytest.raises(ValueError, match="did you mean 'dopri5'"):
-        compile_step("dopri", f)
+        compile_step("dopri_5", f)  # "dopri" is as close to dopri8
     with pytest.raises(ValueError, match="did you mean 'newton'"):
         Stepper("backward_euler", implicit="newtn")
     with pytest.raises(TypeError):

@@ -78,7 +78,13 @@ def test_row_sums_and_float_views(name):
 
 
 def test_known_flags_and_counts():
-    assert [n for n in NAMES if TABLEAUS[n].fsal] == ["bosh3", "dopri5", "trapezoid", "tsit5"]
+    assert [n for n in NAMES if TABLEAUS[n].fsal] == [
+        "bosh3",
+        "dopri5",
+        "trapezoid",
+        "trbdf2",
+        "tsit5",
+    ]
     assert all(TABLEAUS[n].is_explicit for n in REQUIRED[:13])
     assert not any(TABLEAUS[n].is_explicit for n in REQUIRED[13:])
     assert TABLEAUS["sdirk2"].is_diagonally_implicit
@@ -207,7 +213,7 @@ def test_valid_custom_tableau_and_embedded_inference():
 def test_get_tableau_unknown_name_lists_valid_and_closest():
     assert get_tableau("RK4") is TABLEAUS["rk4"]
     with pytest.raises(ValueError) as err:
-        get_tableau("dopri")
+        get_tableau("dopri_5")  # "dopri" alone is as close to dopri8
     msg = str(err.value)
     assert "did you mean 'dopri5'" in msg and "gauss_legendre6" in msg and "euler" in msg
 

@@ -138,7 +138,10 @@ class Stepper:
         if not isinstance(h, Tensor):
             dtype = t.dtype if isinstance(t, Tensor) else y.dtype
             h = torch.as_tensor(h, dtype=dtype, device=y.device)
-        return h, h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
+        hb = h if h.dim() == 0 else h.reshape(h.shape + (1,) * (y.dim() - h.dim()))
+        if hb.dtype != y.dtype and y.is_floating_point():  # a float64 step keeps y's dtype
+            hb = hb.to(y.dtype)
+        return h, hb
 
     def _explicit(
         self,

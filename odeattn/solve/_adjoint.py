@@ -29,7 +29,12 @@ def _augmented(func: nn.Module, params: list[Tensor], n: int, shape: torch.Size)
         with torch.enable_grad():
             y = y.detach().requires_grad_()
             fy = func(t, y)
-            grads = torch.autograd.grad(fy, [y, *params], -a, allow_unused=True)
+            # f may depend on neither y nor θ (e.g. f = f(t)): then a' = 0 and g' = 0
+            grads = (
+                torch.autograd.grad(fy, [y, *params], -a, allow_unused=True)
+                if fy.requires_grad
+                else (None,) * (1 + len(params))
+            )
         parts = [fy.reshape(-1)] + [
             (g if g is not None else torch.zeros_like(p)).reshape(-1)
             for g, p in zip(grads, [y, *params])

@@ -40,9 +40,9 @@ Methods without an error estimate raise ``ValueError`` when no ``step_size`` is 
 silently steps once per output interval, its "dangerous default"). Unknown option keys raise
 ``ValueError`` naming the key and the closest valid one (torchdiffeq only warns). Autograd flows
 through every step (discretise-then-optimise); the controller's step sizes are not differentiated.
-Gradients w.r.t. ``t`` are exact on fixed grids (the step is ``(t_i − t_{i−1})/n``); adaptive
-solves differentiate only through the last, clipped step of each output (use a fixed grid when
-output times are parameters).
+Gradients w.r.t. ``t``: on fixed grids those of the discrete map (the step is
+``(t_i − t_{i−1})/n``); adaptive, per-sample and adjoint solves use the exact-flow identities
+(``odeattn._time_grad``), t[0] included.
 ``last_stats()`` returns the statistics of the most recent solve (nfe, accepted, rejected).
 """
 
@@ -61,6 +61,7 @@ from odeattn._errors import did_you_mean as _closest
 from odeattn.compile import Stepper
 from odeattn.solve._adaptive import Counted, solve_adaptive
 from odeattn.solve._adjoint import odeint_adjoint
+from odeattn.solve._time_grad import with_time_grads
 from odeattn.tableau import TABLEAUS, ButcherTableau, get_tableau
 
 __all__ = ["OPTIONS", "SolveStats", "last_stats", "odeint"]
@@ -305,7 +306,7 @@ def odeint(
         def solve(fn: Func, y: Tensor, ts: Tensor) -> Tensor:
             return odeint(fn, y, ts, method=tab, rtol=rtol, atol=atol, options=opts)
 
-        return odeint_adjoint(solve, func, y0, tt)
+        return with_time_grads(lambda y, ts: odeint_adjoint(solve, func, y, ts), func, y0, tt)
     if not fixed and tab.b_err is None:
         raise ValueError(
             f"method {tab.name!r} has no embedded error estimate, so it cannot choose "
@@ -322,7 +323,13 @@ def odeint(
         grid = int(opts["steps"]) if "steps" in opts else float(opts["step_size"])
         out = _solve_fixed(stepper, f, y0, tt, times, grid, tab.fsal, stats)
     else:
-        out = solve_adaptive(stepper, f, y0, tt, times, tab, opts, rtol, atol, stats)
+        out = with_time_grads(
+            lambda y, ts: solve_adaptive(stepper, f, y, ts, times, tab, opts, rtol, atol, stats),
+            f,
+            y0,
+            tt,
+            bool(opts.get("per_sample")),
+        )
     stats.nfe = f.n
     return out
 

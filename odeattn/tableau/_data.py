@@ -337,4 +337,6 @@ def _implicit() -> list[ButcherTableau]:
 
 def build_tableaus() -> dict[str, ButcherTableau]:
     """All built-in tableaux by name (each checked at construction)."""
-    return {t.name: t for t in (*_explicit(), *_embedded(), *_implicit())}
+    from odeattn.tableau._data_extra import extra_tableaus  # torchdiffeq's further methods
+
+    return {t.name: t for t in (*_explicit(), *_embedded(), *_implicit(), *extra_tableaus())}

@@ -255,7 +255,7 @@ def test_hermite_and_quartic_reproduce_polynomials() -> None:
 def test_dopri5_mid_weights_sum_to_half() -> None:
     from fractions import Fraction
 
-    assert sum(_interp.MID_WEIGHTS["dopri5"]) == Fraction(1, 2)
+    assert sum(TABLEAUS["dopri5"].b_mid) == Fraction(1, 2)
 
 
 def test_interp_modes_for_dopri5() -> None:

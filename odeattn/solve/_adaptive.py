@@ -20,7 +20,6 @@ from torch import Tensor
 from odeattn.solve import _interp
 from odeattn.solve._controller import ControllerConfig, error_ratio, initial_step, pi_update
 from odeattn.solve._per_sample import solve_per_sample
-from odeattn.tableau import TABLEAUS
 
 __all__ = ["Counted", "solve_adaptive"]
 
@@ -55,72 +54,59 @@ def solve_adaptive(
     atol: float,
     stats: Any,
 ) -> Tensor:
+    """Adaptive solve of ``y' = f(t, y)`` through the output times ``tt`` (embedded pair + PI)."""
     if times[-1] < times[0]:  # integrate s = -t forward: dy/ds = -f(-s, y)
         g = Counted(lambda s, y: -f.f(-s, y), f.dtype)
         out = solve_adaptive(stepper, g, y0, -tt, [-v for v in times], tab, opts, rtol, atol, stats)
         f.n += g.n
         return out
-    order = min(tab.order, tab.err_order if tab.err_order is not None else tab.order)
-    cfg = ControllerConfig(
-        rtol=rtol,
-        atol=atol,
-        k=order + 1,
-        **{
-            k: float(opts[k])
-            for k in ("safety", "ifactor", "dfactor", "pcoeff", "icoeff", "max_step")
-            if k in opts
-        },
-    )
-    interp, mid = opts.get("interp", "auto"), None
-    if interp == "auto":
-        mid = _interp.MID_WEIGHTS.get(tab.name)
-        mid = tuple(map(float, mid)) if mid is not None and tab == TABLEAUS.get(tab.name) else None
-        interp = "quartic" if mid is not None else ("hermite" if tab.order <= 3 else "clip")
-    loop = _AdaptiveLoop(
-        stepper,
-        f,
-        tt,
-        times,
-        tab.fsal,
-        cfg,
-        mid,
-        interp == "clip",
-        stats,
-        int(opts.get("max_num_steps", 2**31 - 1)),
-    )
+    cfg = _controller(tab, opts, rtol, atol)
     per_sample = bool(opts.get("per_sample", False))
     if per_sample and y0.dim() == 0:
         raise ValueError("options['per_sample'] needs a batch dim 0 in y0, but y0 is 0-d")
+    max_steps = int(opts.get("max_num_steps", 2**31 - 1))
     f0 = f(tt[0], y0)
+    h = _first_step(f, tt, y0, f0, tab, cfg, opts, per_sample)
+    if per_sample:
+        ts = list(tt.unbind(0))
+        return solve_per_sample(stepper, f, y0, f0, h, ts, tab.fsal, cfg, stats, max_steps)
+    interp, mid = _interp_mode(tab, opts)
+    loop = _AdaptiveLoop(
+        stepper, f, tt, times, tab.fsal, cfg, mid, interp == "clip", stats, max_steps
+    )
+    return loop.run(y0, f0, h)
+
+
+def _controller(tab: Any, opts: dict, rtol: float, atol: float) -> ControllerConfig:
+    """PI controller for the pair's lower order q: exponents from k = q + 1."""
+    order = min(tab.order, tab.err_order if tab.err_order is not None else tab.order)
+    keys = ("safety", "ifactor", "dfactor", "pcoeff", "icoeff", "max_step")
+    given = {k: float(opts[k]) for k in keys if k in opts}
+    return ControllerConfig(rtol=rtol, atol=atol, k=order + 1, **given)
+
+
+def _interp_mode(tab: Any, opts: dict) -> tuple[str, tuple[float, ...] | None]:
+    """("quartic" | "hermite" | "clip", mid-point weights): see the module docstring of _odeint."""
+    interp = opts.get("interp", "auto")
+    if interp != "auto":
+        return interp, None
+    if tab.b_mid is not None:  # the tableau's own dense output at h/2 (dopri5: Shampine)
+        return "quartic", tuple(map(float, tab.b_mid))
+    return ("hermite" if tab.order <= 3 else "clip"), None
+
+
+def _first_step(
+    f: Counted, tt: Tensor, y0: Tensor, f0: Tensor, tab: Any, cfg: Any, opts: dict, per: bool
+) -> Tensor:
+    """``options["first_step"]``, else Hairer's initial step selection (per sample if ``per``)."""
     if "first_step" in opts:
         h = torch.full_like(tt[0], float(opts["first_step"]))
-        h = h.expand(y0.shape[0]).clone() if per_sample else h
-    else:
-        with torch.no_grad():
-            h = initial_step(
-                f,
-                tt[0].detach(),
-                y0.detach(),
-                f0.detach(),
-                tab.order,
-                cfg,
-                (tt[-1] - tt[0]).detach(),
-                per_sample=per_sample,
-            )
-    if per_sample:
-        return solve_per_sample(
-            stepper,
-            f,
-            y0,
-            f0,
-            h,
-            list(tt.unbind(0)),
-            tab.fsal,
-            cfg,
-            stats,
-            int(opts.get("max_num_steps", 2**31 - 1)),
+        return h.expand(y0.shape[0]).clone() if per else h
+    with torch.no_grad():
+        span = (tt[-1] - tt[0]).detach()
+        return initial_step(
+            f, tt[0].detach(), y0.detach(), f0.detach(), tab.order, cfg, span, per_sample=per
         )
-    return loop.run(y0, f0, h)
 
 
 class _AdaptiveLoop:

@@ -5,33 +5,16 @@
   ``f_{n+1} = f(t_{n+1}, y_{n+1})`` is the next step's first stage, so it costs nothing extra.
 - Quartic for dopri5 (Shampine 1986): the Hermite cubic plus ``16 θ²(1−θ)² (y_mid − H(½))``,
   i.e. the quartic that also passes through ``y_mid = y_n + h Σ c_mid,i k_i``, the method's own
-  4th-order approximation of y(t_n + h/2) (the weights torchdiffeq, torchode and diffrax use).
+  4th-order approximation of y(t_n + h/2) (the weights torchdiffeq, torchode and diffrax use;
+  they belong to the tableau: ``ButcherTableau.b_mid``).
   Local error O(h⁵), matching dopri5's 4th-order error estimate.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from torch import Tensor
 
-__all__ = ["MID_WEIGHTS", "hermite", "mid_state", "quartic"]
-
-# Shampine's mid-point weights for the 7-stage Dormand–Prince tableau: y(t + h/2) ≈ y + h Σ w_i k_i.
-MID_WEIGHTS: dict[str, tuple[Fraction, ...]] = {
-    "dopri5": tuple(
-        Fraction(n, d) / 2
-        for n, d in (
-            (6025192743, 30085553152),
-            (0, 1),
-            (51252292925, 65400821598),
-            (-2691868925, 45128329728),
-            (187940372067, 1594534317056),
-            (-1776094331, 19743644256),
-            (11237099, 235043384),
-        )
-    ),
-}
+__all__ = ["hermite", "mid_state", "quartic"]
 
 
 def hermite(theta: Tensor, y0: Tensor, y1: Tensor, hf0: Tensor, hf1: Tensor) -> Tensor:

@@ -57,6 +57,8 @@ class ButcherTableau:
     b_err: tuple[Number, ...] | None = None
     order: int = field(kw_only=True)
     err_order: int | None = field(default=None, kw_only=True)
+    # dense output at θ = 1/2 (Shampine 1986): y(t + h/2) ≈ y + h Σ b_mid_i k_i; None if the method has none
+    b_mid: tuple[Number, ...] | None = field(default=None, kw_only=True)
     tol: float | None = field(default=None, kw_only=True, compare=False)
     source: str = field(default="", kw_only=True, compare=False)
 
@@ -75,12 +77,25 @@ class ButcherTableau:
             else parse_vector(name, "c", self.c, s, exact)
         )
         b_err = None if self.b_err is None else parse_vector(name, "b_err", self.b_err, s, exact)
+        b_mid = None if self.b_mid is None else parse_vector(name, "b_mid", self.b_mid, s, exact)
         tol = self.tol if self.tol is not None else (0.0 if exact[0] else _FLOAT_TOL)
         if not tol >= 0:
             raise ValueError(f"{name}: `tol` must be ≥ 0, but got tol={self.tol!r}")
-        for key, value in (("a", a), ("b", b), ("c", c), ("b_err", b_err), ("tol", tol)):
+        for key, value in (
+            ("a", a),
+            ("b", b),
+            ("c", c),
+            ("b_err", b_err),
+            ("b_mid", b_mid),
+            ("tol", tol),
+        ):
             object.__setattr__(self, key, value)
         self._check_sums()
+        if b_mid is not None and not is_zero(sum(b_mid, Fraction(0)) - Fraction(1, 2), tol):
+            raise ValueError(
+                f"{name}: mid-point weights must satisfy Σ b_mid = 1/2 (they step half an interval), "
+                f"but Σ b_mid = {_fmt(sum(b_mid, Fraction(0)))}"
+            )
         self._check_order("order", "b", b, self.order)
         if b_err is not None:
             b_hat = tuple(bi - ei for bi, ei in zip(b, b_err))

@@ -17,6 +17,7 @@ the declared order and failing at the next).
 from __future__ import annotations
 
 from odeattn.tableau._butcher import ButcherTableau
+from odeattn.tableau._rows import lower
 
 __all__ = ["DOP853_A", "DOP853_B", "DOP853_B3", "DOP853_C", "DOP853_E5", "extra_tableaus"]
 
@@ -162,11 +163,6 @@ DOP853_B3 = [
 ]
 
 
-def _lower(rows: list[list]) -> list[list]:
-    s = len(rows)
-    return [[*r, *([0] * (s - len(r)))] for r in rows]
-
-
 _G2, _W = "(2 - sqrt(2))", "sqrt(2)/4"  # TR-BDF2: γ and w = (1 − γ/2)/2
 
 
@@ -177,7 +173,7 @@ def extra_tableaus() -> list[ButcherTableau]:
         T(
             "fehlberg2",
             [0, "1/2", 1],
-            _lower([[], ["1/2"], ["1/256", "255/256"]]),
+            lower([[], ["1/2"], ["1/256", "255/256"]]),
             ["1/512", "255/256", "1/512"],
             ["-1/512", 0, "1/512"],
             order=2,
@@ -187,7 +183,7 @@ def extra_tableaus() -> list[ButcherTableau]:
         T(
             "adaptive_heun",
             [0, 1],
-            _lower([[], [1]]),
+            lower([[], [1]]),
             ["1/2", "1/2"],
             ["-1/2", "1/2"],
             order=2,
@@ -197,7 +193,7 @@ def extra_tableaus() -> list[ButcherTableau]:
         T(
             "dopri8",
             DOP853_C,
-            _lower(DOP853_A),
+            lower(DOP853_A),
             DOP853_B,
             DOP853_E5,
             order=8,

@@ -1,7 +1,7 @@
 """torchdiffeq's method names mapped onto odeattn's solvers and tableaux.
 
 ``SOLVERS[name] = (kind, argument, valid callbacks)``: ``"rk"`` adaptive embedded pairs
-(``odeattn._tdq_rk``), ``"fixed"`` fixed-grid tableaux, ``"adams"`` (argument: implicit?),
+(``odeattn.torchdiffeq._rk``), ``"fixed"`` fixed-grid tableaux, ``"adams"`` (argument: implicit?),
 ``"scipy"``. torchdiffeq's ``rk4`` is the 3/8 rule (``rk38`` here), ``heun2`` is ``heun``,
 ``implicit_euler`` is ``backward_euler``, ``gl4``/``gl6`` are Gauss–Legendre, ``radauIIA3/5``
 Radau IIA.
@@ -13,9 +13,9 @@ from typing import Any
 
 from torch import Tensor
 
-from odeattn.solve._tdq_fixed import Adams, FixedGrid, ScipySolver
-from odeattn.solve._tdq_rk import AdaptiveRK
 from odeattn.tableau import TABLEAUS
+from odeattn.torchdiffeq._fixed import Adams, FixedGrid, ScipySolver
+from odeattn.torchdiffeq._rk import AdaptiveRK
 
 __all__ = ["SOLVERS", "make_solver"]
 

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.functional import vjp
 
-from odeattn.solve._tdq_api import _check_inputs, _run, odeint
-from odeattn.solve._tdq_func import CALLBACKS, mixed_norm, unflat
+from odeattn.torchdiffeq._api import _check_inputs, _run, odeint
+from odeattn.torchdiffeq._func import CALLBACKS, mixed_norm, unflat
 
 __all__ = ["odeint_adjoint", "odeint_event"]
 

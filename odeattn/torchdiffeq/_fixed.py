@@ -27,8 +27,8 @@ from torch import Tensor
 
 from odeattn.solve._interp import hermite
 from odeattn.solve._odeint import _stepper
-from odeattn.solve._tdq_rk import find_event, warn_unused
 from odeattn.tableau import TABLEAUS
+from odeattn.torchdiffeq._rk import find_event, warn_unused
 
 __all__ = ["Adams", "FixedGrid", "ScipySolver"]
 

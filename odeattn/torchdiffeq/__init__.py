@@ -14,8 +14,8 @@ Hermite dense output (torchdiffeq: a quartic through a mid-point value); gradien
 of adaptive solves are those of the exact flow (``odeattn._time_grad``).
 """
 
-from odeattn.solve._tdq_adjoint import odeint_adjoint, odeint_event
-from odeattn.solve._tdq_api import odeint, odeint_dense
-from odeattn.solve._tdq_solvers import SOLVERS
+from odeattn.torchdiffeq._adjoint import odeint_adjoint, odeint_event
+from odeattn.torchdiffeq._api import odeint, odeint_dense
+from odeattn.torchdiffeq._solvers import SOLVERS
 
 __all__ = ["SOLVERS", "odeint", "odeint_adjoint", "odeint_dense", "odeint_event"]

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from odeattn.solve._tdq_func import PFunc, flat, mixed_norm, rms_norm, unflat
-from odeattn.solve._tdq_solvers import SOLVERS, make_solver
+from odeattn.torchdiffeq._func import PFunc, flat, mixed_norm, rms_norm, unflat
+from odeattn.torchdiffeq._solvers import SOLVERS, make_solver
 
 __all__ = ["odeint", "odeint_dense"]
 

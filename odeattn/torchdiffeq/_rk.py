@@ -24,10 +24,10 @@ from torch import Tensor
 
 from odeattn.solve import _interp
 from odeattn.solve._odeint import _stepper
-from odeattn.solve._tdq_func import rms_norm
 from odeattn.solve._time_grad import with_time_grads
 from odeattn.tableau._data_extra import DOP853_B3
 from odeattn.tableau._exact import parse_entry
+from odeattn.torchdiffeq._func import rms_norm
 
 __all__ = ["AdaptiveRK", "find_event", "warn_unused"]
 
@@ -112,7 +112,7 @@ class AdaptiveRK:
         )
         self.step_t = _sorted_times(step_t, "step_t", dtype, y0.device)
         self.jump_t = _sorted_times(jump_t, "jump_t", dtype, y0.device)
-        self.mid = _interp.MID_WEIGHTS.get(tableau.name)
+        self.mid = tableau.b_mid
         self.mid = tuple(map(float, self.mid)) if self.mid is not None else None
         self.b3 = None
         if tableau.name == "dopri8":

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from odeattn._errors import did_you_mean
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -29,6 +31,9 @@ _LAZY = {
     "create_adaptor": ("odeattn.adaptors", "create_adaptor"),
     "load_dataset": ("odeattn.data", "load_dataset"),
     "fit": ("odeattn.train", "fit"),
+    "record": ("odeattn.stiffness", "record"),
+    "tns": ("odeattn.stiffness", "tns"),
+    "measure": ("odeattn.stiffness", "measure"),
 }
 
 __all__ = [
@@ -43,7 +48,10 @@ __all__ = [
     "get_tableau",
     "list_models",
     "load_dataset",
+    "measure",
     "odeint",
+    "record",
+    "tns",
 ]
 assert set(__all__) == {"__version__", *_LAZY}
 
@@ -54,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from odeattn.graph import MethodGraph
     from odeattn.models import create_model, list_models
     from odeattn.solve import odeint
+    from odeattn.stiffness import measure, record, tns
     from odeattn.tableau import TABLEAUS, ButcherTableau, get_tableau
     from odeattn.train import fit
 
@@ -62,7 +71,8 @@ def __getattr__(name: str) -> Any:
     try:
         module, attr = _LAZY[name]
     except KeyError:
-        raise AttributeError(f"module 'odeattn' has no attribute {name!r}") from None
+        hint = did_you_mean(name, __all__)
+        raise AttributeError(f"module 'odeattn' has no attribute {name!r}{hint}") from None
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value

@@ -22,5 +22,5 @@ def test_every_public_name_resolves(name):
 
 
 def test_unknown_attribute_is_an_attribute_error():
-    with pytest.raises(AttributeError, match="no attribute 'odient'"):
+    with pytest.raises(AttributeError, match="no attribute 'odient'; did you mean 'odeint'"):
         _ = odeattn.odient

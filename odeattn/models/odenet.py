@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from odeattn._errors import must
 from odeattn.compile import compile_step
 from odeattn.models._common import method_names, stage_tuple
 from odeattn.models._framework import RKFramework
@@ -34,14 +35,16 @@ _SOLVERS = ("torchdiffeq", "odeattn")
 
 def _check_solver(solver: str, method: str, tol: float, step_size: float | None) -> None:
     if solver not in _SOLVERS:
-        raise ValueError(f"`solver` must be 'torchdiffeq' or 'odeattn', but got solver={solver!r}")
+        raise must("solver", "be 'torchdiffeq' or 'odeattn'", solver, valid=_SOLVERS)
     if solver == "torchdiffeq":
         from torchdiffeq._impl.odeint import SOLVERS
 
         if method not in SOLVERS:
-            raise ValueError(
-                f"`method` must be a torchdiffeq method for solver='torchdiffeq' "
-                f"({', '.join(sorted(SOLVERS))}), but got method={method!r}"
+            raise must(
+                "method",
+                f"be a torchdiffeq method for solver='torchdiffeq' ({', '.join(sorted(SOLVERS))})",
+                method,
+                valid=SOLVERS,
             )
     else:
         method_names(method, 1)

@@ -41,9 +41,9 @@ def steps_per_epoch(n: int, batch: int) -> int:
 
 
 def train_epoch(
-    net,
-    opt,
-    sched,
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
     tf: BatchTransform,
     split: Split,
     cfg: TrainConfig,

@@ -275,7 +275,8 @@ def test_model_construction_errors_are_reported_as_they_are(tmp_path: Path, caps
     path = _write(tmp_path, model={"name": "digits_resnet", "kwargs": {"blocks": [3, -1, 3]}})
     assert main([str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "model: create_model('digits_resnet', ...) failed" in err and "unknown model" not in err
+    assert "model.kwargs: create_model('digits_resnet', ...) failed: `blocks` must" in err
+    assert "unknown model" not in err
 
 
 # ----------------------------------------------------------------------------- noise numbers
@@ -298,3 +299,11 @@ def test_tns_standard_error_is_the_spread_of_batch_means() -> None:
 def test_study_schema_accepts_the_pruning_rules(tmp_path: Path, rule: str) -> None:
     study = load_study(_write(tmp_path, pruning={"rule": rule, "k": 2}))
     assert study.pruning.rule == rule and study.pruning.k == 2
+
+
+def test_stiffness_plot_title_never_reads_nan() -> None:
+    from odeattn.stiffness._plots import _corr_text, rank_correlations
+
+    text = _corr_text(rank_correlations([1.0, 2.0], [3.0, 4.0]))
+    assert "nan" not in text and "n = 2" in text and "undefined" in text
+    assert "(n = 4)" in _corr_text(rank_correlations([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]))

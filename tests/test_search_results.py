@@ -307,3 +307,23 @@ def test_stiffness_plot_title_never_reads_nan() -> None:
     text = _corr_text(rank_correlations([1.0, 2.0], [3.0, 4.0]))
     assert "nan" not in text and "n = 2" in text and "undefined" in text
     assert "(n = 4)" in _corr_text(rank_correlations([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]))
+
+
+def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
+    import torch
+
+    from odeattn.search import resolve_space, run_trial
+
+    study = load_study(ROOT / "studies" / "lth4sa.yaml", train={"recipe": "digits", "epochs": 1})
+    space = resolve_space(study)
+    params = {f"placement.s{s}.b{b}": (s + b) % 2 for s in range(3) for b in range(3)}
+    params["lr"] = 0.05
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = (run_trial(study, params, None, space=space, seed=7) for _ in range(2))
+    finally:
+        torch.set_num_threads(threads)
+    keys = ("val_accuracy", "val_loss", "tns", "tns_se", "tns@init")
+    assert [a[k] for k in keys] == [b[k] for k in keys]
+    assert a["seed"] == 7 and a["threads"] == 1

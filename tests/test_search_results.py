@@ -327,3 +327,11 @@ def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
     keys = ("val_accuracy", "val_loss", "tns", "tns_se", "tns@init")
     assert [a[k] for k in keys] == [b[k] for k in keys]
     assert a["seed"] == 7 and a["threads"] == 1
+
+
+def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
+    from odeattn.search._config_base import ConfigError
+
+    one = [{"metric": "val_accuracy", "direction": MAX}]
+    with pytest.raises(ConfigError, match=r"pruning\.rule: `dominated` needs two or more"):
+        load_study(_write(tmp_path, objectives=one, pruning={"rule": "dominated"}))

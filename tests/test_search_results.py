@@ -335,3 +335,21 @@ def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
     one = [{"metric": "val_accuracy", "direction": MAX}]
     with pytest.raises(ConfigError, match=r"pruning\.rule: `dominated` needs two or more"):
         load_study(_write(tmp_path, objectives=one, pruning={"rule": "dominated"}))
+
+
+def test_summary_lists_failed_trials_with_their_markup_intact(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from odeattn.search._export import summary_table
+
+    study = load_study(_write(tmp_path))
+    s = optuna.create_study(directions=[MAX, MIN])
+    s.add_trial(_trial(TrialState.COMPLETE, [0.8, 3], 3, 0))
+    s.add_trial(
+        create_trial(state=TrialState.FAIL, user_attrs={"error": "OSError: [binary: x] missing"})
+    )
+    console = Console(record=True, width=200)
+    console.print(summary_table(study, s))
+    text = console.export_text()
+    assert "trial 1 failed: OSError: [binary: x] missing" in text
+    assert "noise ceiling: not measured" in text and "n = 1: needs n ≥ 3" in text

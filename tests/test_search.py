@@ -351,6 +351,7 @@ def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     study = load_study(ROOT / "studies" / "lth4sa.yaml", train={"recipe": "digits", "epochs": 1})
     space = resolve_space(study)
     params = {f"placement.s{s}.b{b}": int((s + b) % 2 == 0) for s in range(3) for b in range(3)}
+    params["lr"] = 0.1
     seen: list[tuple[int, dict]] = []
     out = run_trial(study, params, lambda e, m: seen.append((e, m)) or False, space=space)
     assert [e for e, _ in seen] == [1] and math.isclose(
@@ -396,7 +397,10 @@ def test_screened_out_candidate_is_not_trained() -> None:
 
 @pytest.mark.parametrize("name", ["tpe", "nsga2", "nsga3", "gp", "random", "grid"])
 def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -> None:
-    study = load_study(ROOT / "studies" / "lth4sa.yaml", sampler={"name": name, "seed": 0})
+    placement = str(ROOT / "search_spaces" / "lth4sa_placement.yaml")  # bits only: a finite grid
+    study = load_study(
+        ROOT / "studies" / "lth4sa.yaml", sampler={"name": name, "seed": 0}, search_space=placement
+    )
     space = resolve_space(study)
     s = backend.open_study(study, str(tmp_path / "j.log"), space)
     assert type(s.sampler).__name__ == backend.sampler_class(name).__name__

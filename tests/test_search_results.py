@@ -275,7 +275,8 @@ def test_model_construction_errors_are_reported_as_they_are(tmp_path: Path, caps
     path = _write(tmp_path, model={"name": "digits_resnet", "kwargs": {"blocks": [3, -1, 3]}})
     assert main([str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "model: create_model('digits_resnet', ...) failed" in err and "unknown model" not in err
+    assert "model.kwargs: create_model('digits_resnet', ...) failed: `blocks` must" in err
+    assert "unknown model" not in err
 
 
 # ----------------------------------------------------------------------------- noise numbers
@@ -298,3 +299,57 @@ def test_tns_standard_error_is_the_spread_of_batch_means() -> None:
 def test_study_schema_accepts_the_pruning_rules(tmp_path: Path, rule: str) -> None:
     study = load_study(_write(tmp_path, pruning={"rule": rule, "k": 2}))
     assert study.pruning.rule == rule and study.pruning.k == 2
+
+
+def test_stiffness_plot_title_never_reads_nan() -> None:
+    from odeattn.stiffness._plots import _corr_text, rank_correlations
+
+    text = _corr_text(rank_correlations([1.0, 2.0], [3.0, 4.0]))
+    assert "nan" not in text and "n = 2" in text and "undefined" in text
+    assert "(n = 4)" in _corr_text(rank_correlations([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]))
+
+
+def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
+    import torch
+
+    from odeattn.search import resolve_space, run_trial
+
+    study = load_study(ROOT / "studies" / "lth4sa.yaml", train={"recipe": "digits", "epochs": 1})
+    space = resolve_space(study)
+    params = {f"placement.s{s}.b{b}": (s + b) % 2 for s in range(3) for b in range(3)}
+    params["lr"] = 0.05
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = (run_trial(study, params, None, space=space, seed=7) for _ in range(2))
+    finally:
+        torch.set_num_threads(threads)
+    keys = ("val_accuracy", "val_loss", "tns", "tns_se", "tns@init")
+    assert [a[k] for k in keys] == [b[k] for k in keys]
+    assert a["seed"] == 7 and a["threads"] == 1
+
+
+def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
+    from odeattn.search._config_base import ConfigError
+
+    one = [{"metric": "val_accuracy", "direction": MAX}]
+    with pytest.raises(ConfigError, match=r"pruning\.rule: `dominated` needs two or more"):
+        load_study(_write(tmp_path, objectives=one, pruning={"rule": "dominated"}))
+
+
+def test_summary_lists_failed_trials_with_their_markup_intact(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from odeattn.search._export import summary_table
+
+    study = load_study(_write(tmp_path))
+    s = optuna.create_study(directions=[MAX, MIN])
+    s.add_trial(_trial(TrialState.COMPLETE, [0.8, 3], 3, 0))
+    s.add_trial(
+        create_trial(state=TrialState.FAIL, user_attrs={"error": "OSError: [binary: x] missing"})
+    )
+    console = Console(record=True, width=200)
+    console.print(summary_table(study, s))
+    text = console.export_text()
+    assert "trial 1 failed: OSError: [binary: x] missing" in text
+    assert "noise ceiling: not measured" in text and "n = 1: needs n ≥ 3" in text

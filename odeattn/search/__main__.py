@@ -24,7 +24,7 @@ from odeattn.search._config_base import ConfigError, SearchFailed, SetupError
 from odeattn.search._config_load import load_study
 from odeattn.search._dryrun import dry_run
 from odeattn.search._ray_study import check_ray
-from odeattn.search._resolve import resolve_space
+from odeattn.search._resolve import check_data, resolve_space
 from odeattn.search._run import run_search
 from odeattn.search._signals import interrupt_once
 from odeattn.search._storage import budget_used
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_dry(console, study, rows)
         return 0
     try:
+        check_data(study)  # issue 12: the data loads before any storage or study is created
         return _search(args, study, space, console)
     except (ConfigError, SetupError) as e:  # set-up/data problems: one line, budget intact
         print(f"error: {e}", file=sys.stderr)

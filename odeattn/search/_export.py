@@ -97,12 +97,29 @@ def _title(study: StudyConfig, s: optuna.Study, n_best: int) -> str:
     )
 
 
+def _failures(s: optuna.Study, shown: int = 3) -> list[str]:
+    """One line per failed trial (the first ``shown``), so worker-side errors reach the console."""
+    failed = [
+        t
+        for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if not (t.user_attrs.get("odeattn_surplus") or t.user_attrs.get("odeattn_stale"))
+    ]
+    lines = [
+        f"trial {t.number} failed: {str(t.user_attrs.get('error', 'no error recorded')).splitlines()[0]}"
+        for t in failed[:shown]
+    ]
+    if len(failed) > shown:
+        lines.append(f"... and {len(failed) - shown} more failed trial(s)")
+    return lines
+
+
 def summary_table(study: StudyConfig, s: optuna.Study, limit: int = 20) -> Any:
     """A rich Table: counts by state, epochs saved, the best trials (value ± SE over replicates),
     and, as its caption, the noise ceiling and whether the front is within noise."""
     best = best_of(study, s)
     tab = Table(
-        title=escape(_title(study, s, len(best))), caption=escape("\n".join(noise_lines(study, s)))
+        title=escape(_title(study, s, len(best))),
+        caption=escape("\n".join([*_failures(s), *noise_lines(study, s)])),
     )
     for col in (
         "#",

@@ -112,7 +112,10 @@ def noise_lines(study: StudyConfig, s: optuna.Study) -> list[str]:
     """What the summary says about noise: the ceiling and whether the front is within it."""
     c = s.user_attrs.get("noise_ceiling")
     if not c:
-        return ["noise ceiling: not measured (noise.trials: 0 or fewer than 3 finished trials)"]
+        return [
+            "noise ceiling: not measured (noise.trials: 0 or fewer than 3 finished trials)",
+            *_relations(study, s),
+        ]
     name, sd = c["objective"], c["seed_sd"]
     lines = [
         f"noise ceiling of {name} (seed to seed, {c['replicates']} replicate(s) per value): "
@@ -123,6 +126,7 @@ def noise_lines(study: StudyConfig, s: optuna.Study) -> list[str]:
             f"the ranking of {name} does NOT repeat across seeds (the CI of τ reaches 0): the "
             f"configurations of this space are not distinguishable by {name} at this budget"
         )
+    lines += _relations(study, s)
     front = [v[0] for _, v in best_of(study, s)]
     if len(front) >= 2:
         bar = 1.96 * math.sqrt(2) * sd
@@ -133,6 +137,22 @@ def noise_lines(study: StudyConfig, s: optuna.Study) -> list[str]:
             f"1.96·√2·sd = {bar:.3g}, i.e. within noise"
         )
     return lines
+
+
+def _relations(study: StudyConfig, s: optuna.Study) -> list[str]:
+    """Kendall τ (n, CI) of the first objective with each other one over the finished trials;
+    a CI that contains 0 is said plainly: no detectable relation at this budget."""
+    done = [v for _, v in finished(study, s)]
+    names = study.objective_names
+    out = []
+    for j in range(1, len(names)):
+        c = kendall_ci([v[0] for v in done], [v[j] for v in done], n_boot=study.noise.bootstrap)
+        none = "undefined" in c or c["lo"] <= 0.0 <= c["hi"]
+        out.append(
+            f"{names[0]} vs {names[j]} over the finished trials: {format_corr(c)}"
+            + ("  -> no detectable relation" if none else "")
+        )
+    return out
 
 
 def conclude(study: StudyConfig, s: optuna.Study, console: Any) -> None:

@@ -8,7 +8,11 @@ trainable). Training runs through ``odeattn.train.fit`` with the single seam
 
 Returned keys: every objective name (``tns@init``, ``tns`` = at the end, ``val_accuracy``, …),
 ``params``, ``flops``, ``attention_blocks``, ``epochs_run``, ``screened_out`` (1.0 when the TNS
-screen rejected the trial before training; ``val_*`` are then NaN). With an Optuna ``trial`` the
+screen rejected the trial before training; ``val_*`` are then NaN), ``tns_se`` and
+``eval_samples`` (TNS on the fixed evaluation set, the first ``measure.samples`` validation
+images, and its SE across batches), ``seed`` and ``threads`` (a result is reproducible for a given
+seed and thread count). Anything failing before training (data, model, evaluation set) raises
+:class:`SetupError`: the study is wrong, the search stops. With an Optuna ``trial`` the
 function also writes user attributes and artifacts (see ``_dashboard.py``).
 """
 

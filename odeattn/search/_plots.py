@@ -4,7 +4,8 @@
 over all objectives (one panel for two, ``n(n-1)/2`` panels for n), the Pareto front of all n
 objectives in red, every point labelled with its trial number — so a front point that looks
 dominated in one panel is visibly better in another. ``tns_vs_accuracy.png``: TNS at the end of
-training against validation accuracy (StepNet Fig. 7) with Kendall's τ, its bootstrap 95 % CI and
+training against validation accuracy (StepNet Fig. 7; the means over replicates when both are
+objectives) with Kendall's τ, its bootstrap 95 % CI and
 n (``_noise.kendall_ci``; "undefined" with the reason, never "nan").
 """
 
@@ -82,7 +83,7 @@ def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
 def _tns_acc(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
     pts = []
     for t, _ in finished(study, s):
-        ua = t.user_attrs
+        ua = {**t.user_attrs, **(t.user_attrs.get("objectives") or {})}  # means over replicates
         if ua.get("tns") is not None and ua.get("val_accuracy") is not None:
             pts.append((t.number, ua["tns"], ua["val_accuracy"]))
     if len(pts) < 2:

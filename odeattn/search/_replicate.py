@@ -65,6 +65,7 @@ def aggregate(study: StudyConfig, outs: list[dict[str, float]]) -> dict[str, Any
         out[name] = float(vals.mean())
         if len(vals) >= 2:
             se[name] = float(vals.std(ddof=1) / math.sqrt(len(vals)))
+    out["seconds"] = float(sum(o.get("seconds", 0.0) for o in outs))  # all replicates
     out["objectives_se"] = se
     out["replicate_values"] = per
     return out

@@ -31,7 +31,8 @@ Seam with the search core (``odeattn.search._ray_study.run_ray`` calls it with a
   attaches to a cluster; that needs a server RDB (``postgresql://…``) every node reaches.
 * Ctrl-C reaches this process as ``KeyboardInterrupt`` (Tune's own SIGINT handler is disabled):
   unfinished trials are re-queued, then it propagates (exit 130 with the resume hint).
-* Tune's own results go under ``storage_path`` (default ``<run_dir>/ray``).
+* Tune's results go under ``storage_path`` (default ``<run_dir>/ray``); a trial's ``SetupError``
+  stops the search and is raised here (exit 2, the budget intact).
 """
 
 from __future__ import annotations
@@ -50,12 +51,11 @@ from typing import Any
 import optuna
 
 from odeattn._errors import did_you_mean
+from odeattn.search._config_base import SetupError
 from odeattn.search._ray_storage import open_storage, resolve_storage_url
 from odeattn.search._ray_worker import make_trainable, rungs
 
 __all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
-
-log = logging.getLogger(__name__)
 
 #: Environment set (if unset) before ``import ray``: silent, loopback-only, no files outside the run.
 QUIET_ENV = {
@@ -74,7 +74,6 @@ _OBJECT_STORE = 256 * 1024**2
 
 def ray_available() -> bool:
     """True when ``ray[tune]`` can be imported (without importing it)."""
-
     return importlib.util.find_spec("ray") is not None
 
 
@@ -127,7 +126,7 @@ def _check_args(
 
 
 def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
-    """Start (or attach to) Ray; returns True when this call started it (so we shut it down)."""
+    """Start (or attach to) Ray; True when this call started it (so we shut it down)."""
     if ray.is_initialized():
         return False
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
@@ -158,14 +157,9 @@ def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
 def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict[str, Any]:
     trials = [t for t in study.get_trials(deepcopy=False) if t.number >= before]
     count = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    return {
-        "n_trials": len(trials),
-        "complete": count["COMPLETE"],
-        "pruned": count["PRUNED"],
-        "failed": count["FAIL"],
-        "wall_s": wall_s,
-        "experiment_path": path,
-    }
+    keys = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
+    out = {"n_trials": len(trials), **{k: count[v] for k, v in keys.items()}}
+    return {**out, "wall_s": wall_s, "experiment_path": path}
 
 
 def _open(study_name: str, storage_url: str, objectives: Sequence, sampler: Any) -> optuna.Study:
@@ -297,4 +291,6 @@ def run(
         searcher.requeue_unfinished(why)
         if started:
             ray.shutdown()
+    if searcher.setup_error:  # the study is wrong (data, model): exit 2, the budget intact
+        raise SetupError(searcher.setup_error)
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

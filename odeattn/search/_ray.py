@@ -221,6 +221,27 @@ def _fit(tune: Any, trainable: Callable, searcher: Any, settings: dict, path: Pa
     return tuner.fit()
 
 
+def _tune(ray: Any, trainable: Callable, searcher: Any, settings: dict, path: Path) -> Any:
+    """Start (or attach to) Ray, fit; trials Tune leaves unfinished are re-queued, whatever
+    ends the fit (time budget, Ctrl-C, an error); a SetupError of a trial is raised."""
+    from ray import tune
+
+    started = _init_ray(ray, settings["address"], settings["num_cpus"])
+    why = "Tune stopped (time budget)"
+    try:
+        grid = _fit(tune, trainable, searcher, settings, path)
+    except KeyboardInterrupt:
+        why = "interrupted (Ctrl-C)"
+        raise
+    finally:
+        searcher.requeue_unfinished(why)
+        if started:
+            ray.shutdown()
+    if searcher.setup_error:  # the study is wrong (data, model): exit 2, the budget intact
+        raise SetupError(searcher.setup_error)
+    return grid
+
+
 def run(
     study_cfg: Any,
     storage_url: str,
@@ -247,15 +268,13 @@ def run(
     trial_fn: Callable,
     progress: Callable[[int, str, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the study with Ray Tune until ``n_trials`` trials count toward its budget; returns a
-    summary of the trials this call added."""
+    """Run Ray Tune until ``n_trials`` trials count toward the study's budget; a summary."""
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
     plan = _plan(
         objectives, scheduler_metric, scheduler, (max_epochs, grace_period, reduction_factor)
     )
-    storage_url = resolve_storage_url(
-        storage_url, cluster=bool(address or os.environ.get("RAY_ADDRESS"))
-    )
+    cluster = bool(address or os.environ.get("RAY_ADDRESS"))
+    storage_url = resolve_storage_url(storage_url, cluster=cluster)
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     study = _open(study_name, storage_url, objectives, sampler)
     before, start = len(study.get_trials(deepcopy=False)), time.perf_counter()
@@ -263,34 +282,13 @@ def run(
     path = Path(storage_path or run_dir / "ray").resolve()
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
-    from ray import tune
-
     from odeattn.search._ray_searcher import StudySearcher
 
     names = [name for name, _ in objectives]
-    searcher = StudySearcher(
-        study, n_trials=n_trials, names=names, space=space, sample_fn=sample_fn, progress=progress
-    )
-    trainable = make_trainable(
-        study_cfg, storage_url, study_name, trial_fn, names, plan, max(1, int(cpus_per_trial))
-    )
-    settings = {
-        "resources": {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
-        "max_concurrent": max_concurrent,
-        "timeout": timeout,
-        "max_failures": max_failures,
-        "name": study_name,
-    }
-    started, why = _init_ray(ray, address, num_cpus), "Tune stopped (time budget)"
-    try:
-        grid = _fit(tune, trainable, searcher, settings, path)
-    except KeyboardInterrupt:
-        why = "interrupted (Ctrl-C)"
-        raise
-    finally:
-        searcher.requeue_unfinished(why)
-        if started:
-            ray.shutdown()
-    if searcher.setup_error:  # the study is wrong (data, model): exit 2, the budget intact
-        raise SetupError(searcher.setup_error)
+    searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress)
+    threads, resources = max(1, int(cpus_per_trial)), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+    trainable = make_trainable(study_cfg, storage_url, study_name, trial_fn, names, plan, threads)
+    settings = dict(max_concurrent=max_concurrent, timeout=timeout, max_failures=max_failures)
+    settings |= dict(name=study_name, address=address, num_cpus=num_cpus, resources=resources)
+    grid = _tune(ray, trainable, searcher, settings, path)
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

@@ -56,7 +56,6 @@ class StudySearcher(Searcher):
     def __init__(
         self,
         study: optuna.Study,
-        *,
         n_trials: int,
         names: list[str],
         space: Any,

@@ -31,7 +31,8 @@ Seam with the search core (``odeattn.search._ray_study.run_ray`` calls it with a
   attaches to a cluster; that needs a server RDB (``postgresql://…``) every node reaches.
 * Ctrl-C reaches this process as ``KeyboardInterrupt`` (Tune's own SIGINT handler is disabled):
   unfinished trials are re-queued, then it propagates (exit 130 with the resume hint).
-* Tune's own results go under ``storage_path`` (default ``<run_dir>/ray``).
+* Tune's results go under ``storage_path`` (default ``<run_dir>/ray``); a trial's ``SetupError``
+  stops the search and is raised here (exit 2, the budget intact).
 """
 
 from __future__ import annotations
@@ -50,12 +51,11 @@ from typing import Any
 import optuna
 
 from odeattn._errors import did_you_mean
+from odeattn.search._config_base import SetupError
 from odeattn.search._ray_storage import open_storage, resolve_storage_url
 from odeattn.search._ray_worker import make_trainable, rungs
 
 __all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
-
-log = logging.getLogger(__name__)
 
 #: Environment set (if unset) before ``import ray``: silent, loopback-only, no files outside the run.
 QUIET_ENV = {
@@ -74,7 +74,6 @@ _OBJECT_STORE = 256 * 1024**2
 
 def ray_available() -> bool:
     """True when ``ray[tune]`` can be imported (without importing it)."""
-
     return importlib.util.find_spec("ray") is not None
 
 
@@ -127,7 +126,7 @@ def _check_args(
 
 
 def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
-    """Start (or attach to) Ray; returns True when this call started it (so we shut it down)."""
+    """Start (or attach to) Ray; True when this call started it (so we shut it down)."""
     if ray.is_initialized():
         return False
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
@@ -158,14 +157,9 @@ def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
 def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict[str, Any]:
     trials = [t for t in study.get_trials(deepcopy=False) if t.number >= before]
     count = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    return {
-        "n_trials": len(trials),
-        "complete": count["COMPLETE"],
-        "pruned": count["PRUNED"],
-        "failed": count["FAIL"],
-        "wall_s": wall_s,
-        "experiment_path": path,
-    }
+    keys = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
+    out = {"n_trials": len(trials), **{k: count[v] for k, v in keys.items()}}
+    return {**out, "wall_s": wall_s, "experiment_path": path}
 
 
 def _open(study_name: str, storage_url: str, objectives: Sequence, sampler: Any) -> optuna.Study:
@@ -227,6 +221,27 @@ def _fit(tune: Any, trainable: Callable, searcher: Any, settings: dict, path: Pa
     return tuner.fit()
 
 
+def _tune(ray: Any, trainable: Callable, searcher: Any, settings: dict, path: Path) -> Any:
+    """Start (or attach to) Ray, fit; trials Tune leaves unfinished are re-queued, whatever
+    ends the fit (time budget, Ctrl-C, an error); a SetupError of a trial is raised."""
+    from ray import tune
+
+    started = _init_ray(ray, settings["address"], settings["num_cpus"])
+    why = "Tune stopped (time budget)"
+    try:
+        grid = _fit(tune, trainable, searcher, settings, path)
+    except KeyboardInterrupt:
+        why = "interrupted (Ctrl-C)"
+        raise
+    finally:
+        searcher.requeue_unfinished(why)
+        if started:
+            ray.shutdown()
+    if searcher.setup_error:  # the study is wrong (data, model): exit 2, the budget intact
+        raise SetupError(searcher.setup_error)
+    return grid
+
+
 def run(
     study_cfg: Any,
     storage_url: str,
@@ -253,15 +268,13 @@ def run(
     trial_fn: Callable,
     progress: Callable[[int, str, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the study with Ray Tune until ``n_trials`` trials count toward its budget; returns a
-    summary of the trials this call added."""
+    """Run Ray Tune until ``n_trials`` trials count toward the study's budget; a summary."""
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
     plan = _plan(
         objectives, scheduler_metric, scheduler, (max_epochs, grace_period, reduction_factor)
     )
-    storage_url = resolve_storage_url(
-        storage_url, cluster=bool(address or os.environ.get("RAY_ADDRESS"))
-    )
+    cluster = bool(address or os.environ.get("RAY_ADDRESS"))
+    storage_url = resolve_storage_url(storage_url, cluster=cluster)
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     study = _open(study_name, storage_url, objectives, sampler)
     before, start = len(study.get_trials(deepcopy=False)), time.perf_counter()
@@ -269,32 +282,13 @@ def run(
     path = Path(storage_path or run_dir / "ray").resolve()
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
-    from ray import tune
-
     from odeattn.search._ray_searcher import StudySearcher
 
     names = [name for name, _ in objectives]
-    searcher = StudySearcher(
-        study, n_trials=n_trials, names=names, space=space, sample_fn=sample_fn, progress=progress
-    )
-    trainable = make_trainable(
-        study_cfg, storage_url, study_name, trial_fn, names, plan, max(1, int(cpus_per_trial))
-    )
-    settings = {
-        "resources": {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
-        "max_concurrent": max_concurrent,
-        "timeout": timeout,
-        "max_failures": max_failures,
-        "name": study_name,
-    }
-    started, why = _init_ray(ray, address, num_cpus), "Tune stopped (time budget)"
-    try:
-        grid = _fit(tune, trainable, searcher, settings, path)
-    except KeyboardInterrupt:
-        why = "interrupted (Ctrl-C)"
-        raise
-    finally:
-        searcher.requeue_unfinished(why)
-        if started:
-            ray.shutdown()
+    searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress)
+    threads, resources = max(1, int(cpus_per_trial)), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+    trainable = make_trainable(study_cfg, storage_url, study_name, trial_fn, names, plan, threads)
+    settings = dict(max_concurrent=max_concurrent, timeout=timeout, max_failures=max_failures)
+    settings |= dict(name=study_name, address=address, num_cpus=num_cpus, resources=resources)
+    grid = _tune(ray, trainable, searcher, settings, path)
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

@@ -6,7 +6,8 @@ The driver asks the study (its sampler, enqueued trials first) for a trial, samp
 tells Optuna, with public API only:
 
 * COMPLETE with the objective values; PRUNED (ASHA stop, decided in the worker, or screened out);
-  FAIL with the worker's one-line error (a non-finite objective is a FAIL too);
+  FAIL with the worker's one-line error (a non-finite objective is a FAIL too; a ``SetupError``
+  is a FAIL that spends no budget and stops the search: no more trials are asked);
 * a trial whose **worker died** (Tune's ``error`` after ``max_failures`` retries) or that was
   **unfinished when Tune stopped** (Ctrl-C, ``--timeout``, a crash: :meth:`requeue_unfinished`)
   is failed with ``odeattn_stale`` (not counted toward the budget) and its params are enqueued
@@ -31,7 +32,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from odeattn.search._ray_worker import ERROR, FINAL, META, PARAMS, PRUNED
+from odeattn.search._ray_worker import ERROR, FINAL, META, PARAMS, PRUNED, SETUP
 from odeattn.search._storage import _counts, budget_used
 
 __all__ = ["StudySearcher", "outcome"]
@@ -55,7 +56,6 @@ class StudySearcher(Searcher):
     def __init__(
         self,
         study: optuna.Study,
-        *,
         n_trials: int,
         names: list[str],
         space: Any,
@@ -66,6 +66,7 @@ class StudySearcher(Searcher):
         self.study, self.n_trials, self.names = study, n_trials, list(names)
         self.space, self.sample_fn, self.progress = space, sample_fn, progress
         self.running: dict[str, optuna.Trial] = {}  # Tune trial id -> Optuna trial
+        self.setup_error = ""  # a trial's SetupError: no more trials; the driver raises it
 
     def __getstate__(self) -> dict:  # Tune pickles its search algorithm; the live handles stay
         return {"n_trials": self.n_trials, "names": self.names}
@@ -80,7 +81,7 @@ class StudySearcher(Searcher):
         return None  # per-epoch values are written by the worker
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if budget_used(self.study) >= self.n_trials:
+        if self.setup_error or budget_used(self.study) >= self.n_trials:
             return None if self.running else Searcher.FINISHED
         with warnings.catch_warnings():  # heartbeats are recorded by the worker
             warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")
@@ -103,6 +104,8 @@ class StudySearcher(Searcher):
         if error:
             self._requeue(trial, "its worker died (Tune gave up after max_failures retries)")
             return
+        if (result or {}).get(SETUP):
+            self.setup_error = str(result[ERROR])
         values, state, message = outcome(result, self.names)
         if message:
             self._set_attr(trial, "error", message)

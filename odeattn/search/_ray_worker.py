@@ -7,7 +7,8 @@ function opens the same trial through the storage's public API
 heartbeat while it trains (RDB storages: any host can recover a trial whose worker died), tags
 it with this process, runs ``trial_fn`` and returns the outcome as a plain result dict — an
 exception of the trial becomes ``{"_odeattn_error": "Type: message"}`` (one line for the driver
-to print, the traceback in the ``traceback`` user attribute), never a Tune traceback.
+to print, the traceback in the ``traceback`` user attribute), never a Tune traceback; a
+``SetupError`` (the study is wrong, before training) is flagged so the driver stops the search.
 
 ASHA (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) is decided
 here, from the storage, so that a stopped trial ends like any other: ``run_trial`` sees
@@ -33,17 +34,29 @@ from typing import Any
 import numpy as np
 import optuna
 
+from odeattn.search._config_base import SetupError
 from odeattn.search._ray_storage import open_storage
 from odeattn.search._storage import heartbeat
 
-__all__ = ["ERROR", "FINAL", "META", "PARAMS", "PRUNED", "asha_stops", "make_trainable", "rungs"]
+__all__ = [
+    "ERROR",
+    "FINAL",
+    "META",
+    "PARAMS",
+    "PRUNED",
+    "SETUP",
+    "asha_stops",
+    "make_trainable",
+    "rungs",
+]
 
-META, PARAMS, FINAL, PRUNED, ERROR = (
+META, PARAMS, FINAL, PRUNED, ERROR, SETUP = (
     "_odeattn_trial",
     "_odeattn_params",
     "_odeattn_final",
     "_odeattn_pruned",
     "_odeattn_error",
+    "_odeattn_setup",
 )
 
 
@@ -147,7 +160,10 @@ def make_trainable(
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 trial.set_user_attr("error", message)
                 trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-                return {ERROR: message, "epoch": report.epoch}
+                setup = isinstance(exc, SetupError)  # the study is wrong: no budget spent
+                if setup:
+                    trial.set_user_attr("odeattn_setup", True)
+                return {ERROR: message, SETUP: float(setup), "epoch": report.epoch}
         missing = [m for m in objectives if m not in out]
         if missing and not report.stopped:
             message = f"the trial returned no value for objective(s) {missing}"

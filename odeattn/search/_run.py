@@ -94,10 +94,10 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
                 if p.is_alive() or not p.exitcode or p.pid in handled:
                     continue
                 handled.add(p.pid)
-                console.print(f"[red]worker {i} (pid {p.pid}) exited with status {p.exitcode}[/]")
+                _warn(f"worker {i} (pid {p.pid}) exited with status {p.exitcode}")
                 stale = recover_stale(s)
                 if stale:
-                    console.print(f"trials {stale} of the dead worker: marked FAIL and re-queued")
+                    _warn(f"trials {stale} of the dead worker: marked FAIL and re-queued")
                 if budget_used(s) < study.budget.n_trials and restarts < n:
                     restarts += 1
                     procs[i] = _start(ctx, study, url, i, threads)
@@ -117,12 +117,17 @@ def _worker_entry(
     interrupt_once()
     try:
         die_with_parent(parent)
-        _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads), print)
+        _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads))
     except KeyboardInterrupt:
         sys.exit(130)
 
 
-def _loop_past_stalls(loop: Any, say: Any) -> None:
+def _warn(message: str) -> None:
+    """A warning the user must see even with --quiet: one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _loop_past_stalls(loop: Any) -> None:
     """Run a worker loop again when its trial was finished by another process meanwhile (this
     process stalled past the heartbeat grace, e.g. SIGSTOP: the trial is already re-queued)."""
     while True:
@@ -130,7 +135,7 @@ def _loop_past_stalls(loop: Any, say: Any) -> None:
             loop()
             return
         except optuna.exceptions.UpdateFinishedTrialError as e:
-            say(f"note: a trial of this process was failed by another one while it stalled: {e}")
+            _warn(f"a trial of this process was failed by another one while it stalled: {e}")
 
 
 def _storage(url: str) -> Any:
@@ -166,9 +171,7 @@ def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress:
         )
         if study.workers == 1:
             cb = _progress_cb(console, bar, task)
-            loop = lambda: _loop_past_stalls(  # noqa: E731
-                lambda: worker_loop(study, url, progress=cb), console.print
-            )
+            loop = lambda: _loop_past_stalls(lambda: worker_loop(study, url, progress=cb))  # noqa: E731
         else:
             loop = lambda: _spawn(study, url, console, bar, task)  # noqa: E731
         loop()
@@ -183,7 +186,7 @@ def _settle(s: optuna.Study, study: StudyConfig, loop: Any, console: Any) -> Non
         time.sleep(1.0)
         stale = recover_stale(s)
         if stale:
-            console.print(f"trials {stale} of a dead process: marked FAIL and re-queued; running")
+            _warn(f"trials {stale} of a dead process: marked FAIL and re-queued; running them")
             loop()
 
 

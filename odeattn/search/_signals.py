@@ -1,7 +1,7 @@
 """Signals of a search process: one clean interrupt, children that die with their parent.
 
 * :func:`interrupt_once` makes SIGINT and SIGTERM raise ``KeyboardInterrupt`` **once**: the
-  handler ignores both signals from then on, so a second Ctrl-C cannot hit the interrupt
+  handler does nothing on any later one, so a second Ctrl-C cannot hit the interrupt
   handling itself (e.g. between re-queueing a trial and telling it FAIL: a trial queued twice).
 * :func:`die_with_parent` asks Linux (``prctl(PR_SET_PDEATHSIG, SIGTERM)``) to send SIGTERM to
   this worker process when its parent dies, however the parent dies (even SIGKILL); with
@@ -23,16 +23,20 @@ __all__ = ["die_with_parent", "interrupt_once", "stop_children"]
 _PR_SET_PDEATHSIG = 1
 
 
-def _raise_once(signum: int, frame: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def interrupt_once() -> None:
-    """SIGINT and SIGTERM raise one ``KeyboardInterrupt``; later ones are ignored."""
-    signal.signal(signal.SIGINT, _raise_once)
-    signal.signal(signal.SIGTERM, _raise_once)
+    """SIGINT and SIGTERM raise one ``KeyboardInterrupt``; later ones do nothing. (A Python no-op,
+    not ``SIG_IGN``: a signal already pending when the handler changed would print "Signal 15
+    ignored due to race condition" with a traceback.)"""
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if fired:
+            return
+        fired.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def die_with_parent(parent_pid: int) -> None:

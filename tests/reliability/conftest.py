@@ -35,9 +35,13 @@ ENV = {
 
 
 def study_file(tmp: Path, *, n_trials: int, epochs: int, **extra: Any) -> Path:
-    """lth4sa without pruning, ``n_trials`` trials of ``epochs`` epochs, written under ``tmp``."""
+    """lth4sa (placement space) without pruning, replicates or noise ceiling, ``n_trials`` trials
+    of ``epochs`` epochs, written under ``tmp``."""
     d = yaml.safe_load((ROOT / "studies/lth4sa.yaml").read_text())
-    d.pop("pruning", None)
+    for key in ("pruning", "replicates", "noise", "measure"):  # one seed, no noise-ceiling rerun
+        d.pop(key, None)
+    d["noise"] = {"trials": 0}
+    d["measure"] = {"samples": 64, "batch": 32}
     d["search_space"] = str(ROOT / "search_spaces/lth4sa_placement.yaml")
     d["budget"] = {"n_trials": n_trials}
     d["train"] = {**d["train"], "epochs": epochs}

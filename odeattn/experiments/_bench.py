@@ -33,7 +33,7 @@ from odeattn.search._build import data_for, input_batch
 from odeattn.search._config import StudyConfig
 from odeattn.search._objective import build
 
-__all__ = ["BenchConfig", "bench_rows", "bench_study", "proxy_names", "run_benchmark"]
+__all__ = ["BenchConfig", "bench_rows", "bench_study", "open_study", "proxy_names", "run_benchmark"]
 
 STUDY_NAME = "proxy_benchmark"
 EXTRA = ("tns@init", "tns@1", "flops")  # proxies measured by run_trial, beside PROXIES
@@ -118,7 +118,8 @@ def _evaluate(study: StudyConfig, cfg: BenchConfig, trial: optuna.Trial, tick: C
     return sum(accs) / len(accs)
 
 
-def _open(cfg: BenchConfig) -> optuna.Study:
+def open_study(cfg: BenchConfig) -> optuna.Study:
+    """The benchmark's study in ``OUT/benchmark.db``; other settings than the stored ones fail."""
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{Path(cfg.out).resolve() / 'benchmark.db'}"
     study = optuna.create_study(
@@ -132,8 +133,10 @@ def _open(cfg: BenchConfig) -> optuna.Study:
     elif stored != key:
         diff = next(k for k in key if stored.get(k) != key[k])
         raise must(
-            diff, f"match the benchmark stored in {cfg.out} ({diff}={stored.get(diff)!r}); "
-            "use another --out for other settings", key[diff]
+            diff,
+            f"match the benchmark stored in {cfg.out} ({diff}={stored.get(diff)!r}); "
+            "use another --out for other settings",
+            key[diff],
         )
     for t in study.get_trials(states=(TrialState.RUNNING,)):  # left by an interrupted run
         study.tell(t.number, state=TrialState.FAIL)
@@ -143,7 +146,7 @@ def _open(cfg: BenchConfig) -> optuna.Study:
 
 def run_benchmark(cfg: BenchConfig, tick: Callable[[], None] = lambda: None) -> list[dict]:
     """Train until ``cfg.n`` architectures are complete (resuming), then return :func:`bench_rows`."""
-    study = _open(cfg)
+    study = open_study(cfg)
     bstudy = bench_study(cfg)
     done = len(study.get_trials(states=(TrialState.COMPLETE,)))
     study.sampler = optuna.samplers.RandomSampler(seed=cfg.sampler_seed + done)

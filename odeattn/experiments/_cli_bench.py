@@ -16,11 +16,18 @@ import argparse
 import math
 import sys
 
+import optuna
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from odeattn.experiments._bench import BenchConfig, bench_study, proxy_names, run_benchmark
+from odeattn.experiments._bench import (
+    BenchConfig,
+    bench_study,
+    open_study,
+    proxy_names,
+    run_benchmark,
+)
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
@@ -61,7 +68,9 @@ def print_report(console: Console, corrs: list[dict], ceil: dict) -> None:
             fmt_ci(c["partial"], c["partial_lo"], c["partial_hi"]),
         )
     console.print(t)
-    note = "" if math.isfinite(ceil["tau"]) and ceil["tau"] >= 0.6 else " (below 0.6: weak evidence)"
+    note = (
+        "" if math.isfinite(ceil["tau"]) and ceil["tau"] >= 0.6 else " (below 0.6: weak evidence)"
+    )
     console.print(
         "noise ceiling (Kendall τ between seeds' accuracies): "
         + fmt_ci(ceil["tau"], ceil["tau_lo"], ceil["tau_hi"])
@@ -81,6 +90,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         sampler_seed=args.sampler_seed,
     )
     resolve_space(bench_study(cfg))  # a bad space file fails here, before anything trains
+    open_study(cfg)  # as do settings other than those stored in --out
     return cfg
 
 
@@ -89,7 +99,8 @@ def run_bench(cfg: BenchConfig, console: Console) -> tuple[list[dict], dict]:
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("training", total=cfg.n * cfg.seeds)
         rows = run_benchmark(cfg, tick=lambda: bar.advance(task))
-    corrs, ceil = correlations(rows, proxy_names()), ceiling(rows, cfg.seeds)
+    corrs = correlations(rows, [*proxy_names(), "tns_end"])  # tns_end: trained, not zero-cost
+    ceil = ceiling(rows, cfg.seeds)
     write_report(cfg.out, rows, corrs, ceil)
     print_report(console, corrs, ceil)
     console.print(f"files: {cfg.out}/values.csv correlations.csv summary.json scatter.png")
@@ -103,6 +114,7 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     sub = p.add_subparsers(dest="command", required=True)
     add_bench_args(sub.add_parser("benchmark", help="rank-correlate every proxy with accuracy"))
     args = p.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
         cfg = _config(args)

@@ -66,7 +66,11 @@ def partial_spearman(x: Sequence[float], y: Sequence[float], z: Sequence[float])
 
 
 def bootstrap_ci(
-    cols: Sequence[Sequence[float]], stat: Callable[..., float], *, n_boot: int = 1000, seed: int = 0
+    cols: Sequence[Sequence[float]],
+    stat: Callable[..., float],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile 95 % CI of ``stat(*cols)`` resampling the rows (architectures); NaNs if < 20 ok."""
     a = np.column_stack([np.asarray(c, dtype=float) for c in cols])

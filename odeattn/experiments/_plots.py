@@ -50,7 +50,9 @@ def heatmaps(
 ) -> None:
     """p̂(M1, M2) per variant (mean over seeds); the 10 % contour drawn."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(maps), figsize=(3.8 * len(maps), 3.4), squeeze=False, layout="constrained"
+    )
     for ax, (name, grid) in zip(axes[0], maps.items(), strict=True):
         im = ax.imshow(
             grid.T,

@@ -70,9 +70,9 @@ def train_variant(
     torch.manual_seed(seed)
     model = create_model(family, num_classes=data.num_classes, **kwargs)
     cfg = dataclasses.replace(RECIPES[recipe].with_epochs(epochs), seed=seed, device="cpu")
-    final = fit(model, data, cfg)
+    acc = float(fit(model, data, cfg)["val_acc"])  # fit reports val_acc, a fraction (or %)
     out = {
-        "val_accuracy": float(final["val_accuracy"]),
+        "val_accuracy": acc / 100.0 if acc > 1.0 else acc,
         "params": count_params(model),
         "adaptor_params": _adaptor_params(family, kwargs),
     }

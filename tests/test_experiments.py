@@ -68,7 +68,7 @@ def test_efficiency_config_accepts_every_proxy_as_an_arm(tmp_path):
     assert cfg.seeds == 5
 
 
-def _fake_train(kwargs, seed, epochs, family="digits_resnet"):
+def _fake_train(kwargs, seed, epochs, **setting):
     """A deterministic stand-in for training: accuracy from the variant and seed."""
     rng = np.random.default_rng(seed)
     bonus = {"stepnet": 0.02, "se": 0.0}.get(kwargs.get("adaptor"), -0.01)

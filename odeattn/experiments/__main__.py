@@ -21,7 +21,7 @@ import optuna
 from rich.console import Console
 
 from odeattn._errors import unknown_name
-from odeattn.experiments._claims import CLAIMS, FULL, QUICK
+from odeattn.experiments._claims import CLAIMS, SIZES
 from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_main
 from odeattn.experiments._efficiency import EffConfig, curves, run_efficiency
 from odeattn.experiments._plots import curves_plot
@@ -34,7 +34,13 @@ def _parser() -> OneLineParser:
     sub.add_parser("list", help="the claims")
     r = sub.add_parser("run", help="reproduce one claim")
     r.add_argument("name")
-    r.add_argument("--quick", action="store_true", help="3 seeds, 1 epoch (tests, smoke runs)")
+    r.add_argument(
+        "--size",
+        choices=["quick", "full", "paper"],
+        default="full",
+        help="quick: 3 seeds, 1 epoch (tests); full: the CPU size; paper: ResNet-164 CIFAR-10 (GPU)",
+    )
+    r.add_argument("--quick", action="store_true", help="same as --size quick")
     r.add_argument("--out", default="runs/evidence")
     e = sub.add_parser("efficiency", help="TPE with each screen at equal wall time (§3)")
     e.add_argument("--space", required=True)
@@ -47,13 +53,13 @@ def _parser() -> OneLineParser:
     return p
 
 
-def _run_claim(name: str, quick: bool, out: str, console: Console) -> None:
+def _run_claim(name: str, size_name: str, out: str, console: Console) -> None:
     title, fn = CLAIMS[name]
-    size = QUICK if quick else FULL
+    size = SIZES[size_name]
     folder = Path(out) / name
     folder.mkdir(parents=True, exist_ok=True)
     res = fn(folder, size)
-    res |= {"claim": title, "size": size.__dict__, "quick": quick}
+    res |= {"claim": title, "size": size.__dict__, "size_name": size_name}
     (folder / "result.json").write_text(json.dumps(res, indent=1, default=float))
     console.print(f"[bold]{name}[/]: {title}")
     console.print(f"held: {res['held']}. {res['verdict']}")
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "run":
-            _run_claim(args.name, args.quick, args.out, console)
+            _run_claim(args.name, "quick" if args.quick else args.size, args.out, console)
         else:
             _efficiency(cfg, console)
     except KeyboardInterrupt:

@@ -54,6 +54,8 @@ class BenchConfig:
     batch: int = 32  # proxy batch; jacob_cov needs batch < input values (64 for digits)
     sampler_seed: int = 0
     val_fraction: float = 0.2
+    recipe: str = "digits"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("n", "epochs"):
@@ -78,7 +80,7 @@ def bench_study(cfg: BenchConfig) -> StudyConfig:
             search_space=str(Path(cfg.space).resolve()),
             data=dict(name=cfg.data, val_fraction=cfg.val_fraction),
             model=dict(name=cfg.model, kwargs=dict(cfg.model_kwargs)),
-            train=dict(recipe="digits", epochs=cfg.epochs, device="cpu"),
+            train=dict(recipe=cfg.recipe, epochs=cfg.epochs, device=cfg.device),
             objectives=[
                 dict(metric="val_accuracy", direction="maximize"),
                 dict(metric="tns", at=1, direction="maximize"),
@@ -130,11 +132,11 @@ def open_study(cfg: BenchConfig) -> optuna.Study:
     stored = study.user_attrs.get("config")
     if stored is None:
         study.set_user_attr("config", key)
-    elif stored != key:
-        diff = next(k for k in key if stored.get(k) != key[k])
+    elif any(stored[k] != key.get(k) for k in stored):  # keys a newer version added: not compared
+        diff = next(k for k in stored if stored[k] != key.get(k))
         raise must(
             diff,
-            f"match the benchmark stored in {cfg.out} ({diff}={stored.get(diff)!r}); "
+            f"match the benchmark stored in {cfg.out} ({diff}={stored[diff]!r}); "
             "use another --out for other settings",
             key[diff],
         )

@@ -26,10 +26,11 @@ import numpy as np
 from odeattn.experiments._bench import BenchConfig, proxy_names, run_benchmark
 from odeattn.experiments._plots import bars, heatmaps
 from odeattn.experiments._report import ceiling, correlations, write_report
-from odeattn.experiments._runs import M1_GRID, M2_GRID, RunCache
+from odeattn.experiments._runs import DIGITS, M1_GRID, M2_GRID, RunCache
 from odeattn.experiments._stats import fmt_ci, mean_ci
+from odeattn.models import create_model
 
-__all__ = ["CLAIMS", "FULL", "QUICK", "Size"]
+__all__ = ["CLAIMS", "FULL", "PAPER", "QUICK", "SIZES", "Size"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,23 @@ class Size:
     n: int  # benchmark: architectures, epochs and seeds of each
     bench_epochs: int
     bench_seeds: int
+    setting: tuple[str, str, str, str] = DIGITS  # (model family, data, recipe, device)
+    bench_space: str = "evidence_spread.yaml"
 
 
 FULL = Size(seeds=5, epochs=15, n=30, bench_epochs=8, bench_seeds=3)
 QUICK = Size(seeds=3, epochs=1, n=6, bench_epochs=1, bench_seeds=2)
+#: Paper scale (StepNet / DIA: ResNet-164 on CIFAR-10, 164 epochs): for a GPU machine.
+PAPER = Size(
+    seeds=3,
+    epochs=164,
+    n=24,
+    bench_epochs=30,
+    bench_seeds=2,
+    setting=("resnet164", "cifar10", "resnet164_cifar", "auto"),
+    bench_space="evidence_paper.yaml",
+)
+SIZES = {"full": FULL, "quick": QUICK, "paper": PAPER}
 
 
 def _collect(cache: RunCache, variants: dict[str, dict], size: Size, key: str) -> dict[str, list]:
@@ -66,7 +80,7 @@ ATTN = {"plain": {"adaptor": "none"}, "se": {"adaptor": "se"}, "stepnet": {"adap
 
 
 def attention_tns(out: Path, size: Size) -> dict[str, Any]:
-    cache, res = RunCache(out.parent), {}
+    cache, res = RunCache(out.parent, size.setting), {}
     groups = {f"TNS ({k} NSI)": _collect(cache, ATTN, size, f"tns_{k}") for k in ("step", "fd")}
     for kind, g in zip(("step", "fd"), groups.values(), strict=True):
         for v in ("se", "stepnet"):
@@ -90,7 +104,7 @@ def attention_tns(out: Path, size: Size) -> dict[str, Any]:
 
 
 def stiff_blocks(out: Path, size: Size) -> dict[str, Any]:
-    cache = RunCache(out.parent)
+    cache = RunCache(out.parent, size.setting)
     maps, frac = {}, {}
     for name, kw in ATTN.items():
         grids = np.array([cache.get(kw, s, size.epochs)["p_hat_step"] for s in range(size.seeds)])
@@ -107,9 +121,18 @@ def stiff_blocks(out: Path, size: Size) -> dict[str, Any]:
 
 
 def tns_accuracy(out: Path, size: Size) -> dict[str, Any]:
-    space = Path(__file__).resolve().parents[2] / "search_spaces" / "evidence_spread.yaml"
+    space = Path(__file__).resolve().parents[2] / "search_spaces" / size.bench_space
+    family, data, recipe, device = size.setting
     cfg = BenchConfig(
-        space=str(space), n=size.n, epochs=size.bench_epochs, seeds=size.bench_seeds, out=str(out)
+        space=str(space),
+        n=size.n,
+        epochs=size.bench_epochs,
+        seeds=size.bench_seeds,
+        data=data,
+        model=family,
+        recipe=recipe,
+        device=device,
+        out=str(out),
     )
     rows = run_benchmark(cfg)
     corrs = correlations(rows, [*proxy_names(), "tns_end"])
@@ -132,7 +155,7 @@ def tns_accuracy(out: Path, size: Size) -> dict[str, Any]:
 def _accuracy_claim(
     out: Path, size: Size, name: str, variants: dict, ref: str, family_kw: dict | None = None
 ) -> dict:
-    cache = RunCache(out.parent)
+    cache = RunCache(out.parent, size.setting)
     variants = {k: {**(family_kw or {}), **v} for k, v in variants.items()}
     acc = _collect(cache, variants, size, "val_accuracy")
     par = {k: cache.get(v, 0, size.epochs)["adaptor_params"] for k, v in variants.items()}
@@ -146,15 +169,22 @@ def _accuracy_claim(
     return {"accuracy": acc, "adaptor_params": par, "differences": diffs}
 
 
+def _every_third(family: str, offset: int) -> str:
+    """Placement with attention on blocks i ≡ offset (mod 3) of every stage (a third of them)."""
+    blocks = create_model(family).architecture()["blocks"]
+    return "|".join("".join("1" if i % 3 == offset else "0" for i in range(n)) for n in blocks)
+
+
 def lth4sa(out: Path, size: Size) -> dict[str, Any]:
+    family = size.setting[0]
     v = {
         "full": {"adaptor": "se"},
-        "last 3/9": {"adaptor": "se", "placement": "001|001|001"},
-        "middle 3/9": {"adaptor": "se", "placement": "010|010|010"},
+        "1/3 last": {"adaptor": "se", "placement": _every_third(family, 2)},
+        "1/3 middle": {"adaptor": "se", "placement": _every_third(family, 1)},
         "plain": {"adaptor": "none"},
     }
     r = _accuracy_claim(out, size, "lth4sa", v, "full")
-    best = max(("last 3/9-full", "middle 3/9-full"), key=lambda k: r["differences"][k][0])
+    best = max(("1/3 last-full", "1/3 middle-full"), key=lambda k: r["differences"][k][0])
     r["held"] = bool(r["differences"][best][1] > -0.01)
     r["verdict"] = "; ".join(f"{k}: {fmt_ci(*d, digits=3)}" for k, d in r["differences"].items())
     return r
@@ -165,7 +195,8 @@ def dia_sharing(out: Path, size: Size) -> dict[str, Any]:
         "stage-shared": {"adaptor": "dia_lstm", "sharing": "stage"},
         "per-block": {"adaptor": "dia_lstm", "sharing": "block"},
     }
-    r = _accuracy_claim(out, size, "dia_sharing", v, "per-block", {"blocks": [8, 8, 8]})
+    deeper = {"blocks": [8, 8, 8]} if size.setting == DIGITS else {}  # 3 blocks: at most 2/3 cut
+    r = _accuracy_claim(out, size, "dia_sharing", v, "per-block", deeper)
     p = r["adaptor_params"]
     r["reduction"] = 1 - p["stage-shared"] / p["per-block"]
     d = r["differences"]["stage-shared-per-block"]

@@ -28,7 +28,9 @@ from odeattn.search._build import input_batch
 from odeattn.stiffness import record, stiffness_proportion_grid, tns
 from odeattn.train import RECIPES, fit
 
-__all__ = ["M1_GRID", "M2_GRID", "RunCache", "train_variant"]
+__all__ = ["DIGITS", "M1_GRID", "M2_GRID", "RunCache", "train_variant"]
+
+DIGITS = ("digits_resnet", "digits", "digits", "cpu")  # the embedded setting
 
 M1_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)  # relative excess over the stage mean
 M2_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)  # absolute NSI floor
@@ -62,37 +64,48 @@ def train_variant(
     epochs: int,
     *,
     family: str = "digits_resnet",
+    data: str = "digits",
     recipe: str = "digits",
+    device: str = "cpu",
     samples: int = 256,
 ) -> dict[str, Any]:
     """Train one variant once and measure it (see the module docstring)."""
-    data = load_dataset("digits", val_fraction=0.2, seed=0)
+    bundle = load_dataset(data, val_fraction=0.2 if data == "digits" else 0.1, seed=0)
     torch.manual_seed(seed)
-    model = create_model(family, num_classes=data.num_classes, **kwargs)
-    cfg = dataclasses.replace(RECIPES[recipe].with_epochs(epochs), seed=seed, device="cpu")
-    acc = float(fit(model, data, cfg)["val_acc"])  # fit reports val_acc, a fraction (or %)
+    model = create_model(family, num_classes=bundle.num_classes, **kwargs)
+    cfg = dataclasses.replace(RECIPES[recipe].with_epochs(epochs), seed=seed, device=device)
+    acc = float(fit(model, bundle, cfg)["val_acc"])  # fit reports val_acc, a fraction (or %)
     out = {
         "val_accuracy": acc / 100.0 if acc > 1.0 else acc,
         "params": count_params(model),
         "adaptor_params": _adaptor_params(family, kwargs),
     }
-    return out | _stiffness(model, input_batch(data, samples))
+    x = input_batch(bundle, samples, next(model.parameters()).device)
+    return out | _stiffness(model, x)
 
 
 class RunCache:
-    """``get(variant_kwargs, seed, epochs)``: the cached result, trained on first use."""
+    """``get(variant_kwargs, seed, epochs)``: the cached result, trained on first use.
 
-    def __init__(self, out: str | Path, family: str = "digits_resnet") -> None:
-        self.dir, self.family = Path(out) / "runs", family
+    ``setting`` = (family, data, recipe, device) passed to :func:`train_variant`.
+    """
+
+    def __init__(self, out: str | Path, setting: tuple[str, str, str, str] = DIGITS) -> None:
+        self.dir, self.setting = Path(out) / "runs", setting
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, kwargs: dict[str, Any], seed: int, epochs: int) -> Path:
-        key = json.dumps([self.family, kwargs, seed, epochs], sort_keys=True)
+        family, *rest = self.setting
+        extra = [] if self.setting == DIGITS else rest  # digits keys are those of the first runs
+        key = json.dumps([family, kwargs, seed, epochs, *extra], sort_keys=True)
         return self.dir / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
 
     def get(self, kwargs: dict[str, Any], seed: int, epochs: int) -> dict[str, Any]:
         path = self._path(kwargs, seed, epochs)
         if not path.is_file():
-            res = train_variant(kwargs, seed, epochs, family=self.family)
+            family, data, recipe, device = self.setting
+            res = train_variant(
+                kwargs, seed, epochs, family=family, data=data, recipe=recipe, device=device
+            )
             path.write_text(json.dumps({"kwargs": kwargs, "seed": seed, "epochs": epochs} | res))
         return json.loads(path.read_text())

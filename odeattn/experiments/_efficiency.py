@@ -112,13 +112,13 @@ def run_efficiency(cfg: EffConfig, tick=lambda: None) -> dict[str, list[list[dic
     """Run (or resume) every (arm, seed); ``{arm: [events of seed 0, …]}``."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, list[list[dict]]] = {}
-    for arm in cfg.arms:
-        for seed in range(cfg.seeds):
+    result: dict[str, list[list[dict]]] = {arm: [] for arm in cfg.arms}
+    for seed in range(cfg.seeds):  # arms interleaved: a shared machine's load hits them alike
+        for arm in cfg.arms:
             f = out / f"{arm}_seed{seed}_T{cfg.seconds:g}_E{cfg.epochs}.json"
             if not f.is_file():
                 f.write_text(json.dumps(_run_arm(cfg, arm, seed)))
-            result.setdefault(arm, []).append(json.loads(f.read_text()))
+            result[arm].append(json.loads(f.read_text()))
             tick()
     return result
 

@@ -48,7 +48,12 @@ def _parser() -> OneLineParser:
     e.add_argument("--seeds", type=int, default=5)
     e.add_argument("--epochs", type=int, default=3)
     e.add_argument("--arms", default="none,tns,random,synflow")
+    e.add_argument("--keep-fraction", type=float, default=0.5, help="screen keeps this share")
+    e.add_argument("--warmup", type=int, default=4, help="candidates always trained first")
     e.add_argument("--out", default="runs/evidence/efficiency")
+    for flag, default in (("data", "digits"), ("model", "digits_resnet"), ("recipe", "digits")):
+        e.add_argument(f"--{flag}", default=default)
+    e.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     add_bench_args(sub.add_parser("benchmark", help="the proxy benchmark (§2)"))
     return p
 
@@ -104,7 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "efficiency":
             arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
-            cfg = EffConfig(args.space, args.seconds, args.seeds, args.epochs, arms, out=args.out)
+            cfg = EffConfig(
+                args.space,
+                args.seconds,
+                args.seeds,
+                args.epochs,
+                arms,
+                args.keep_fraction,
+                args.warmup,
+                out=args.out,
+            )
     except ValueError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

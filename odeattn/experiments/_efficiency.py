@@ -52,6 +52,9 @@ class EffConfig:
     warmup: int = 4
     out: str = "runs/evidence/efficiency"
     data: str = "digits"
+    model: str = "digits_resnet"
+    recipe: str = "digits"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.seeds < 2 or self.epochs < 1:
@@ -82,9 +85,17 @@ def _scorer(arm: str, study: Any, space: Space, seed: int):
 
 
 def _run_arm(cfg: EffConfig, arm: str, seed: int) -> list[dict[str, float]]:
-    study_cfg = bench_study(
-        BenchConfig(space=cfg.space, n=1, epochs=cfg.epochs, seeds=2, data=cfg.data)
+    bench = BenchConfig(
+        space=cfg.space,
+        n=1,
+        epochs=cfg.epochs,
+        seeds=2,
+        data=cfg.data,
+        model=cfg.model,
+        recipe=cfg.recipe,
+        device=cfg.device,
     )
+    study_cfg = bench_study(bench)
     space = resolve_space(study_cfg)
     tpe = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     screen = Screen(cfg.keep_fraction, direction="maximize", warmup=cfg.warmup)
@@ -115,7 +126,8 @@ def run_efficiency(cfg: EffConfig, tick=lambda: None) -> dict[str, list[list[dic
     result: dict[str, list[list[dict]]] = {arm: [] for arm in cfg.arms}
     for seed in range(cfg.seeds):  # arms interleaved: a shared machine's load hits them alike
         for arm in cfg.arms:
-            f = out / f"{arm}_seed{seed}_T{cfg.seconds:g}_E{cfg.epochs}.json"
+            tag = f"T{cfg.seconds:g}_E{cfg.epochs}_k{cfg.keep_fraction:g}_w{cfg.warmup}"
+            f = out / f"{arm}_seed{seed}_{tag}.json"
             if not f.is_file():
                 f.write_text(json.dumps(_run_arm(cfg, arm, seed)))
             result[arm].append(json.loads(f.read_text()))

@@ -148,3 +148,11 @@ def test_benchmark_end_to_end_prints_scipy_values_and_resumes(tmp_path, capsys, 
     assert json.loads((out / "summary.json").read_text())["rows"] == rows
     assert bench_main([*argv, "--epochs", "2"]) == 2  # other settings, same folder
     assert "epochs" in capsys.readouterr().err
+
+
+def test_model_kw_must_be_key_equals_value(tmp_path, capsys):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    assert bench_main([*argv, "--model-kw", "adaptor", "--out", str(tmp_path / "o")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -17,10 +17,12 @@ import math
 import sys
 
 import optuna
+import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from odeattn._errors import must
 from odeattn.experiments._bench import (
     BenchConfig,
     bench_study,
@@ -52,6 +54,13 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="digits_resnet", help="model family (default digits_resnet)")
     p.add_argument("--out", default="runs/proxy_benchmark", help="output folder (resumable)")
     p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument(
+        "--model-kw",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed model keyword (YAML value), e.g. --model-kw adaptor=se; repeatable",
+    )
 
 
 def print_report(console: Console, corrs: list[dict], ceil: dict) -> None:
@@ -78,8 +87,19 @@ def print_report(console: Console, corrs: list[dict], ceil: dict) -> None:
     )
 
 
+def _model_kw(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise must("--model-kw", "look like KEY=VALUE (e.g. adaptor=se)", item)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def _config(args: argparse.Namespace) -> BenchConfig:
     cfg = BenchConfig(
+        model_kwargs=_model_kw(args.model_kw),
         space=args.space,
         n=args.n,
         epochs=args.epochs,

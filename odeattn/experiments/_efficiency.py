@@ -29,9 +29,10 @@ import torch
 
 from odeattn._errors import must, unknown_name
 from odeattn.experiments._bench import BenchConfig, bench_study
-from odeattn.proxies import PROXIES, Screen, tns_at_init
+from odeattn.proxies import PROXIES, Screen
 from odeattn.search import Space, resolve_space, run_trial, sample
 from odeattn.search._build import data_for, input_batch
+from odeattn.search._metrics import stiffness
 from odeattn.search._objective import build
 
 __all__ = ["EffConfig", "curves", "hypervolume", "run_efficiency"]
@@ -79,7 +80,9 @@ def _scorer(arm: str, study: Any, space: Space, seed: int):
             return rng.random()
         torch.manual_seed(seed)
         model, _ = build(study, space, params, data)
-        return tns_at_init(model, x) if arm == "tns" else float(PROXIES[arm](model, x, y))
+        if arm == "tns":  # as the search's screen computes it (no measured block: NaN, dropped)
+            return stiffness(model, x, kind="step", p_hat_m=(0.0, 0.0), bn_mode="train")["tns"]
+        return float(PROXIES[arm](model, x, y))
 
     return score
 

@@ -90,12 +90,13 @@ def _scatter(path: Path, rows: list[dict], corrs: list[dict]) -> None:
     fig, axes = plt.subplots(nrow, cols, figsize=(3.2 * cols, 2.8 * nrow), squeeze=False)
     acc = _col(rows, "mean_accuracy")
     for ax, c in zip(axes.flat, corrs, strict=False):
+        x = [v for v in _col(rows, c["proxy"]) if math.isfinite(v)]
         ax.scatter(_col(rows, c["proxy"]), acc, s=12)
+        if x and min(x) > 0 and max(x) > 100 * min(x):  # positive over decades: log axis
+            ax.set_xscale("log")
         tau = "n/a" if not math.isfinite(c["tau"]) else f"{c['tau']:.2f}"
         ax.set_title(f"{c['proxy']}  τ={tau} (n={c['n']})", fontsize=9)
         ax.set_ylabel("mean val. accuracy", fontsize=8)
-        if c["proxy"] in ("params", "flops", "synflow"):
-            ax.set_xscale("symlog")
     for ax in list(axes.flat)[len(corrs) :]:
         ax.axis("off")
     fig.tight_layout()

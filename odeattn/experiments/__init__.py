@@ -1,0 +1,32 @@
+"""Evidence: the proxy benchmark, search efficiency with screens, and the papers' claims reproduced.
+
+Above ``search`` (it trains and searches). ``python -m odeattn.proxies benchmark`` and
+``python -m odeattn.experiments {benchmark, efficiency, run NAME, list}`` are its entry points;
+docs/results.md reports what they found.
+"""
+
+from odeattn.experiments._bench import BenchConfig, bench_rows, run_benchmark
+from odeattn.experiments._report import ceiling, correlations, write_report
+from odeattn.experiments._stats import (
+    bootstrap_ci,
+    kendall,
+    mean_ci,
+    noise_ceiling,
+    partial_spearman,
+    spearman,
+)
+
+__all__ = [
+    "BenchConfig",
+    "bench_rows",
+    "bootstrap_ci",
+    "ceiling",
+    "correlations",
+    "kendall",
+    "mean_ci",
+    "noise_ceiling",
+    "partial_spearman",
+    "run_benchmark",
+    "spearman",
+    "write_report",
+]

@@ -1,0 +1,95 @@
+"""Figures of the evidence: bars with 95 % CIs, p̂(M) heat maps, curves mean ± CI against time.
+
+matplotlib is imported inside each function (an optional, heavy backend), with the Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odeattn.experiments._stats import mean_ci
+
+__all__ = ["bars", "curves_plot", "heatmaps"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, title: str) -> None:
+    """One panel per group; a bar per variant at its mean, 95 % CI whiskers, each seed a dot."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    for ax, (gname, variants) in zip(axes[0], groups.items(), strict=True):
+        for i, vals in enumerate(variants.values()):
+            m, lo, hi = mean_ci(vals)
+            ax.bar(i, m, color=f"C{i}", alpha=0.6)
+            ax.errorbar(i, m, yerr=[[m - lo], [hi - m]], color="k", capsize=4)
+            ax.scatter(
+                np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=9, c="k"
+            )
+        ax.set_xticks(range(len(variants)), list(variants), rotation=20, fontsize=8)
+        ax.set_title(gname, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def heatmaps(
+    path: Path, maps: dict[str, np.ndarray], m1: np.ndarray, m2: np.ndarray, title: str
+) -> None:
+    """p̂(M1, M2) per variant (mean over seeds); the 10 % contour drawn."""
+    plt = _plt()
+    fig, axes = plt.subplots(
+        1, len(maps), figsize=(3.8 * len(maps), 3.4), squeeze=False, layout="constrained"
+    )
+    for ax, (name, grid) in zip(axes[0], maps.items(), strict=True):
+        im = ax.imshow(
+            grid.T,
+            origin="lower",
+            extent=(m1[0], m1[-1], m2[0], m2[-1]),
+            vmin=0,
+            vmax=1,
+            aspect="auto",
+        )
+        ax.contour(m1, m2, grid.T, levels=[0.1], colors="w", linewidths=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("M1", fontsize=8)
+        ax.set_ylabel("M2", fontsize=8)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="p̂")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def curves_plot(
+    path: Path, t: np.ndarray, arms: dict[str, dict[str, np.ndarray]], title: str
+) -> None:
+    """Best-so-far accuracy and hypervolume against wall time: mean ± 95 % CI over seeds per arm."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k, (key, label) in enumerate(
+        (("best", "best-so-far val. accuracy"), ("hv", "hypervolume (acc, log10 params)"))
+    ):
+        ax = axes[k]
+        for i, (arm, c) in enumerate(arms.items()):
+            stats_ = np.array([mean_ci(col) for col in c[key].T])
+            ax.plot(t, stats_[:, 0], color=f"C{i}", label=f"{arm} (n={c[key].shape[0]})")
+            ax.fill_between(t, stats_[:, 1], stats_[:, 2], color=f"C{i}", alpha=0.2)
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

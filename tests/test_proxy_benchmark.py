@@ -1,0 +1,158 @@
+"""The proxy benchmark (issue 14 §2): statistics equal scipy, end to end on a tiny space, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from odeattn.experiments import _bench
+from odeattn.experiments._cli_bench import bench_main
+from odeattn.experiments._stats import (
+    bootstrap_ci,
+    fmt_ci,
+    kendall,
+    mean_ci,
+    noise_ceiling,
+    partial_spearman,
+    spearman,
+)
+
+TINY = """
+description: tiny test space
+params:
+  blocks: {type: per_stage, low: 2, high: 3}
+  adaptor: {type: categorical, choices: [none, se]}
+"""
+
+
+def test_rank_statistics_equal_scipy_and_drop_non_finite_pairs():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=12), rng.normal(size=12)
+    assert kendall(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    x2 = np.append(x, [np.nan, np.inf])
+    assert kendall(x2, np.append(y, [1.0, 2.0])) == pytest.approx(kendall(x, y))
+    assert math.isnan(kendall([1, 1, 1, 1], [1, 2, 3, 4]))  # constant: undefined, not 0
+    assert math.isnan(spearman([1, 2], [2, 1]))
+
+
+def test_partial_spearman_matches_residual_ranks():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=40)
+    x, y = z + rng.normal(size=40), z + rng.normal(size=40)
+    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
+    res = [r - np.polyval(np.polyfit(rz, r, 1), rz) for r in (rx, ry)]
+    assert partial_spearman(x, y, z) == pytest.approx(np.corrcoef(*res)[0, 1])
+    assert partial_spearman(x, y, z) < spearman(x, y)  # the shared z explained part of it
+
+
+def test_bootstrap_ci_brackets_the_statistic_and_narrows_with_n():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    y = x + rng.normal(size=200)
+    lo, hi = bootstrap_ci((x, y), kendall, n_boot=300)
+    assert lo < kendall(x, y) < hi
+    lo_s, hi_s = bootstrap_ci((x[:20], y[:20]), kendall, n_boot=300)
+    assert hi - lo < hi_s - lo_s
+
+
+def test_noise_ceiling_mean_ci_and_format():
+    a = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert noise_ceiling(a, a) == pytest.approx(1.0)
+    assert noise_ceiling(a, a[::-1], a) == pytest.approx((-1 + 1 - 1) / 3)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        noise_ceiling(a)
+    m, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    assert lo < m
+    assert (m, hi - m) == (2.0, pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)))
+    assert fmt_ci(math.nan, 0, 1) == "n/a" and "nan" not in fmt_ci(0.5, math.nan, math.nan)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "1"], "`seeds` must be >= 2"),
+        (["--n", "0"], "`n` must be >= 1"),
+        (["--space", "nope.yaml"], "`space` must be an existing"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    base = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    assert bench_main([*base, *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_space_file_exits_2_before_training(tmp_path, capsys):
+    space = tmp_path / "bad.yaml"
+    space.write_text("params: {blocks: {type: per_stage, low: 1, hgih: 2}}\n")
+    argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    assert bench_main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "hgih" in err and err.count("\n") == 1
+    assert not (tmp_path / "o" / "benchmark.db").exists()
+
+
+def _printed(out: str, proxy: str) -> list[float]:
+    line = next(ln for ln in out.splitlines() if re.match(rf"^\W*{re.escape(proxy)}\s", ln))
+    return [float(v) for v in re.findall(r"-?\d+\.\d+", line)]
+
+
+@pytest.mark.slow
+def test_benchmark_end_to_end_prints_scipy_values_and_resumes(tmp_path, capsys, monkeypatch):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--space", str(space), "--n", "6", "--epochs", "1", "--seeds", "2"]
+    argv += ["--out", str(out)]
+    assert bench_main(argv) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["rows"]
+    assert len(rows) == 6 and {f.name for f in out.iterdir()} >= {
+        "values.csv",
+        "correlations.csv",
+        "summary.json",
+        "scatter.png",
+        "benchmark.db",
+    }
+    acc = [r["mean_accuracy"] for r in rows]
+    assert acc == pytest.approx([(r["acc@seed0"] + r["acc@seed1"]) / 2 for r in rows])
+    for name in ("params", "synflow", "grad_norm", "tns@init", "tns@1", "naswot"):
+        x = [r[name] for r in rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            tau = stats.kendalltau(x, acc).statistic
+            rho = stats.spearmanr(x, acc).statistic
+        if math.isnan(tau):  # a constant column: printed as n/a, never nan
+            assert "n/a" in next(ln for ln in printed.splitlines() if name in ln)
+            continue
+        vals = _printed(printed, name)
+        assert vals[0] == pytest.approx(tau, abs=0.005) and vals[3] == pytest.approx(rho, abs=0.005)
+    ceil = stats.kendalltau([r["acc@seed0"] for r in rows], [r["acc@seed1"] for r in rows])
+    assert summary["noise_ceiling"]["tau"] == pytest.approx(ceil.statistic)
+    assert "nan" not in printed
+
+    calls = []
+    monkeypatch.setattr(_bench, "run_trial", lambda *a, **k: calls.append(a) or {})
+    assert bench_main(argv) == 0  # resume: every architecture is complete, nothing retrains
+    assert calls == []
+    assert json.loads((out / "summary.json").read_text())["rows"] == rows
+    assert bench_main([*argv, "--epochs", "2"]) == 2  # other settings, same folder
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_model_kw_must_be_key_equals_value(tmp_path, capsys):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    assert bench_main([*argv, "--model-kw", "adaptor", "--out", str(tmp_path / "o")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

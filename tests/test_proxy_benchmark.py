@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from odeattn.experiments import _bench
+from odeattn.experiments import _bench, _cli_bench
 from odeattn.experiments._cli_bench import bench_main
 from odeattn.experiments._stats import (
     bootstrap_ci,
@@ -156,3 +156,15 @@ def test_model_kw_must_be_key_equals_value(tmp_path, capsys):
     argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
     assert bench_main([*argv, "--model-kw", "adaptor", "--out", str(tmp_path / "o")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_interrupt_exits_130_with_the_resume_hint(tmp_path, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli_bench, "run_benchmark", interrupted)
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    assert bench_main([*argv, "--out", str(tmp_path / "o")]) == 130
+    assert "re-run the same command" in capsys.readouterr().err

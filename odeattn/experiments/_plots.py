@@ -39,7 +39,7 @@ def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, tit
         ax.set_xticks(range(len(variants)), list(variants), rotation=20, fontsize=8)
         ax.set_title(gname, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title + " (mean, 95 % CI over seeds)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -83,13 +83,14 @@ def curves_plot(
     ):
         ax = axes[k]
         for i, (arm, c) in enumerate(arms.items()):
-            stats_ = np.array([mean_ci(col) for col in c[key].T])
-            ax.plot(t, stats_[:, 0], color=f"C{i}", label=f"{arm} (n={c[key].shape[0]})")
-            ax.fill_between(t, stats_[:, 1], stats_[:, 2], color=f"C{i}", alpha=0.2)
+            full = np.isfinite(c[key]).all(0)  # from when every seed has trained a network
+            stats_ = np.array([mean_ci(col) for col in c[key].T[full]]).reshape(-1, 3)
+            ax.plot(t[full], stats_[:, 0], color=f"C{i}", label=f"{arm} (n={c[key].shape[0]})")
+            ax.fill_between(t[full], stats_[:, 1], stats_[:, 2], color=f"C{i}", alpha=0.15)
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title + " (mean, 95 % CI over seeds)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -74,9 +74,8 @@ def train_variant(
     torch.manual_seed(seed)
     model = create_model(family, num_classes=bundle.num_classes, **kwargs)
     cfg = dataclasses.replace(RECIPES[recipe].with_epochs(epochs), seed=seed, device=device)
-    acc = float(fit(model, bundle, cfg)["val_acc"])  # fit reports val_acc, a fraction (or %)
     out = {
-        "val_accuracy": acc / 100.0 if acc > 1.0 else acc,
+        "val_accuracy": float(fit(model, bundle, cfg)["val_accuracy"]),  # a fraction
         "params": count_params(model),
         "adaptor_params": _adaptor_params(family, kwargs),
     }

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from odeattn.proxies import PROXIES
 from odeattn.search._config_base import (
     METRICS,
     STIFFNESS_METRICS,
@@ -101,7 +102,11 @@ class PruningCfg(_Base):
 
 
 class ScreenCfg(_Base):
-    """TNS proxy screen: score at init (or after ``at`` epochs), train only the best fraction."""
+    """Proxy screen: score at init (or after ``at`` epochs), train only the best fraction.
+
+    ``metric``: a stiffness metric (tns, nsi_mean, …), ``flops``, or any zero-cost proxy of
+    :data:`odeattn.proxies.PROXIES` (naswot, synflow, grad_norm, snip, jacob_cov, params; at init).
+    """
 
     metric: str = "tns"
     at: Literal["init"] | Annotated[int, Field(ge=1)] = "init"
@@ -112,10 +117,20 @@ class ScreenCfg(_Base):
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        ok = (*STIFFNESS_METRICS, "params", "flops")
+        ok = (*STIFFNESS_METRICS, "flops", *PROXIES)  # PROXIES: the zero-cost scores (params incl.)
         if v not in ok:
             raise ValueError(f"unknown screen metric {v!r}; {closest(v, ok)}")
         return v
+
+    @model_validator(mode="after")
+    def _zero_cost_at_init(self) -> ScreenCfg:
+        if self.metric in PROXIES and self.metric != "params" and self.at != "init":
+            raise _KeyedError(
+                "screen.at",
+                f"the zero-cost proxy {self.metric!r} scores the untrained network: "
+                f"set at: init (or screen by tns, nsi_mean, … after {self.at} epochs)",
+            )
+        return self
 
 
 class SamplerCfg(_Base):

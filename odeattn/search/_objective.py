@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from odeattn.models import create_model
-from odeattn.proxies import count_params
+from odeattn.proxies import PROXIES, count_params
 from odeattn.search import _build, _metrics
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import STIFFNESS_METRICS, SetupError
@@ -137,6 +137,9 @@ def _seeded_build(
     return build(study, space, params, data)
 
 
+_STATIC_KEYS = ("params",)  # measured for every trial by _static
+
+
 def _static(
     study: StudyConfig, model: torch.nn.Module, arch: dict[str, Any], x: torch.Tensor
 ) -> dict[str, float]:
@@ -148,6 +151,19 @@ def _static(
     return out | _metrics.cost(
         model, tuple(x.shape[1:]), latency=latency, latency_batch=study.measure.latency_batch
     )
+
+
+def _zero_cost(
+    study: StudyConfig, model: torch.nn.Module, data: Any, x: torch.Tensor
+) -> dict[str, float]:
+    """The screen's zero-cost proxy (``screen.metric`` in PROXIES) on the untrained network,
+    scored on the first 64 images of the evaluation set with their labels."""
+    sc = study.screen
+    if sc is None or sc.metric not in PROXIES or sc.metric in _STATIC_KEYS:
+        return {}
+    xb = x[:64]
+    yb = data.val.y[: len(xb)].to(xb.device)
+    return {sc.metric: float(PROXIES[sc.metric](model, xb, yb))}
 
 
 def _setup(
@@ -186,7 +202,7 @@ def run_trial(
     data, model, train_over, x, out = _setup(study, space, params, seed)
     arch = model.architecture()
     summaries: dict[str, Any] = {"init": _stiff(model, x, study, bn_mode="train")}
-    out |= _flat(summaries["init"], "init")
+    out |= _flat(summaries["init"], "init") | _zero_cost(study, model, data, x)
     epochs = _Epochs(study, model, x, out, summaries, report, screen)
     epochs.screen_now("init", out)
     final = (

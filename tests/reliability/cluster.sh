@@ -65,7 +65,8 @@ for _ in $(seq 1 600); do
 done
 "$RAY" job logs odeattn-cluster >"$WORK/job.log" 2>&1 || true
 # optuna-dashboard reads the database (on loopback, as the README shows it)
-"$PY" -m optuna_dashboard "${ODEATTN_STORAGE/postgresql:/postgresql+psycopg2:}" --host 127.0.0.1 \
+"$(dirname "$(command -v "$PY")")/optuna-dashboard" \
+    "${ODEATTN_STORAGE/postgresql:/postgresql+psycopg2:}" --host 127.0.0.1 \
     --port 8089 --artifact-dir "$WORK/shared/runs/lth4sa/artifacts" >"$WORK/dashboard.log" 2>&1 &
 DASH=$!
 dash=$("$PY" - <<'EOF'
@@ -78,7 +79,7 @@ for _ in range(120):
         time.sleep(0.5)
 EOF
 )
-kill "$DASH"
+kill "$DASH" 2>/dev/null || true
 listeners=$(ss -ltnH | awk '{print $4}' | sort -u | tr '\n' ' ')
 "$PY" - "$WORK" "${status:-TIMEOUT}" "$listeners" "$dash" <<'EOF'
 import json, os, sys, optuna

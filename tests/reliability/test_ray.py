@@ -133,4 +133,5 @@ def test_shipped_ray_study_runs_past_tpe_startup_and_reruns_cleanly(tmp_path: Pa
         ), (t.number, sorted(t.user_attrs))
         assert t.intermediate_values == {}  # multi-objective: per-epoch values as an attribute
     assert list((tmp_path / "runs/lth4sa_ray/best").glob("*.yaml"))
-    assert any((tmp_path / "runs/lth4sa_ray/artifacts").rglob("*.png"))
+    stored = [p for p in (tmp_path / "runs/lth4sa_ray/artifacts").iterdir() if p.is_file()]
+    assert len(stored) >= 12  # Optuna's artifact store: at least one per trial, pruned ones too

@@ -106,7 +106,7 @@ def test_ray_diverged_trials_are_one_line_each(tmp_path: Path) -> None:
         epochs=2,
         backend="ray",
         ray=RAY,
-        train={"recipe": "digits", "epochs": 2, "lr": 1.0e12},
+        train={"recipe": "digits", "epochs": 2, "overrides": {"lr": 1.0e12}},
     )
     r = cli(str(f), "--runs-dir", "runs", cwd=tmp_path, timeout=600)
     out = r.stdout + r.stderr

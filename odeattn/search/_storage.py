@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import socket
 import threading
@@ -73,7 +74,15 @@ def default_storage(study: StudyConfig, workers: int) -> str:
 
 
 def make_storage(url: str) -> Any:
-    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal).
+    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal): one object
+    (one connection pool) per process and URL, so concurrent launches stay well inside a
+    server's ``max_connections``."""
+    return _make_storage(os.getpid(), url)
+
+
+@functools.cache
+def _make_storage(pid: int, url: str) -> Any:
+    """See :func:`make_storage`.
 
     Creating an RDB storage creates its schema on first use; concurrent first launches race on
     it (SQLite: ``UNIQUE constraint failed: alembic_version``; PostgreSQL: ``type

@@ -16,13 +16,13 @@ export ODEATTN_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PG=$(mktemp -d /tmp/odeattn-pg-XXXXXX); chown postgres "$PG"  # postgres must reach it
 as_pg() { runuser -u postgres -- "$@"; }
-RAYTMP=/tmp/ray-cluster-$$  # short: Ray's socket paths must stay under 107 characters
+RAYTMP=$(mktemp -d /tmp/ray-cl-XXXXXX)  # short: Ray's socket paths stay under 107 characters
 cleanup() {
     "$RAY" stop --force >/dev/null 2>&1 || true  # this PID namespace's Ray only
-    rm -rf "$RAYTMP"
+    rm -rf "$RAYTMP" 2>/dev/null || true  # Ray's last writers may still be exiting
     as_pg "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1 || true
     cp "$PG/log" "$WORK/postgres.log" 2>/dev/null || true
-    rm -rf "$PG"
+    rm -rf "$PG" 2>/dev/null || true
 }
 trap cleanup EXIT
 as_pg "$PGBIN/initdb" -D "$PG/data" -U odeattn --auth=trust -E UTF8 >/dev/null

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import socket
 import threading
@@ -32,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
+import sqlalchemy.pool
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -71,11 +74,21 @@ def default_storage(study: StudyConfig, workers: int) -> str:
 
 
 def make_storage(url: str) -> Any:
-    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal).
+    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal): one object
+    (one connection pool) per process and URL, so concurrent launches stay well inside a
+    server's ``max_connections``."""
+    return _make_storage(os.getpid(), url)
+
+
+@functools.cache
+def _make_storage(pid: int, url: str) -> Any:
+    """See :func:`make_storage`.
 
     Creating an RDB storage creates its schema on first use; concurrent first launches race on
-    it (SQLite: ``UNIQUE constraint failed: alembic_version``), so on SQLite the creation holds an
-    ``flock`` on ``<db>.lock``, and on any RDB an integrity error during creation is retried.
+    it (SQLite: ``UNIQUE constraint failed: alembic_version``; PostgreSQL: ``type
+    "studydirection" already exists``), so the creation holds a lock: an ``flock`` on
+    ``<db>.lock`` (SQLite), a session advisory lock (PostgreSQL); on any other RDB an integrity or
+    "already exists" error during creation is retried.
     """
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +98,7 @@ def make_storage(url: str) -> Any:
         "grace_period": int(os.environ.get("ODEATTN_HEARTBEAT_GRACE", HEARTBEAT_GRACE)),
         "heartbeat_stale_trial_callback": _requeue_heartbeat_stale,
     }
-    lock: Path | None = None
+    lock: Path | str | None = url if url.startswith("postgresql") else None
     if url.startswith("sqlite:///"):
         db = Path(url.removeprefix("sqlite:///"))
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -93,22 +106,40 @@ def make_storage(url: str) -> Any:
         lock = db.with_name(db.name + ".lock")
     for attempt in range(_SCHEMA_TRIES):
         try:
-            with _flock(lock), warnings.catch_warnings():  # heartbeat is "experimental"
+            with _schema_lock(lock), warnings.catch_warnings():  # heartbeat is "experimental"
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, **kw)
-        except sqlalchemy.exc.IntegrityError:  # another process created the schema meanwhile
-            if attempt == _SCHEMA_TRIES - 1:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            if attempt == _SCHEMA_TRIES - 1 or not _schema_race(e):  # not another creator's
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
+def _schema_race(e: Exception) -> bool:
+    text = str(e).lower()
+    return isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in text
+
+
 @contextlib.contextmanager
-def _flock(path: Path | None) -> Any:
-    if path is None:
+def _schema_lock(lock: Path | str | None) -> Any:
+    """Serialise schema creation: flock on a file path, advisory lock on a PostgreSQL URL."""
+    if lock is None:
         yield
         return
-    with open(path, "a") as f:
+    if isinstance(lock, str):
+        engine = sqlalchemy.create_engine(lock, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as con:
+                con.execute(sqlalchemy.text("SELECT pg_advisory_lock(7101968)"))  # "odeattn"
+                try:
+                    yield
+                finally:
+                    con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(7101968)"))
+        finally:
+            engine.dispose()
+        return
+    with open(lock, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -16,13 +16,13 @@ export ODEATTN_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PG=$(mktemp -d /tmp/odeattn-pg-XXXXXX); chown postgres "$PG"  # postgres must reach it
 as_pg() { runuser -u postgres -- "$@"; }
-RAYTMP=/tmp/ray-cluster-$$  # short: Ray's socket paths must stay under 107 characters
+RAYTMP=$(mktemp -d /tmp/ray-cl-XXXXXX)  # short: Ray's socket paths stay under 107 characters
 cleanup() {
     "$RAY" stop --force >/dev/null 2>&1 || true  # this PID namespace's Ray only
-    rm -rf "$RAYTMP"
+    rm -rf "$RAYTMP" 2>/dev/null || true  # Ray's last writers may still be exiting
     as_pg "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1 || true
     cp "$PG/log" "$WORK/postgres.log" 2>/dev/null || true
-    rm -rf "$PG"
+    rm -rf "$PG" 2>/dev/null || true
 }
 trap cleanup EXIT
 as_pg "$PGBIN/initdb" -D "$PG/data" -U odeattn --auth=trust -E UTF8 >/dev/null
@@ -65,7 +65,8 @@ for _ in $(seq 1 600); do
 done
 "$RAY" job logs odeattn-cluster >"$WORK/job.log" 2>&1 || true
 # optuna-dashboard reads the database (on loopback, as the README shows it)
-"$PY" -m optuna_dashboard "${ODEATTN_STORAGE/postgresql:/postgresql+psycopg2:}" --host 127.0.0.1 \
+"$(dirname "$(command -v "$PY")")/optuna-dashboard" \
+    "${ODEATTN_STORAGE/postgresql:/postgresql+psycopg2:}" --host 127.0.0.1 \
     --port 8089 --artifact-dir "$WORK/shared/runs/lth4sa/artifacts" >"$WORK/dashboard.log" 2>&1 &
 DASH=$!
 dash=$("$PY" - <<'EOF'
@@ -78,7 +79,7 @@ for _ in range(120):
         time.sleep(0.5)
 EOF
 )
-kill "$DASH"
+kill "$DASH" 2>/dev/null || true
 listeners=$(ss -ltnH | awk '{print $4}' | sort -u | tr '\n' ' ')
 "$PY" - "$WORK" "${status:-TIMEOUT}" "$listeners" "$dash" <<'EOF'
 import json, os, sys, optuna

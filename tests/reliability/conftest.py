@@ -7,6 +7,7 @@ is known), with few epochs; each test runs it in its own ``tmp_path``.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -88,9 +89,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 300, step: fl
     raise AssertionError(f"waited {timeout:.0f} s for {what}")
 
 
+@functools.cache
 def storage_of(url: str) -> Any:
+    """One storage object per URL: polling must not open a connection pool per look."""
     if "://" in url:
-        return url
+        return optuna.storages.RDBStorage(url)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
 
 

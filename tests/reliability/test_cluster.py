@@ -72,4 +72,6 @@ def test_ray_job_on_a_loopback_cluster_with_postgres(tmp_path: Path) -> None:
     assert not off, off  # no Ray or PostgreSQL listener off loopback
     # job outputs land under the --runs-dir every node shares, not in Ray's working-dir cache
     shared = tmp_path / "shared/runs/lth4sa"
-    assert list((shared / "best").glob("*.yaml")) and any((shared / "artifacts").rglob("*.png"))
+    assert list((shared / "best").glob("*.yaml")) and (shared / "plots").is_dir()
+    stored = [p for p in (shared / "artifacts").iterdir() if p.is_file()]  # Optuna's store
+    assert len(stored) >= 3  # at least one artifact per completed trial

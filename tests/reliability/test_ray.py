@@ -106,7 +106,7 @@ def test_ray_diverged_trials_are_one_line_each(tmp_path: Path) -> None:
         epochs=2,
         backend="ray",
         ray=RAY,
-        train={"recipe": "digits", "epochs": 2, "lr": 1.0e12},
+        train={"recipe": "digits", "epochs": 2, "overrides": {"lr": 1.0e12}},
     )
     r = cli(str(f), "--runs-dir", "runs", cwd=tmp_path, timeout=600)
     out = r.stdout + r.stderr
@@ -133,4 +133,5 @@ def test_shipped_ray_study_runs_past_tpe_startup_and_reruns_cleanly(tmp_path: Pa
         ), (t.number, sorted(t.user_attrs))
         assert t.intermediate_values == {}  # multi-objective: per-epoch values as an attribute
     assert list((tmp_path / "runs/lth4sa_ray/best").glob("*.yaml"))
-    assert any((tmp_path / "runs/lth4sa_ray/artifacts").rglob("*.png"))
+    stored = [p for p in (tmp_path / "runs/lth4sa_ray/artifacts").iterdir() if p.is_file()]
+    assert len(stored) >= 12  # Optuna's artifact store: at least one per trial, pruned ones too

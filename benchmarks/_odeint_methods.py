@@ -75,7 +75,9 @@ def one_method(ours: ModuleType, ref: ModuleType, method: str, f, y0, repeats: i
         times = {name: [] for name in libs}
         for _ in range(repeats):  # interleaved
             for name, lib in libs.items():
-                times[name] += time_calls(lambda lib=lib: lib.odeint(f, y0, t, method=method, **kw), 1)
+                times[name] += time_calls(
+                    lambda lib=lib: lib.odeint(f, y0, t, method=method, **kw), 1
+                )
     res = {
         name: {"median_ms": 1e3 * statistics.median(times[name]), "nfe": nfe[name]} for name in libs
     }

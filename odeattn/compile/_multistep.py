@@ -113,13 +113,20 @@ class MultistepStep(Recordable, nn.Module):
         return ((x, *states)[: self.n_states], (fn, *derivs)[: self.n_derivs])
 
     def forward(self, x: Tensor, hist: History | None = None) -> tuple[Tensor, History]:
-        """Network block: unit step, f = ``field``; a shortcut maps x and the past states (the
-        past derivatives live in the old width and are dropped: order lowered)."""
+        """Network block: unit step, f = ``field`` (the recorder sees x_t, y, Φ = y − x_t, 1).
+
+        With a projection ``shortcut`` the field sees the raw x and x_t = shortcut(x) (as in
+        :class:`MethodStep`); LM maps the kept x_{n−1} by the same shortcut, Adams schemes take
+        an Euler step there (their past derivatives live in the old width)."""
         states, derivs = hist if hist is not None else ((), ())
-        if self.shortcut is not None:
-            x = self.shortcut(x)
+        if self.shortcut is None:
+            x_t = x
+            y, fn = self._advance(self.field, None, x, (states, derivs), None)
+        else:
+            fn, x_t = self.field(x), self.shortcut(x)
             states, derivs = tuple(self.shortcut(s) for s in states), ()
-        y, fn = self._advance(self.field, None, x, (states, derivs), None)
+            prev = states[0] if states else x_t
+            y = (x_t if self.k is None else torch.lerp(x_t, prev, self.k)) + fn
         if self._recorder is not None:
-            self._emit(x, y, y - x, 1.0)
-        return y, self._push(x, fn, (states, derivs))
+            self._emit(x_t, y, y - x_t, 1.0)
+        return y, self._push(x_t, fn, (states, derivs))

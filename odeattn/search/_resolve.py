@@ -25,6 +25,7 @@ from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, closest
 from odeattn.search._config_load import load_search_space
 from odeattn.search._space import Space, grid_space, target_of
+from odeattn.models import MULTISTEP_METHODS
 from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES
 
@@ -53,9 +54,10 @@ def _names(value: Any) -> list[Any]:
 def _check_methods(file: str, key: str, value: Any) -> None:
 
     for i, m in enumerate(_names(value)):
-        if isinstance(m, str) and m not in TABLEAUS:
+        valid = {*TABLEAUS, *MULTISTEP_METHODS}  # multistep: LM-ResNet family (lm_resnet)
+        if isinstance(m, str) and m not in valid:
             k = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
-            raise ConfigError(file, k, f"unknown tableau {m!r}; {closest(m, sorted(TABLEAUS))}")
+            raise ConfigError(file, k, f"unknown method {m!r}; {closest(m, sorted(valid))}")
 
 
 def _check_adaptor(file: str, key: str, value: Any) -> None:

@@ -242,11 +242,12 @@ def main() -> None:
     ap.add_argument("--methods", action="store_true", help="every torchdiffeq method")
     ap.add_argument("--torchdiffeq-head", default=None, help="DIR holding torchdiffeq/ (HEAD)")
     ap.add_argument("--torchode", action="store_true", help="torchode anchor (dopri5/tsit5)")
+    ap.add_argument("--repeats", type=int, default=0, help="override the repeat count")
     ap.add_argument("--only-extra", action="store_true", help="skip the rk38/dopri5 cases")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    repeats = 5 if args.quick else 21
+    repeats = args.repeats or (5 if args.quick else 21)
     meta = {
         "machine": cpu_name(),
         "torch_version": torch.__version__,

@@ -7,7 +7,8 @@ Numerical Differential Equations", ICML 2018, Eq. 5:
 
 the linear two-step scheme of which ResNet (k_n = 0) is forward Euler. Each block is
 ``compile_step(MethodGraph.multistep("lm"), branch, shortcut=…)`` (:class:`MultistepStep`); the
-first block reads x_{−1} = x_0 (a plain residual step); a projection shortcut maps x_n and the
+first block reads x_{−1} = x_0 (a plain residual step, so its k_0 has no effect: zero
+gradient, kept so that there is one k per block as in the paper's count); a projection shortcut maps x_n and the
 kept x_{n−1} alike. The stem, branches, shortcuts and head are those of the same-depth
 :mod:`odeattn.models.resnet` network, so the parameter count is the ResNet's plus one k_n per
 block. ``method`` per stage may be any multistep scheme — ``"lm"``, ``"ab1"…"ab6"``

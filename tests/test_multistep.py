@@ -122,3 +122,18 @@ def test_unknown_scheme_and_bad_order_are_errors():
         MethodGraph.multistep("adams_bashforth", 7)
     with pytest.raises(ValueError, match="unit-step"):
         compile_step(MethodGraph.multistep("lm"), torch.nn.Identity(), step=0.5)
+
+
+def test_torchdiffeq_adams_weights_float_path_equals_tensor_path():
+    """odeattn.torchdiffeq's fixed-grid Adams: the Python-float weights (no time gradient) equal
+    the differentiable tensor ones and the graph's adams_weights."""
+    from odeattn.torchdiffeq._fixed import Adams
+
+    ts = [torch.tensor(x, dtype=torch.float64) for x in (1.0, 0.8, 0.5, 0.45)]
+    a, b = ts[0], torch.tensor(1.3, dtype=torch.float64)
+    fast = Adams._weights(ts, a, b)
+    slow = Adams._weights(ts, a.clone().requires_grad_(), b)
+    ref = adams_weights([float(t) - 1.0 for t in ts], 0.0, 0.3)
+    for x, y, r in zip(fast, slow, ref):
+        assert float(x) == pytest.approx(float(y.detach()), rel=1e-12, abs=1e-15)
+        assert float(x) == pytest.approx(r, rel=1e-12, abs=1e-15)

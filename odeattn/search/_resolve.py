@@ -19,13 +19,12 @@ import optuna
 
 from odeattn.adaptors import ADAPTORS
 from odeattn.data import DATASETS
-from odeattn.models import MODELS, create_model, list_models
+from odeattn.models import MODELS, MULTISTEP_METHODS, create_model, list_models
 from odeattn.search._build import config_fields, data_for
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, closest
 from odeattn.search._config_load import load_search_space
 from odeattn.search._space import Space, grid_space, target_of
-from odeattn.models import MULTISTEP_METHODS
 from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES
 

@@ -6,9 +6,9 @@ compiler reads the graph's structure — which lags feed ``pred`` and ``phi``, t
 (Lagrange basis on the times of the lags used; III.5), the uniform-step values when the times
 are unit steps (a network). With fewer past values than the order needs (the first steps, or a
 block after a width change) the step uses the highest order the history allows (Adams start-up:
-AB1 = Euler, PECE1 = Euler–trapezoid… lowered to what is there). LM-ResNet (Lu et al. 2018,
-Eq. 5): α = (1 − k_n, k_n), β = (1), one learnable scalar k_n per block; a missing x_{n−1} is
-taken as x_n, so the first step is the plain residual step x + f(x).
+AB starts as Euler, PECE as Euler predictor + trapezoidal corrector, i.e. Heun). LM-ResNet
+(Lu et al. 2018, Eq. 5): α = (1 − k_n, k_n), β = (1), one learnable scalar k_n per block; a
+missing x_{n−1} is taken as x_n, so the first step is the plain residual step x + f(x).
 """
 
 from __future__ import annotations

@@ -137,3 +137,9 @@ def test_torchdiffeq_adams_weights_float_path_equals_tensor_path():
     for x, y, r in zip(fast, slow, ref):
         assert float(x) == pytest.approx(float(y.detach()), rel=1e-12, abs=1e-15)
         assert float(x) == pytest.approx(r, rel=1e-12, abs=1e-15)
+
+
+def test_multistep_graph_takes_no_step_node_argument():
+    with pytest.raises(TypeError):
+        MethodGraph.multistep("lm", step="learnable")
+    assert MethodGraph.multistep("lm").graph.nodes["dt"]["step"] == "none"

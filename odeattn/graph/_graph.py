@@ -139,12 +139,14 @@ class MethodGraph:
         )
 
     @classmethod
-    def multistep(cls, scheme: str, order: int = 1, *, step: Any = None) -> MethodGraph:
+    def multistep(cls, scheme: str, order: int = 1) -> MethodGraph:
         """Linear multistep step (``"adams_bashforth"``, ``"adams_pece"`` of order 1…6, or
         ``"lm"``, LM-ResNet): see :mod:`odeattn.graph._multistep`. History nodes ``x@-j`` /
-        ``f@-j`` read step n − j; α (state weights) is ``graph.graph["alpha"]`` {lag: weight}."""
+        ``f@-j`` read step n − j; α (state weights) is ``graph.graph["alpha"]`` {lag: weight}.
+        The step node is ``"none"``: the step sizes are the times of the history (ODE use) or 1
+        (a network block); no Δt adaptor."""
         g = build_multistep(scheme, order)
-        cls._add_output(g, _step_kind(step), step)
+        cls._add_output(g, "none", None)
         for lag in g.graph["alpha"]:
             if lag:
                 g.add_edge(f"x@-{lag}", "y", role="state", lag=lag)
@@ -153,7 +155,6 @@ class MethodGraph:
             kind=GraphKind.MULTISTEP,
             graph=g,
             stages=n_stages,
-            step=step,
             scheme=scheme,
             order=order,
         )

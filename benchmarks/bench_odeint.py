@@ -12,7 +12,13 @@ libraries' errors at rtol 1e-5 / atol 1e-7; each library then runs at the looses
 (× 2^k, k ≤ 8, stopping at the first miss) that still meets it. On the fixed grid both libraries
 make the same steps with the same arithmetic (equal errors are printed), so it is one row.
 
-Run: ``flock /tmp/odeattn-bench.lock python benchmarks/bench_odeint.py [--quick]``
+``--methods``: every torchdiffeq method on one problem at equal grid/tolerance
+(``_odeint_methods``; ``--torchdiffeq-head DIR`` for the methods torchdiffeq 0.2.5 lacks).
+``--torchode``: torchode as a second anchor, dopri5/tsit5 at equal accuracy with per-sample
+steps (``_odeint_torchode``; ``pip install odeattn[bench]``).
+
+Run: ``flock /tmp/odeattn-bench.lock python benchmarks/bench_odeint.py [--quick] [--methods]
+[--torchode] [--only-extra]``
 """
 
 from __future__ import annotations
@@ -197,6 +203,27 @@ def graph_breaks() -> dict:
     }
 
 
+def extra(args, repeats: int, meta: dict) -> None:
+    """The ``--methods`` rows (one per torchdiffeq method) and the ``--torchode`` rows."""
+    if args.methods:
+        from _odeint_methods import all_methods
+
+        torch.manual_seed(0)
+        f = MLPField(32, 64)
+        for p in f.parameters():
+            p.data.mul_(0.5)
+        y0 = torch.randn(16, 32, generator=torch.Generator().manual_seed(0))
+        for row in all_methods(f, y0, repeats, args.torchdiffeq_head):
+            print(json.dumps({**row, "problem": "mlp(32-64-32, B=16)", **meta}), flush=True)
+    if args.torchode:
+        from _odeint_torchode import torchode_case
+
+        for name, f, y0 in problems():
+            for method in ("dopri5", "tsit5"):
+                row = torchode_case(name, f, y0, method, repeats)
+                print(json.dumps({**row, **meta}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -212,17 +239,23 @@ def main() -> None:
         action="store_true",
         help="also time NFE bare f calls: overhead-only ratio (solver − NFE·f)",
     )
+    ap.add_argument("--methods", action="store_true", help="every torchdiffeq method")
+    ap.add_argument("--torchdiffeq-head", default=None, help="DIR holding torchdiffeq/ (HEAD)")
+    ap.add_argument("--torchode", action="store_true", help="torchode anchor (dopri5/tsit5)")
+    ap.add_argument("--repeats", type=int, default=0, help="override the repeat count")
+    ap.add_argument("--only-extra", action="store_true", help="skip the rk38/dopri5 cases")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    repeats = 5 if args.quick else 21
+    repeats = args.repeats or (5 if args.quick else 21)
     meta = {
         "machine": cpu_name(),
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
         "torchdiffeq_version": torchdiffeq.__version__,
     }
-    for name, f, y0 in problems():
+    extra(args, repeats, meta)
+    for name, f, y0 in [] if args.only_extra else problems():
         for method, match in (("rk38", False), ("dopri5", False), ("dopri5", True)):
             for backward in (False, True):
                 res = case(name, f, y0, method, backward, repeats, match)

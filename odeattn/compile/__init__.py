@@ -9,12 +9,15 @@ reports to the stiffness recorder through :class:`Recordable`.
 from odeattn.compile._base import StepBase, StepRecord
 from odeattn.compile._compile import compile_step
 from odeattn.compile._implicit import StageSolveError
+from odeattn.compile._multistep import History, MultistepStep
 from odeattn.compile._record import Recordable
 from odeattn.compile._rkcnn import RKCNNStep
 from odeattn.compile._step import MethodStep, Stepper
 
 __all__ = [
+    "History",
     "MethodStep",
+    "MultistepStep",
     "RKCNNStep",
     "Recordable",
     "StageSolveError",

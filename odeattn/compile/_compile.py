@@ -3,7 +3,8 @@
 ``method`` is a tableau name, a :class:`~odeattn.tableau.ButcherTableau` or a
 :class:`~odeattn.graph.MethodGraph`; tableau graphs become :class:`MethodStep`
 (``k_i = f_i(x_t + h Σ_j a_ij k_j)``, ``y = x_t + h Δt ⊙ Σ b_i k_i``), RKCNN graphs
-:class:`RKCNNStep` (learned dense stages and update sweeps).
+:class:`RKCNNStep` (learned dense stages and update sweeps), multistep graphs :class:`MultistepStep` (history of
+states and derivatives: Adams, PECE, LM-ResNet).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from odeattn.compile._multistep import MultistepStep
 from odeattn.compile._rkcnn import RKCNNStep
 from odeattn.compile._step import MethodStep
 from odeattn.graph import GraphKind, MethodGraph
@@ -36,6 +38,13 @@ def compile_step(
     Extra keywords go to :class:`MethodStep` (``t0, rtol, atol, implicit, max_iter``); unknown
     ones raise ``TypeError``. ``combine`` is only for RKCNN graphs.
     """
+    if isinstance(method, MethodGraph) and method.kind is GraphKind.MULTISTEP:
+        if step is not None or combine is not None or time_input or h != 1.0:
+            raise ValueError(
+                "a multistep graph compiles to a unit-step MultistepStep: `step`, `combine`, "
+                "`time_input` and `h` are not for it (its ODE steps take times in .step)"
+            )
+        return MultistepStep(method, fields, shortcut=shortcut, **kwargs)
     if isinstance(method, MethodGraph) and method.kind is GraphKind.RKCNN:
         return RKCNNStep(
             method, fields, combine=combine, step=step, shortcut=shortcut, h=h, **kwargs

@@ -19,7 +19,7 @@ import optuna
 
 from odeattn.adaptors import ADAPTORS
 from odeattn.data import DATASETS
-from odeattn.models import MODELS, create_model, list_models
+from odeattn.models import MODELS, MULTISTEP_METHODS, create_model, list_models
 from odeattn.search._build import config_fields, data_for
 from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import ConfigError, closest
@@ -53,9 +53,10 @@ def _names(value: Any) -> list[Any]:
 def _check_methods(file: str, key: str, value: Any) -> None:
 
     for i, m in enumerate(_names(value)):
-        if isinstance(m, str) and m not in TABLEAUS:
+        valid = {*TABLEAUS, *MULTISTEP_METHODS}  # multistep: LM-ResNet family (lm_resnet)
+        if isinstance(m, str) and m not in valid:
             k = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
-            raise ConfigError(file, k, f"unknown tableau {m!r}; {closest(m, sorted(TABLEAUS))}")
+            raise ConfigError(file, k, f"unknown method {m!r}; {closest(m, sorted(valid))}")
 
 
 def _check_adaptor(file: str, key: str, value: Any) -> None:

@@ -1,4 +1,4 @@
-"""Method graphs: one step of a numerical method as an explicit networkx DiGraph (no torch.nn).
+"""Method graphs (one-step methods): a Runge–Kutta or RKCNN step as a networkx DiGraph.
 
 Nodes (attribute ``kind``):
 
@@ -31,6 +31,8 @@ from typing import Any
 
 import networkx as nx
 
+from odeattn.graph._checks import STEP_KINDS, _rkcnn_args, _step_kind
+from odeattn.graph._multistep import build_multistep
 from odeattn.tableau import ButcherTableau, get_tableau
 
 __all__ = ["STEP_KINDS", "GraphKind", "MethodGraph"]
@@ -41,38 +43,7 @@ class GraphKind(StrEnum):
 
     TABLEAU = "tableau"  # a Butcher tableau: weighted stage edges, one shared field
     RKCNN = "rkcnn"  # an RKCNN scheme: dense learned stage edges, one field per stage network
-
-
-STEP_KINDS = ("none", "constant", "learnable", "adaptor", "controller")
-
-
-def _step_kind(step: Any) -> str:
-    if step is None:
-        return "none"
-    if isinstance(step, (int, float)) and not isinstance(step, bool):
-        return "constant"
-    if step in STEP_KINDS[2:]:
-        return str(step)
-    raise ValueError(
-        f"`step` must be None, a float, or one of {STEP_KINDS[2:]}, but got step={step!r}"
-    )
-
-
-def _rkcnn_args(variant: str, stages: int, sweeps: int | None) -> tuple[str, int]:
-    v = str(variant).upper()
-    if v not in ("E", "I", "R"):
-        raise ValueError(f"`variant` must be 'E', 'I' or 'R', but got variant={variant!r}")
-    if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
-        raise ValueError(f"`stages` must be an int ≥ 1, but got stages={stages!r}")
-    n = (0 if v == "E" else 1) if sweeps is None else sweeps
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (v == "E") != (n == 0):
-        raise ValueError(
-            f"`sweeps` must be 0 for RKCNN-E and ≥ 1 for -I/-R, but got "
-            f"variant={v!r}, sweeps={sweeps!r}"
-        )
-    if v != "E" and stages < 2:
-        raise ValueError(f"RKCNN-{v} update sweeps need stages ≥ 2, but got stages={stages}")
-    return v, n
+    MULTISTEP = "multistep"  # a linear multistep method: history nodes x@-j, f@-j (lag j)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +59,8 @@ class MethodGraph:
     sweeps: int = 0
     step: Any = None
     share_sweeps: bool = True
+    scheme: str | None = None
+    order: int = 0
 
     @classmethod
     def from_tableau(cls, tab: str | ButcherTableau, step: Any = None) -> MethodGraph:
@@ -165,6 +138,36 @@ class MethodGraph:
             share_sweeps=share_sweeps,
         )
 
+    @classmethod
+    def multistep(cls, scheme: str, order: int = 1) -> MethodGraph:
+        """Linear multistep step (``"adams_bashforth"``, ``"adams_pece"`` of order 1…6, or
+        ``"lm"``, LM-ResNet): see :mod:`odeattn.graph._multistep`. History nodes ``x@-j`` /
+        ``f@-j`` read step n − j; α (state weights) is ``graph.graph["alpha"]`` {lag: weight}.
+        The step node is ``"none"``: the step sizes are the times of the history (ODE use) or 1
+        (a network block); no Δt adaptor."""
+        g = build_multistep(scheme, order)
+        cls._add_output(g, "none", None)
+        for lag in g.graph["alpha"]:
+            if lag:
+                g.add_edge(f"x@-{lag}", "y", role="state", lag=lag)
+        n_stages = sum(1 for _, d in g.nodes(data=True) if d["kind"] == "stage")
+        return cls(
+            kind=GraphKind.MULTISTEP,
+            graph=g,
+            stages=n_stages,
+            scheme=scheme,
+            order=order,
+        )
+
+    @property
+    def history(self) -> tuple[int, int]:
+        """(state lags, derivative lags) a step reads from earlier steps (0 for one-step)."""
+        lags = [(d["of"], d["lag"]) for _, d in self.graph.nodes(data=True) if "of" in d]
+        return (
+            max((lag for of, lag in lags if of == "state"), default=0),
+            max((lag for of, lag in lags if of == "deriv"), default=0),
+        )
+
     @staticmethod
     def _add_output(g: nx.DiGraph, kind: str, step: Any) -> None:
         g.add_node("dt", kind="step", step=kind, value=step if kind == "constant" else None)
@@ -232,6 +235,11 @@ class MethodGraph:
             f"{e.get('exact', '') + '·' if e.get('weight') is not None else ''}{u}"
             for u, _, e in g.in_edges("phi", data=True)
         )
+        if "pred" in g:
+            pred = " + ".join(
+                f"{e['exact']}·{u}" for u, _, e in g.in_edges("pred", data=True) if u != "x"
+            )
+            lines.append(f"  pred = x + h·({pred})")
         lines.append(f"  phi = {phi}")
         if "err" in g:
             lines.append(
@@ -239,7 +247,13 @@ class MethodGraph:
                 + " + ".join(f"{e['weight']:.6g}·{u}" for u, _, e in g.in_edges("err", data=True))
                 + ")"
             )
-        lines.append(f"  y = x + h·dt⊙phi   (dt: {g.nodes['dt']['step']})")
+        alpha = g.graph.get("alpha")
+        lhs = (
+            " + ".join(f"({w})·x@-{j}" if j else f"({w})·x" for j, w in alpha.items())
+            if alpha
+            else "x"
+        )
+        lines.append(f"  y = {lhs} + h·dt⊙phi   (dt: {g.nodes['dt']['step']})")
         return "\n".join(lines)
 
     def to_dot(self) -> str:
@@ -253,6 +267,8 @@ class MethodGraph:
             "error": "diamond",
             "step": "hexagon",
             "output": "box",
+            "history": "box3d",
+            "predict": "diamond",
         }
         for n, d in g.nodes(data=True):
             label = n + (f"\\nc={d['c_exact']}" if "c_exact" in d else "")

@@ -96,3 +96,25 @@ def test_unknown_method_is_an_error_with_a_suggestion():
         create_model("digits_lm_resnet", method="pece22")
     with pytest.raises(ValueError, match="one per stage"):
         create_model("digits_lm_resnet", method=["lm", "lm"])
+
+
+@pytest.mark.slow
+def test_trains_on_digits_within_one_point_of_resnet():
+    """Issue 11: LM-ResNet trains on digits to within 1 point of the same-depth ResNet (test
+    accuracy, mean of seeds 0-2, digits recipe; recorded: benchmarks/README.md, LM-ResNet)."""
+    import statistics
+
+    from odeattn.data import load_dataset
+    from odeattn.train import RECIPES, TrainConfig, fit
+
+    data = load_dataset("digits")
+    acc: dict[str, list[float]] = {"digits_resnet": [], "digits_lm_resnet": []}
+    for seed in range(3):
+        cfg = TrainConfig.from_dict({"seed": seed, "device": "cpu"}, RECIPES["digits"])
+        for name in acc:
+            torch.manual_seed(seed)
+            out = fit(create_model(name), data, cfg)
+            acc[name].append(100 * out["test_accuracy"])
+    lm, plain = (statistics.fmean(acc[n]) for n in ("digits_lm_resnet", "digits_resnet"))
+    assert abs(lm - plain) <= 1.0, acc
+    assert plain > 95.0, acc

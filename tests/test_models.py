@@ -583,3 +583,11 @@ def test_structured_placement_builds_what_the_string_builds():
     assert a.architecture()["placement"] == "10|011|11"
     with pytest.raises(ValueError, match="group lengths 2\\|2\\|2"):
         create_model("digits_resnet", blocks=(2, 3, 2), adaptor="se", placement=[[1, 0]] * 3)
+
+
+def test_installed_torchdiffeq_method_list_is_readable():
+    # the one private torchdiffeq attribute odeattn reads (odenet.torchdiffeq_methods)
+    from odeattn.models.odenet import torchdiffeq_methods
+
+    names = torchdiffeq_methods()
+    assert {"dopri5", "euler", "rk4", "midpoint"} <= set(names), names

@@ -33,12 +33,20 @@ __all__ = ["ODEBlock", "ODEFunc", "ODENet"]
 _SOLVERS = ("torchdiffeq", "odeattn")
 
 
+def torchdiffeq_methods() -> tuple[str, ...]:
+    """The method names the installed torchdiffeq accepts. torchdiffeq has no public list: this is
+    the one read of its private ``torchdiffeq._impl.odeint.SOLVERS`` (a test fails loudly if a
+    release moves it)."""
+    from torchdiffeq._impl.odeint import SOLVERS  # optional baseline solver: imported on use
+
+    return tuple(SOLVERS)
+
+
 def _check_solver(solver: str, method: str, tol: float, step_size: float | None) -> None:
     if solver not in _SOLVERS:
         raise must("solver", "be 'torchdiffeq' or 'odeattn'", solver, valid=_SOLVERS)
     if solver == "torchdiffeq":
-        from torchdiffeq._impl.odeint import SOLVERS
-
+        SOLVERS = torchdiffeq_methods()
         if method not in SOLVERS:
             raise must(
                 "method",

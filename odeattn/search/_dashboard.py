@@ -31,6 +31,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from odeattn.search._build import train_config
 from odeattn.search._config import StudyConfig
+from odeattn.search._optuna_private import is_optuna_trial
 from odeattn.train import RECIPES
 
 _CURVE_KEYS = ("val_accuracy", "train_accuracy", "val_loss", "train_loss")
@@ -190,7 +191,7 @@ def record_trial(
     """Write the user attributes and (for an ``optuna.Trial``) the artifacts and the note."""
     for k, v in _attrs(arch, out, train_over, study).items():
         trial.set_user_attr(k, _json(v))
-    if not hasattr(trial, "_trial_id"):
+    if not is_optuna_trial(trial):
         return  # not an optuna.Trial: attributes only
     n, title = trial.number, f"{study.name} trial {trial.number}: {arch.get('placement')}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,6 +39,7 @@ from odeattn.search._config import StudyConfig
 from odeattn.search._config_base import STIFFNESS_METRICS
 from odeattn.search._config_load import load_study
 from odeattn.search._objective import SetupError, run_trial
+from odeattn.search._optuna_private import storage_of, trial_id_of
 from odeattn.search._prune import decide
 from odeattn.search._replicate import aggregate, find_duplicate, replicate_seeds, serve_duplicate
 from odeattn.search._resolve import check_data, resolve_space, sampler_class
@@ -132,7 +133,7 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
     if trial is None:
         return False
     mark_process(trial)
-    with heartbeat(s._storage, trial._trial_id):
+    with heartbeat(storage_of(s), trial_id_of(trial)):
         _run_one(study, space, s, trial, progress)
     return True
 

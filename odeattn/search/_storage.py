@@ -41,6 +41,12 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from odeattn.search._config import StudyConfig
+from odeattn.search._optuna_private import (
+    heartbeat_enabled,
+    stale_trial_ids,
+    storage_of,
+    trial_id_of,
+)
 
 __all__ = [
     "budget_used",
@@ -181,9 +187,7 @@ class heartbeat:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> heartbeat:
-        from optuna.storages._heartbeat import is_heartbeat_enabled
-
-        if is_heartbeat_enabled(self.storage):
+        if heartbeat_enabled(self.storage):
             self.storage.record_heartbeat(self.trial_id)
             interval = self.storage.get_heartbeat_interval()
             self._thread = threading.Thread(
@@ -239,12 +243,10 @@ def _alive(tag: str) -> bool:
 
 def _heartbeat_stale(study: optuna.Study) -> list[int]:
     """Fail (``fail_stale_trials``) and re-queue RUNNING trials with a stale heartbeat, any host."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
+    storage = storage_of(study)
+    if not heartbeat_enabled(storage):
         return []
-    ids = set(storage._get_stale_trial_ids(study._study_id))
+    ids = set(stale_trial_ids(study))
     for i in ids:  # label them while still RUNNING (a finished trial's attrs cannot be set)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(i, "odeattn_stale", True)
@@ -254,7 +256,7 @@ def _heartbeat_stale(study: optuna.Study) -> list[int]:
     return [
         t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if t._trial_id in ids and t.user_attrs.get("odeattn_stale")
+        if trial_id_of(t) in ids and t.user_attrs.get("odeattn_stale")
     ]
 
 
@@ -266,7 +268,7 @@ def recover_stale(study: optuna.Study) -> list[int]:
         tag = t.user_attrs.get("odeattn_pid")
         if tag is None or _alive(tag):
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "odeattn_stale", True)
+        storage_of(study).set_trial_user_attr(trial_id_of(t), "odeattn_stale", True)
         study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         stale.append(t.number)

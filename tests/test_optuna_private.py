@@ -1,0 +1,47 @@
+"""Every Optuna internal odeattn uses (``odeattn.search._optuna_private``) checked against the
+installed Optuna: if a release moves one, this fails here, loudly, not a search at run time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from odeattn.search import _optuna_private as op
+
+
+def test_ids_and_storage_match_the_public_storage_api() -> None:
+    study = optuna.create_study(study_name="p")
+    trial = study.ask()
+    storage = op.storage_of(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert op.study_id_of(study) == storage.get_study_id_from_name("p")
+    tid = storage.get_trial_id_from_study_id_trial_number(op.study_id_of(study), trial.number)
+    assert op.trial_id_of(trial) == tid
+    study.tell(trial, 1.0)
+    assert op.trial_id_of(study.trials[0]) == tid  # the frozen trial carries the same id
+    assert op.is_optuna_trial(trial) and not op.is_optuna_trial(study.trials[0])
+
+
+def test_heartbeat_and_stale_trials_on_an_rdb_storage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/h.db"
+    plain = optuna.storages.RDBStorage(url)
+    assert not op.heartbeat_enabled(plain)
+    beating = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)
+    assert op.heartbeat_enabled(beating)
+    assert not op.heartbeat_enabled(optuna.storages.InMemoryStorage())
+    study = optuna.create_study(study_name="h", storage=beating)
+    trial = study.ask()
+    beating.record_heartbeat(op.trial_id_of(trial))
+    assert op.stale_trial_ids(study) == []
+    time.sleep(2.2)  # past the 1-s grace period
+    assert op.stale_trial_ids(study) == [op.trial_id_of(trial)]
+    assert study.trials[0].state == TrialState.RUNNING  # only reported, not failed
+
+
+@pytest.mark.parametrize("name", ["_storage", "_study_id"])
+def test_study_still_has_the_private_attribute(name: str) -> None:
+    assert hasattr(optuna.create_study(), name), f"optuna {optuna.__version__} moved Study.{name}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import socket
 import threading
@@ -58,6 +59,8 @@ __all__ = [
     "mark_process",
     "recover_stale",
 ]
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 30  # seconds between heartbeats of a running trial (RDB storages)
 HEARTBEAT_GRACE = 180  # a RUNNING trial whose last heartbeat is older than this is stale
@@ -201,10 +204,10 @@ class heartbeat:
 
     def _beat(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            with contextlib.suppress(
-                Exception
-            ):  # a transient database error must not kill the trial
+            try:
                 self.storage.record_heartbeat(self.trial_id)
+            except Exception as e:  # a transient database error must not kill the trial: say it
+                log.warning("heartbeat of trial id %s not recorded: %s", self.trial_id, e)
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()

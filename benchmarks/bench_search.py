@@ -62,7 +62,7 @@ def _study_file(src: Path, out: Path, backend: str, keep_pruning: bool) -> Path:
 
 
 def _count(storage: str, name: str) -> dict[str, int]:
-    from odeattn.search._ray_storage import open_storage
+    from odeattn.search.ray_backend._storage import open_storage
 
     trials = optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
     return {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
@@ -161,7 +161,8 @@ def _optuna_loop(study, url: str, n: int, epochs: int) -> float:
 
 
 def _ray_loop(study, space, url: str, n: int, epochs: int) -> float:
-    from odeattn.search import _ray, _ray_study
+    from odeattn.search.ray_backend import _ray_study
+    from odeattn.search.ray_backend import _tune as _ray
 
     t0 = time.perf_counter()
     _ray.run(
@@ -199,10 +200,10 @@ def _overhead_row(
 
 
 def bench_overhead(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    from odeattn.search import _ray
-    from odeattn.search._config_load import load_study
     from odeattn.search._optuna import open_study
     from odeattn.search._resolve import resolve_space
+    from odeattn.search.config._load import load_study
+    from odeattn.search.ray_backend import _tune as _ray
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     f = _study_file((ROOT / args.study).resolve(), tmp / "noop.yaml", "optuna", False)

@@ -13,9 +13,9 @@ import yaml
 
 from odeattn.proxies import PROXIES
 from odeattn.search import _build, resolve_space, run_trial
-from odeattn.search._config_base import ConfigError
-from odeattn.search._config_load import load_study
 from odeattn.search._objective import build
+from odeattn.search.config._base import ConfigError
+from odeattn.search.config._load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

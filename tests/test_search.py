@@ -21,10 +21,10 @@ from odeattn.models import format_placement
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
 from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
-from odeattn.search._config_load import load_study
-from odeattn.search._config_space import SearchSpaceConfig
 from odeattn.search._prune import percentile_rule
 from odeattn.search._storage import make_storage, process_tag, recover_stale
+from odeattn.search.config._load import load_study
+from odeattn.search.config._space import SearchSpaceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -18,13 +18,13 @@ from optuna.trial import TrialState, create_trial
 from odeattn.search import _build, _objective, budget_used
 from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
-from odeattn.search._config_load import load_study
 from odeattn.search._dashboard import arch_document
 from odeattn.search._export import best_trials, export_best
 from odeattn.search._front import best_of, finished
 from odeattn.search._metrics import _batch_se
 from odeattn.search._noise import format_corr, kendall_ci
 from odeattn.search._prune import decide, dominated_rule, percentile_rule
+from odeattn.search.config._load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -330,7 +330,7 @@ def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
 
 
 def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
-    from odeattn.search._config_base import ConfigError
+    from odeattn.search.config._base import ConfigError
 
     one = [{"metric": "val_accuracy", "direction": MAX}]
     with pytest.raises(ConfigError, match=r"pruning\.rule: `dominated` needs two or more"):

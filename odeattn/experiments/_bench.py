@@ -30,8 +30,8 @@ from odeattn._errors import must
 from odeattn.proxies import PROXIES
 from odeattn.search import Space, resolve_space, run_trial, sample
 from odeattn.search._build import data_for, input_batch
-from odeattn.search._config import StudyConfig
 from odeattn.search._objective import build
+from odeattn.search.config import StudyConfig
 
 __all__ = ["BenchConfig", "bench_rows", "bench_study", "open_study", "proxy_names", "run_benchmark"]
 

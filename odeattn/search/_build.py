@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from odeattn.data import load_dataset
-from odeattn.search._config import StudyConfig
 from odeattn.search._space import Decoded
+from odeattn.search.config import StudyConfig
 from odeattn.train import RECIPES, TrainConfig
 
 __all__ = ["config_fields", "data_for", "input_batch", "model_kwargs", "train_config"]

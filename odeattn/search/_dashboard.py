@@ -30,8 +30,8 @@ import yaml
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from odeattn.search._build import train_config
-from odeattn.search._config import StudyConfig
 from odeattn.search._optuna_private import is_optuna_trial
+from odeattn.search.config import StudyConfig
 from odeattn.train import RECIPES
 
 _CURVE_KEYS = ("val_accuracy", "train_accuracy", "val_loss", "train_loss")

@@ -17,9 +17,9 @@ import torch
 from odeattn.models import create_model
 from odeattn.proxies import count_params
 from odeattn.search import _build, _metrics
-from odeattn.search._config import StudyConfig
 from odeattn.search._objective import build
 from odeattn.search._space import Space, sample
+from odeattn.search.config import StudyConfig
 
 __all__ = ["dry_run"]
 

@@ -20,10 +20,10 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.markup import escape
 from rich.table import Table
 
-from odeattn.search._config import StudyConfig
 from odeattn.search._dashboard import arch_document
 from odeattn.search._front import best_of, planned_epochs
 from odeattn.search._noise import noise_lines
+from odeattn.search.config import StudyConfig
 
 __all__ = ["best_trials", "epochs_saved", "export_best", "summary_table"]
 

@@ -21,8 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import SearchFailed, SetupError
+from odeattn.search.config import SearchFailed, SetupError, StudyConfig
 from odeattn.train import RECIPES
 
 __all__ = [

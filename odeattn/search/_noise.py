@@ -25,11 +25,11 @@ import numpy as np
 import optuna
 from scipy.stats import kendalltau
 
-from odeattn.search._config import StudyConfig
 from odeattn.search._front import best_of, check_outcome, finished
 from odeattn.search._objective import run_trial
 from odeattn.search._replicate import replicate_seeds
 from odeattn.search._resolve import resolve_space
+from odeattn.search.config import StudyConfig
 
 __all__ = ["conclude", "format_corr", "kendall_ci", "noise_lines"]
 

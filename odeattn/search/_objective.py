@@ -28,12 +28,11 @@ import torch
 from odeattn.models import create_model
 from odeattn.proxies import PROXIES, count_params
 from odeattn.search import _build, _metrics
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import STIFFNESS_METRICS, SetupError
 from odeattn.search._dashboard import record_trial
 from odeattn.search._front import planned_epochs
 from odeattn.search._resolve import resolve_space
 from odeattn.search._space import Space, decode
+from odeattn.search.config import STIFFNESS_METRICS, SetupError, StudyConfig
 from odeattn.train import fit
 
 __all__ = ["Report", "Screen", "SetupError", "run_trial"]

@@ -35,9 +35,6 @@ import torch
 from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import STIFFNESS_METRICS
-from odeattn.search._config_load import load_study
 from odeattn.search._objective import SetupError, run_trial
 from odeattn.search._optuna_private import storage_of, trial_id_of
 from odeattn.search._prune import decide
@@ -53,6 +50,7 @@ from odeattn.search._storage import (
     make_storage,
     mark_process,
 )
+from odeattn.search.config import STIFFNESS_METRICS, StudyConfig, load_study
 
 __all__ = ["make_sampler", "open_study", "worker_loop"]
 

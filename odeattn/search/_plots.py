@@ -18,10 +18,10 @@ from typing import Any
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-from odeattn.search._config import StudyConfig
 from odeattn.search._dashboard import artifact_dir
 from odeattn.search._front import best_of, finished
 from odeattn.search._noise import format_corr, kendall_ci
+from odeattn.search.config import StudyConfig
 
 __all__ = ["study_plots"]
 

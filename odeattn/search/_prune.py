@@ -36,8 +36,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from odeattn.search._config import StudyConfig
 from odeattn.search._front import n_dominating, planned_epochs
+from odeattn.search.config import StudyConfig
 
 __all__ = ["decide", "dominated_rule", "may_decide", "percentile_rule"]
 

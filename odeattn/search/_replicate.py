@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from odeattn.search._config import StudyConfig
+from odeattn.search.config import StudyConfig
 
 __all__ = ["STRIDE", "aggregate", "find_duplicate", "replicate_seeds", "serve_duplicate"]
 

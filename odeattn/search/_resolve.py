@@ -1,6 +1,6 @@
 """Semantic checks of a study against the registries, before any storage is touched.
 
-The schema (``odeattn.search._config``) checks shapes and types; this module checks names and sizes
+The schema (``odeattn.search.config._study``) checks shapes and types; this module checks names and sizes
 against the real code: the model name (``MODELS``), tableau names (``TABLEAUS``), adaptor names
 (``ADAPTORS``), the training recipe and its fields (``RECIPES``), the fixed placement mask
 against the base model's blocks per stage, parameter targets and ``when`` references, the
@@ -21,10 +21,8 @@ from odeattn.adaptors import ADAPTORS
 from odeattn.data import DATASETS
 from odeattn.models import MODELS, MULTISTEP_METHODS, create_model, list_models
 from odeattn.search._build import config_fields, data_for
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import ConfigError, closest
-from odeattn.search._config_load import load_search_space
 from odeattn.search._space import Space, grid_space, target_of
+from odeattn.search.config import ConfigError, StudyConfig, closest, load_search_space
 from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES
 

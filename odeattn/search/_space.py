@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from odeattn.models import split_per_stage
-from odeattn.search._config_space import (
+from odeattn.search.config._space import (
     CategoricalParam,
     FloatParam,
     IntParam,

@@ -41,13 +41,13 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from odeattn.search._config import StudyConfig
 from odeattn.search._optuna_private import (
     heartbeat_enabled,
     stale_trial_ids,
     storage_of,
     trial_id_of,
 )
+from odeattn.search.config import StudyConfig
 
 __all__ = [
     "budget_used",

@@ -23,9 +23,8 @@ from typing import Any
 
 import optuna
 
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import ConfigError
 from odeattn.search._storage_url import redact
+from odeattn.search.config import ConfigError, StudyConfig
 
 __all__ = ["check_study", "fingerprint", "stamp_study"]
 

@@ -32,8 +32,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from odeattn.search._ray_worker import ERROR, FINAL, META, PARAMS, PRUNED, SETUP
 from odeattn.search._storage import _counts, budget_used
+from odeattn.search.ray_backend._worker import ERROR, FINAL, META, PARAMS, PRUNED, SETUP
 
 __all__ = ["StudySearcher", "outcome"]
 

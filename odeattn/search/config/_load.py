@@ -1,6 +1,6 @@
 """Reading study and search-space files: ``yaml.safe_load``, pydantic validation, one-line errors.
 
-Every problem becomes a :class:`~odeattn.search._config_base.ConfigError`
+Every problem becomes a :class:`~odeattn.search.config._base.ConfigError`
 ``FILE: key.path: what is wrong; how to fix it``; the command line prints exactly that line and
 exits with status 2, before any storage is touched.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from odeattn.search._config import StudyConfig
-from odeattn.search._config_base import ConfigError, _KeyedError
-from odeattn.search._config_space import SearchSpaceConfig
+from odeattn.search.config._base import ConfigError, _KeyedError
+from odeattn.search.config._space import SearchSpaceConfig
+from odeattn.search.config._study import StudyConfig
 
 __all__ = ["load_search_space", "load_study"]
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-from odeattn.search._config_base import SetupError
-from odeattn.search._ray_storage import open_storage
 from odeattn.search._storage import heartbeat
+from odeattn.search.config import SetupError
+from odeattn.search.ray_backend._storage import open_storage
 
 __all__ = [
     "ERROR",

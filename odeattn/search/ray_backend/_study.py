@@ -1,9 +1,9 @@
-"""Glue between a validated study file (:class:`odeattn.search._config.StudyConfig`) and the Ray engine.
+"""Glue between a validated study file (:class:`odeattn.search.config._study.StudyConfig`) and the Ray engine.
 
 ``run_ray(study, space, storage_url, *, console)`` maps ``study.ray`` (cpus/gpus per trial,
 ``max_concurrent_trials``, ``scheduler: asha`` and its settings, ``max_failures``,
 ``storage_path``, ``address``), the objectives, the sampler and the remaining budget onto
-:func:`odeattn.search._ray.run` (the study's total budget: the searcher counts what is
+:func:`odeattn.search.ray_backend._tune.run` (the study's total budget: the searcher counts what is
 already there), with the search core's seams as the trial: ``sample`` runs in
 the Ray driver, ``run_trial`` in a Ray worker. The TNS screen (``study.screen``) decides with
 :class:`odeattn.proxies.Screen` on the scores of the study's earlier trials, read from the
@@ -19,12 +19,12 @@ from typing import Any
 import optuna
 
 from odeattn.proxies import Screen
-from odeattn.search import _ray
-from odeattn.search._config_base import ConfigError
 from odeattn.search._objective import run_trial
 from odeattn.search._optuna import make_sampler
 from odeattn.search._space import sample
 from odeattn.search._storage import mark_process
+from odeattn.search.config import ConfigError
+from odeattn.search.ray_backend import _tune as _ray
 from odeattn.train import RECIPES
 
 __all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]

@@ -8,7 +8,7 @@ per trial; actors are reused) against the same trial, so user attributes and art
 the study whether the trial completes, is pruned or fails. ``ray`` is imported only inside
 :func:`run` (and by ``_ray_searcher``, which :func:`run` imports).
 
-Seam with the search core (``odeattn.search._ray_study.run_ray`` calls it with a study file's settings)::
+Seam with the search core (``odeattn.search.ray_backend._study.run_ray`` calls it with a study file's settings)::
 
     summary = run(study_cfg, storage_url, *, study_name, objectives=[(metric, "maximize"), ...],
                   space, n_trials, address=None, sampler=None, timeout=None,
@@ -51,9 +51,9 @@ from typing import Any
 import optuna
 
 from odeattn._errors import did_you_mean
-from odeattn.search._config_base import SetupError
-from odeattn.search._ray_storage import open_storage, resolve_storage_url
-from odeattn.search._ray_worker import make_trainable, rungs
+from odeattn.search.config import SetupError
+from odeattn.search.ray_backend._storage import open_storage, resolve_storage_url
+from odeattn.search.ray_backend._worker import make_trainable, rungs
 
 __all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
 
@@ -282,7 +282,7 @@ def run(
     path = Path(storage_path or run_dir / "ray").resolve()
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
-    from odeattn.search._ray_searcher import StudySearcher
+    from odeattn.search.ray_backend._searcher import StudySearcher
 
     names = [name for name, _ in objectives]
     searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from odeattn.search._config_base import Scalar, _Base
+from odeattn.search.config._base import Scalar, _Base
 
 __all__ = [
     "CategoricalParam",

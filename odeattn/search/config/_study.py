@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from odeattn.proxies import PROXIES
-from odeattn.search._config_base import (
+from odeattn.search.config._base import (
     METRICS,
     STIFFNESS_METRICS,
     Direction,

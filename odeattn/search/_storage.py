@@ -96,8 +96,8 @@ def _make_storage(pid: int, url: str) -> Any:
     Creating an RDB storage creates its schema on first use; concurrent first launches race on
     it (SQLite: ``UNIQUE constraint failed: alembic_version``; PostgreSQL: ``type
     "studydirection" already exists``), so the creation holds a lock: an ``flock`` on
-    ``<db>.lock`` (SQLite), a session advisory lock (PostgreSQL); on any other RDB an integrity or
-    "already exists" error during creation is retried.
+    ``<db>.lock`` (SQLite), a session advisory lock (PostgreSQL); an integrity or "already
+    exists" error during creation (another tool creating the schema) is retried.
     """
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ def _make_storage(pid: int, url: str) -> Any:
             with _schema_lock(lock), warnings.catch_warnings():  # heartbeat is "experimental"
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, **kw)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+        except sqlalchemy.exc.DatabaseError as e:  # integrity/programming/operational
             if attempt == _SCHEMA_TRIES - 1 or not _schema_race(e):  # not another creator's
                 raise
             time.sleep(0.2 * (attempt + 1))

@@ -98,6 +98,8 @@ def storage_of(url: str) -> Any:
 
 
 def trials(url: str, name: str = "lth4sa") -> list[optuna.trial.FrozenTrial]:
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []  # not created yet: do not race the search on creating the schema
     try:
         return optuna.load_study(study_name=name, storage=storage_of(url)).get_trials()
     except KeyError:

@@ -330,3 +330,19 @@ def test_complex_state() -> None:
     ys = tdq.odeint(lambda s, y: 1j * y, y0, t, rtol=1e-10, atol=1e-12)
     assert ys.dtype == torch.complex128
     torch.testing.assert_close(ys, y0 * torch.exp(1j * t)[:, None], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["implicit_euler", "implicit_midpoint"])
+@pytest.mark.parametrize("lam", [-1.0, -1000.0], ids=["nonstiff", "stiff"])
+def test_one_stage_implicit_methods_exact_on_linear_problems(method: str, lam: float) -> None:
+    # One implicit stage is tried Jacobian-free (fixed point) first and solved by Newton when that
+    # fails (stiff: h·|λ| = 100). Either way the step is the method's exact linear recurrence.
+    import odeattn.torchdiffeq as tdq
+
+    h, y0 = 0.1, torch.tensor([1.0, -2.0], dtype=torch.float64)
+    t = torch.tensor([0.0, h, 2 * h], dtype=torch.float64)
+    out = tdq.odeint(lambda s, y: lam * y, y0, t, method=method, rtol=1e-12, atol=1e-12)
+    z = h * lam
+    r = 1 / (1 - z) if method == "implicit_euler" else (1 + z / 2) / (1 - z / 2)
+    want = torch.stack([y0, r * y0, r * r * y0])
+    torch.testing.assert_close(out, want, rtol=1e-9, atol=1e-12)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from odeattn.compile import StageSolveError, Stepper
 from odeattn.solve._interp import hermite
 from odeattn.solve._odeint import _stepper
 from odeattn.tableau import TABLEAUS
@@ -74,8 +75,14 @@ class FixedGrid:
         self.step_size, self.grid_constructor, self.perturb = step_size, grid_constructor, perturb
         self.rtol = float(torch.as_tensor(rtol).min()) if isinstance(rtol, Tensor) else float(rtol)
         self.atol = float(torch.as_tensor(atol).min()) if isinstance(atol, Tensor) else float(atol)
+        self.fallback = None
         if tableau is not None:
             self.stepper = _stepper(tableau, self.rtol, self.atol, {})
+            if not tableau.is_explicit and tableau.stages == 1:  # one implicit stage: try the
+                self.fallback = self.stepper  # Jacobian-free fixed point first, Newton if it fails
+                self.stepper = Stepper(
+                    tableau, rtol=self.rtol, atol=self.atol, implicit="fixed_point", max_iter=12
+                )
 
     def _grid(self, t: Tensor) -> Tensor:
         if self.grid_constructor is not None:
@@ -91,7 +98,12 @@ class FixedGrid:
         return _Perturbed(self.func, t0, t1) if self.perturb else self.func
 
     def _step(self, t0: Tensor, dt: Tensor, t1: Tensor, y0: Tensor) -> Tensor:
-        return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
+        if self.fallback is None:
+            return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
+        try:  # non-stiff at this step: a few f-evaluations, no Jacobian
+            return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
+        except StageSolveError:  # stiff here: Newton with the exact Jacobian
+            return self.fallback.step(self._f(t0, t1), t0, y0, dt)[0]
 
     def _between(self, t0: Tensor, t1: Tensor, y0: Tensor, y1: Tensor, t: Tensor) -> Tensor:
         if t == t0:

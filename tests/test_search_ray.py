@@ -364,6 +364,8 @@ def test_cli_ray_backend_end_to_end(tmp_path) -> None:
         assert t.values[2] == t.user_attrs.get("attention_blocks", t.values[2])
         assert "odeattn_pid" in t.user_attrs and t.user_attrs["intermediate"]["val_accuracy"]
     assert list((tmp_path / "runs" / d["name"] / "ray").iterdir())  # Tune results under run_dir
-    assert any(
-        (tmp_path / "runs" / d["name"] / "artifacts").rglob("*.*")
-    )  # not in Tune's trial dir
+    store = tmp_path / "runs" / d["name"] / "artifacts"  # the study's store, not Tune's trial dir
+    storage = optuna.storages.RDBStorage(url)
+    for t in trials:  # every Ray trial uploaded its artifacts there (Optuna names them by id)
+        metas = optuna.artifacts.get_all_artifact_meta(t, storage=storage)
+        assert metas and all((store / m.artifact_id).is_file() for m in metas)

@@ -53,6 +53,7 @@ from torch.overrides import TorchFunctionMode
 
 from odeattn._errors import unknown_name
 from odeattn.proxies._basic import count_params
+from odeattn.stiffness import as_found
 
 __all__ = [
     "PROXIES",
@@ -110,21 +111,15 @@ def _check_out(out: Any, batch: int, classes: bool = False) -> Tensor:
 
 @contextmanager
 def _untouched(model: nn.Module) -> Iterator[None]:
-    """Restore every module's mode, every buffer, every ``.grad`` and the CPU RNG on exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    """Restore every module's mode and every buffer (``stiffness.as_found``), every ``.grad`` and
+    the CPU RNG on exit."""
     grads = [(p, p.grad) for p in model.parameters()]
     try:
-        with torch.random.fork_rng(devices=[]):
+        with as_found(model), torch.random.fork_rng(devices=[]):
             yield
     finally:
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
         for p, g in grads:
             p.grad = g
-        for m, training in modes:
-            m.training = training
 
 
 def _weights(model: nn.Module) -> list[Tensor]:

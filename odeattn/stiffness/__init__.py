@@ -20,13 +20,14 @@ from odeattn.stiffness._metrics import (
     tns_grid,
     tns_per_sample,
 )
-from odeattn.stiffness._probe import BN_MODES, preserved, record_batch
+from odeattn.stiffness._probe import BN_MODES, as_found, preserved, record_batch
 from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
 
 __all__ = [
     "BN_MODES",
     "NSI_DEFINITIONS",
     "Recorder",
+    "as_found",
     "delta",
     "delta_grid",
     "measure",

@@ -18,26 +18,34 @@ from torch import Tensor, nn
 from odeattn._errors import must
 from odeattn.stiffness._recorder import record
 
-__all__ = ["BN_MODES", "preserved", "record_batch"]
+__all__ = ["BN_MODES", "as_found", "preserved", "record_batch"]
 
 BN_MODES = ("train", "eval")
 
 
 @contextmanager
-def preserved(model: nn.Module, *, bn_mode: str = "eval") -> Iterator[nn.Module]:
-    """Run the body with ``model.train(bn_mode == "train")``; restore mode and buffers after."""
-    if bn_mode not in BN_MODES:
-        raise must("bn_mode", "be 'train' or 'eval'", bn_mode, valid=BN_MODES)
+def as_found(model: nn.Module) -> Iterator[nn.Module]:
+    """Restore every module's train/eval mode and every buffer (BN statistics, counters) on exit."""
+    modes = [(m, m.training) for m in model.modules()]
     saved = [(b, b.detach().clone()) for b in model.buffers()]
-    was_training = model.training
-    model.train(bn_mode == "train")
     try:
         yield model
     finally:
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
+
+
+@contextmanager
+def preserved(model: nn.Module, *, bn_mode: str = "eval") -> Iterator[nn.Module]:
+    """Run the body with ``model.train(bn_mode == "train")``; restore modes and buffers after."""
+    if bn_mode not in BN_MODES:
+        raise must("bn_mode", "be 'train' or 'eval'", bn_mode, valid=BN_MODES)
+    with as_found(model):
+        model.train(bn_mode == "train")
+        yield model
 
 
 def record_batch(

@@ -102,8 +102,9 @@ class FixedGrid:
             return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
         try:  # non-stiff at this step: a few f-evaluations, no Jacobian
             return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
-        except StageSolveError:  # stiff here: Newton with the exact Jacobian
-            return self.fallback.step(self._f(t0, t1), t0, y0, dt)[0]
+        except StageSolveError:  # stiff: Newton with the exact Jacobian, for the rest of the
+            self.stepper, self.fallback = self.fallback, None  # solve (no failed try per step)
+            return self.stepper.step(self._f(t0, t1), t0, y0, dt)[0]
 
     def _between(self, t0: Tensor, t1: Tensor, y0: Tensor, y1: Tensor, t: Tensor) -> Tensor:
         if t == t0:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,18 +118,84 @@ def test_claims_judge_paired_differences_and_resume_from_the_cache(tmp_path, mon
 
 
 @pytest.mark.slow
-def test_a_claim_trains_for_real_and_efficiency_runs_end_to_end(tmp_path, capsys):
+def test_a_claim_trains_for_real(tmp_path):
     assert main(["run", "stepnet_vs_se", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "stepnet_vs_se" / "result.json").read_text())
     assert all(0.0 < a <= 1.0 for a in res["accuracy"]["se"])
     assert res["adaptor_params"]["se"] > 0 and "nan" not in res["verdict"]
+
+
+def _efficiency_argv(space: Path, out: Path, seconds: float) -> list[str]:
+    argv = ["efficiency", "--space", str(space), "--seconds", str(seconds), "--seeds", "2"]
+    return [*argv, "--epochs", "1", "--arms", "none,random", "--jobs", "2", "--out", str(out)]
+
+
+def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tmp_path, capsys):
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY)
     out = tmp_path / "eff"
-    argv = ["efficiency", "--space", str(space), "--seconds", "4", "--seeds", "2"]
-    argv += ["--epochs", "1", "--arms", "none,random", "--out", str(out)]
-    assert main(argv) == 0
-    assert (out / "efficiency.png").is_file()
-    runs = sorted(out.glob("*.json"))
-    assert len(runs) == 4 and all(json.loads(f.read_text()) for f in runs)  # ≥ 1 trained each
-    assert "none" in capsys.readouterr().out
+    assert main(_efficiency_argv(space, out, 5)) == 0
+    runs = sorted(out.glob("*_seed*.json"))
+    assert [f.name.split("_")[0] for f in runs] == ["multi"] * 4 + ["single"] * 4
+    events = {f.name: json.loads(f.read_text()) for f in runs}
+    assert all(
+        ev and all(0 < e["acc"] <= 1 and e["params"] > 0 for e in ev) for ev in events.values()
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    ref = summary["ref_cost"]
+    assert ref == pytest.approx(
+        1.1 * math.log10(max(e["params"] for ev in events.values() for e in ev))
+    )
+    for kind in ("single", "multi"):
+        assert (out / f"efficiency_{kind}.png").is_file()
+        for i, seed in enumerate((0, 1)):  # best and hypervolume of what was trained by T = 5 s
+            ev = events[next(n for n in events if n.startswith(f"{kind}_none_seed{seed}"))]
+            ev = [e for e in ev if e["t"] <= 5]
+            best = max((e["acc"] for e in ev), default=math.nan)  # NaN: none by T (loaded CI)
+            assert summary[kind]["final"]["none"]["best"][i] == pytest.approx(best, nan_ok=True)
+            pts = [(e["acc"], math.log10(e["params"])) for e in ev]
+            assert summary[kind]["final"]["none"]["hv"][i] == pytest.approx(
+                hypervolume(pts, (0, ref))
+            )
+        diff = summary[kind]["paired"]["best"]["random - none"]
+        fin = summary[kind]["final"]
+        assert diff[0] == pytest.approx(
+            np.nanmean(np.subtract(fin["random"]["best"], fin["none"]["best"])), nan_ok=True
+        )
+    assert "random - none" in capsys.readouterr().out
+    stamps = {f: f.stat().st_mtime_ns for f in runs}
+    assert main(_efficiency_argv(space, out, 5)) == 0  # a re-run runs nothing again
+    assert {f: f.stat().st_mtime_ns for f in runs} == stamps
+
+
+def _children(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(k) for k in kids]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_stops_the_efficiency_workers_and_stores_no_partial_run(tmp_path):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY)
+    out = tmp_path / "eff"
+    cmd = [sys.executable, "-m", "odeattn.experiments", *_efficiency_argv(space, out, 600)]
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, text=True, env=os.environ | {"MPLBACKEND": "Agg"}
+    )
+    deadline = time.monotonic() + 60
+    while len(workers := _children(proc.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)  # the pool's 2 workers (and spawn's resource tracker)
+    time.sleep(5)  # the workers are training
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "re-run the same command" in err and "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while (alive := [w for w in workers if _running(w)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive == [] and list(out.glob("*_seed*.json")) == []

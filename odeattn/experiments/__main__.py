@@ -26,6 +26,7 @@ from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_
 from odeattn.experiments._efficiency import EffConfig, curves, run_efficiency
 from odeattn.experiments._plots import curves_plot
 from odeattn.experiments._stats import fmt_ci, mean_ci
+from odeattn.search._signals import interrupt_once
 
 
 def _parser() -> OneLineParser:
@@ -54,6 +55,12 @@ def _parser() -> OneLineParser:
     for flag, default in (("data", "digits"), ("model", "digits_resnet"), ("recipe", "digits")):
         e.add_argument(f"--{flag}", default=default)
     e.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    e.add_argument(
+        "--studies",
+        default="single,multi",
+        help="single: TPE on accuracy (best-so-far); multi: TPE on (accuracy, log10 params) (HV)",
+    )
+    e.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each")
     add_bench_args(sub.add_parser("benchmark", help="the proxy benchmark (§2)"))
     return p
 
@@ -71,24 +78,50 @@ def _run_claim(name: str, size_name: str, out: str, console: Console) -> None:
     console.print(f"files: {folder}/result.json and {folder}/*.png")
 
 
+def _paired(final: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Differences paired by sampler seed: every arm − none, and every proxy arm − random."""
+    pairs = [(a, "none") for a in final if a != "none"]
+    pairs += [(a, "random") for a in final if a not in ("none", "random")]
+    return {
+        f"{a} - {b}": mean_ci([x - y for x, y in zip(final[a], final[b], strict=True)])
+        for a, b in pairs
+        if b in final
+    }
+
+
 def _efficiency(cfg: EffConfig, console: Console) -> None:
-    events = run_efficiency(cfg, tick=lambda: console.print(".", end=""))
+    runs = run_efficiency(cfg, tick=lambda: console.print(".", end=""))
     console.print()
-    ref = max(max((e["params"] for ev in evs for e in ev), default=10.0) for evs in events.values())
-    ref_cost = 1.1 * math.log10(ref)
-    c = {arm: curves(evs, cfg.seconds, ref_cost) for arm, evs in events.items()}
-    t = next(iter(c.values()))["t"]
-    curves_plot(
-        Path(cfg.out) / "efficiency.png", t, c, f"TPE, {cfg.seeds} seeds, {cfg.seconds:g} s each"
-    )
-    for arm, cc in c.items():
-        final = cc["best"][:, -1]
-        n_trained = [len(ev) for ev in events[arm]]
-        console.print(
-            f"{arm:>10}: best val. accuracy at T {fmt_ci(*mean_ci(list(final)), digits=3)}, "
-            f"hypervolume {fmt_ci(*mean_ci(list(cc['hv'][:, -1])), digits=3)}, "
-            f"trained per run {fmt_ci(*mean_ci(n_trained), digits=1)} (n={len(final)} seeds)"
-        )
+    every = [
+        e["params"] for arms in runs.values() for evs in arms.values() for ev in evs for e in ev
+    ]
+    ref_cost = 1.1 * math.log10(max(every, default=10.0))  # one box for every study and arm
+    summary: dict[str, dict] = {"config": cfg.__dict__, "ref_cost": ref_cost}
+    for kind, events in runs.items():
+        c = {arm: curves(evs, cfg.seconds, ref_cost) for arm, evs in events.items()}
+        t = next(iter(c.values()))["t"]
+        title = f"{kind}-objective TPE, {cfg.seeds} seeds, {cfg.seconds:g} s each"
+        curves_plot(Path(cfg.out) / f"efficiency_{kind}.png", t, c, title)
+        console.print(f"[bold]{kind}-objective TPE[/] (n = {cfg.seeds} sampler seeds)")
+        final = {
+            arm: {"best": list(cc["best"][:, -1]), "hv": list(cc["hv"][:, -1])}
+            for arm, cc in c.items()
+        }
+        for arm in c:
+            n_trained = [len(ev) for ev in events[arm]]
+            console.print(
+                f"{arm:>10}: best val. accuracy at T {fmt_ci(*mean_ci(final[arm]['best']), digits=3)}, "
+                f"hypervolume {fmt_ci(*mean_ci(final[arm]['hv']), digits=3)}, "
+                f"trained per run {fmt_ci(*mean_ci(n_trained), digits=1)}"
+            )
+        diffs = {m: _paired({a: f[m] for a, f in final.items()}) for m in ("best", "hv")}
+        for m, label in (("best", "best accuracy"), ("hv", "hypervolume")):
+            for pair, ci in diffs[m].items():
+                noise = " — within noise" if ci[1] <= 0 <= ci[2] else ""
+                console.print(f"{pair:>18}: {label} {fmt_ci(*ci, digits=3)} (paired){noise}")
+        summary[kind] = {"final": final, "paired": diffs}
+    (Path(cfg.out) / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    console.print(f"files: {cfg.out}/efficiency_*.png, summary.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.keep_fraction,
                 args.warmup,
                 out=args.out,
+                data=args.data,
+                model=args.model,
+                recipe=args.recipe,
+                device=args.device,
+                studies=tuple(k.strip() for k in args.studies.split(",") if k.strip()),
+                jobs=args.jobs,
             )
     except ValueError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -126,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             _run_claim(args.name, "quick" if args.quick else args.size, args.out, console)
         else:
+            interrupt_once()  # SIGTERM as Ctrl-C: the running runs stop, the stored ones stay
             _efficiency(cfg, console)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to continue", file=sys.stderr)

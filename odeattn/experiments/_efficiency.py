@@ -11,12 +11,20 @@ PRUNED. Recorded per trained candidate: elapsed seconds, validation accuracy, pa
 curves are best-so-far accuracy and the 2-D hypervolume of (accuracy ↑, log10 params ↓) against
 time, mean ± 95 % CI (Student t) over seeds. Each (arm, seed) run is stored as JSON when done,
 so a re-run only runs what is missing.
+
+Two studies per arm and seed (``studies``): ``single`` — TPE on validation accuracy alone, for
+the best-so-far curve — and ``multi`` — multi-objective TPE (Ozaki et al. 2020; Optuna's
+``TPESampler`` with two directions) on (accuracy ↑, log10 params ↓), whose hypervolume on that
+plane is the multi-objective curve. With ``jobs > 1`` the runs go to that many processes, each
+on one torch thread, arms interleaved so that every arm shares the machine alike.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -34,10 +42,12 @@ from odeattn.search import Space, resolve_space, run_trial, sample
 from odeattn.search._build import data_for, input_batch
 from odeattn.search._metrics import stiffness
 from odeattn.search._objective import build
+from odeattn.search._signals import die_with_parent
 
 __all__ = ["EffConfig", "curves", "hypervolume", "run_efficiency"]
 
 BASE_ARMS = ("none", "tns", "random")
+STUDIES = ("single", "multi")
 
 
 @dataclass(frozen=True)
@@ -56,14 +66,21 @@ class EffConfig:
     model: str = "digits_resnet"
     recipe: str = "digits"
     device: str = "cpu"
+    studies: tuple[str, ...] = STUDIES
+    jobs: int = 1
 
     def __post_init__(self) -> None:
-        if self.seconds <= 0 or self.seeds < 2 or self.epochs < 1:
+        if self.seconds <= 0 or self.seeds < 2 or self.epochs < 1 or self.jobs < 1:
             raise must(
-                "seconds, seeds, epochs",
-                "be > 0, >= 2, >= 1",
-                (self.seconds, self.seeds, self.epochs),
+                "seconds, seeds, epochs, jobs",
+                "be > 0, >= 2, >= 1, >= 1",
+                (self.seconds, self.seeds, self.epochs, self.jobs),
             )
+        if not self.studies:
+            raise must("studies", f"name at least one of {list(STUDIES)}", self.studies)
+        for kind in self.studies:
+            if kind not in STUDIES:
+                raise unknown_name("study", kind, STUDIES)
         for arm in self.arms:
             if arm not in BASE_ARMS and arm not in PROXIES:
                 raise unknown_name("screen arm", arm, [*BASE_ARMS, *PROXIES])
@@ -87,7 +104,14 @@ def _scorer(arm: str, study: Any, space: Space, seed: int):
     return score
 
 
-def _run_arm(cfg: EffConfig, arm: str, seed: int) -> list[dict[str, float]]:
+def _tpe(kind: str, seed: int) -> optuna.Study:
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    if kind == "multi":  # (accuracy ↑, log10 params ↓)
+        return optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    return optuna.create_study(direction="maximize", sampler=sampler)
+
+
+def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, float]]:
     bench = BenchConfig(
         space=cfg.space,
         n=1,
@@ -100,7 +124,7 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int) -> list[dict[str, float]]:
     )
     study_cfg = bench_study(bench)
     space = resolve_space(study_cfg)
-    tpe = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    tpe = _tpe(kind, seed)
     screen = Screen(cfg.keep_fraction, direction="maximize", warmup=cfg.warmup)
     score, history, events = _scorer(arm, study_cfg, space, seed), [], []
     t0 = time.perf_counter()
@@ -115,27 +139,70 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int) -> list[dict[str, float]]:
                 tpe.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 continue
         out = run_trial(study_cfg, params, space=space, seed=seed * 1000 + trial.number)
-        tpe.tell(trial, out["val_accuracy"])
+        acc, cost = out["val_accuracy"], math.log10(out["params"])
+        tpe.tell(trial, acc if kind == "single" else [acc, cost])
         events.append(
             {"t": time.perf_counter() - t0, "acc": out["val_accuracy"], "params": out["params"]}
         )
     return events
 
 
-def run_efficiency(cfg: EffConfig, tick=lambda: None) -> dict[str, list[list[dict]]]:
-    """Run (or resume) every (arm, seed); ``{arm: [events of seed 0, …]}``."""
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, list[list[dict]]] = {arm: [] for arm in cfg.arms}
-    for seed in range(cfg.seeds):  # arms interleaved: a shared machine's load hits them alike
-        for arm in cfg.arms:
-            tag = f"T{cfg.seconds:g}_E{cfg.epochs}_k{cfg.keep_fraction:g}_w{cfg.warmup}"
-            f = out / f"{arm}_seed{seed}_{tag}.json"
-            if not f.is_file():
-                f.write_text(json.dumps(_run_arm(cfg, arm, seed)))
-            result[arm].append(json.loads(f.read_text()))
+def _init_worker(parent_pid: int) -> None:
+    """A worker of ``jobs > 1``: one torch thread (alike for every arm); dies with its parent."""
+    die_with_parent(parent_pid)
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _job(cfg: EffConfig, kind: str, arm: str, seed: int) -> None:
+    path = _path(cfg, kind, arm, seed)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(_run_arm(cfg, arm, seed, kind)))
+    tmp.replace(path)  # a run is stored whole or not at all
+
+
+def _star_job(args: tuple) -> None:
+    _job(*args)
+
+
+def _path(cfg: EffConfig, kind: str, arm: str, seed: int) -> Path:
+    tag = f"T{cfg.seconds:g}_E{cfg.epochs}_k{cfg.keep_fraction:g}_w{cfg.warmup}_j{cfg.jobs}"
+    return Path(cfg.out) / f"{kind}_{arm}_seed{seed}_{tag}.json"
+
+
+def run_efficiency(cfg: EffConfig, tick=lambda: None) -> dict[str, dict[str, list[list[dict]]]]:
+    """Run (or resume) every (study, arm, seed); ``{study: {arm: [events of seed 0, …]}}``."""
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    # interleaved by seed, then study, then arm: a shared machine's load hits every arm alike
+    jobs = [(k, a, s) for s in range(cfg.seeds) for k in cfg.studies for a in cfg.arms]
+    todo = [j for j in jobs if not _path(cfg, *j).is_file()]
+    if cfg.jobs == 1:
+        for job in todo:
+            _job(cfg, *job)
             tick()
-    return result
+        return _load(cfg)
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(cfg.jobs, _init_worker, (os.getpid(),))
+    try:
+        for _ in pool.imap_unordered(_star_job, [(cfg, *j) for j in todo]):
+            tick()
+    except BaseException:  # interrupted or failed: stop the running runs now (none is stored)
+        pool.terminate()
+        raise
+    finally:
+        pool.close()
+        pool.join()
+    return _load(cfg)
+
+
+def _load(cfg: EffConfig) -> dict[str, dict[str, list[list[dict]]]]:
+    return {
+        k: {
+            a: [json.loads(_path(cfg, k, a, s).read_text()) for s in range(cfg.seeds)]
+            for a in cfg.arms
+        }
+        for k in cfg.studies
+    }
 
 
 def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:

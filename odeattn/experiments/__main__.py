@@ -25,6 +25,7 @@ from odeattn.experiments._claims import CLAIMS, SIZES
 from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_main
 from odeattn.experiments._efficiency import EffConfig, curves, run_efficiency
 from odeattn.experiments._plots import curves_plot
+from odeattn.experiments._report import json_safe
 from odeattn.experiments._stats import fmt_ci, mean_ci
 from odeattn.search._signals import interrupt_once
 
@@ -72,7 +73,7 @@ def _run_claim(name: str, size_name: str, out: str, console: Console) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     res = fn(folder, size)
     res |= {"claim": title, "size": size.__dict__, "size_name": size_name}
-    (folder / "result.json").write_text(json.dumps(res, indent=1, default=float))
+    (folder / "result.json").write_text(json.dumps(json_safe(res), indent=1, default=float))
     console.print(f"[bold]{name}[/]: {title}")
     console.print(f"held: {res['held']}. {res['verdict']}")
     console.print(f"files: {folder}/result.json and {folder}/*.png")
@@ -120,7 +121,7 @@ def _efficiency(cfg: EffConfig, console: Console) -> None:
                 noise = " — within noise" if ci[1] <= 0 <= ci[2] else ""
                 console.print(f"{pair:>18}: {label} {fmt_ci(*ci, digits=3)} (paired){noise}")
         summary[kind] = {"final": final, "paired": diffs}
-    (Path(cfg.out) / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    (Path(cfg.out) / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     console.print(f"files: {cfg.out}/efficiency_*.png, summary.json")
 
 

@@ -60,13 +60,14 @@ def ceiling(rows: list[dict], seeds: int, n_boot: int = 1000) -> dict[str, float
     return {"tau": tau, "tau_lo": lo, "tau_hi": hi, "n": len(rows), "seeds": seeds}
 
 
-def _clean(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """``v`` with every NaN/inf as ``None`` (strict JSON has neither), numpy floats as floats."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_clean(x) for x in v]
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
     return v
 
 
@@ -111,5 +112,5 @@ def write_report(out: str | Path, rows: list[dict], corrs: list[dict], ceil: dic
     _csv(out / "values.csv", rows)
     _csv(out / "correlations.csv", corrs)
     summary = {"noise_ceiling": ceil, "correlations": corrs, "rows": rows}
-    (out / "summary.json").write_text(json.dumps(_clean(summary), indent=1))
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     _scatter(out / "scatter.png", rows, corrs)

@@ -57,14 +57,41 @@ def test_list_names_the_six_claims(capsys):
         (["efficiency", "--space", "x.yaml", "--seconds", "5"], "`space` must be an existing"),
         (["efficiency", "--space", "SPACE", "--seconds", "5", "--arms", "none,snipp"], "'snip'"),
         (["efficiency", "--space", "SPACE", "--seconds", "0"], "must be > 0"),
+        (["efficiency", "--space", "SPACE", "--seconds", "5", "--studies", "multy"], "'multi'"),
+        (["efficiency", "--space", "SPACE", "--seconds", "5", "--model", "resnet_56"], "resnet56"),
+        (
+            ["efficiency", "--space", "SPACE", "--seconds", "5", "--data", "cifar10"],
+            "$ODEATTN_DATA",
+        ),
+        (
+            [
+                "benchmark",
+                "--space",
+                "SPACE",
+                "--n",
+                "2",
+                "--epochs",
+                "1",
+                "--seeds",
+                "2",
+                "--data",
+                "cifar10",
+            ],
+            "data_batch_1",
+        ),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, argv, message
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ODEATTN_DATA", str(tmp_path / "no_data"))
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY)
     assert main([a.replace("SPACE", str(space)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # nothing written
 
 
 def test_efficiency_config_accepts_every_proxy_as_an_arm(tmp_path):

@@ -21,9 +21,10 @@ import optuna
 from rich.console import Console
 
 from odeattn._errors import unknown_name
+from odeattn.data import DatasetFileError
 from odeattn.experiments._claims import CLAIMS, SIZES
 from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_main
-from odeattn.experiments._efficiency import EffConfig, curves, run_efficiency
+from odeattn.experiments._efficiency import EffConfig, curves, preflight, run_efficiency
 from odeattn.experiments._plots import curves_plot
 from odeattn.experiments._report import json_safe
 from odeattn.experiments._stats import fmt_ci, mean_ci
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 studies=tuple(k.strip() for k in args.studies.split(",") if k.strip()),
                 jobs=args.jobs,
             )
-    except ValueError as e:
+            preflight(cfg)  # a bad space, model or data set fails here, before anything runs
+    except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     try:

@@ -23,6 +23,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from odeattn._errors import must
+from odeattn.data import DatasetFileError
 from odeattn.experiments._bench import (
     BenchConfig,
     bench_study,
@@ -33,6 +34,7 @@ from odeattn.experiments._bench import (
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
+from odeattn.search._build import data_for
 
 __all__ = ["add_bench_args", "bench_main", "print_report"]
 
@@ -109,7 +111,9 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         model=args.model,
         sampler_seed=args.sampler_seed,
     )
-    resolve_space(bench_study(cfg))  # a bad space file fails here, before anything trains
+    study = bench_study(cfg)
+    resolve_space(study)  # a bad space file or model fails here, before anything trains
+    data_for(study)  # as does a data set that is not on disk
     open_study(cfg)  # as do settings other than those stored in --out
     return cfg
 
@@ -138,7 +142,7 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
         cfg = _config(args)
-    except ValueError as e:
+    except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     try:

@@ -44,7 +44,7 @@ from odeattn.search._metrics import stiffness
 from odeattn.search._objective import build
 from odeattn.search._signals import die_with_parent
 
-__all__ = ["EffConfig", "curves", "hypervolume", "run_efficiency"]
+__all__ = ["STUDIES", "EffConfig", "curves", "hypervolume", "preflight", "run_efficiency"]
 
 BASE_ARMS = ("none", "tns", "random")
 STUDIES = ("single", "multi")
@@ -104,15 +104,8 @@ def _scorer(arm: str, study: Any, space: Space, seed: int):
     return score
 
 
-def _tpe(kind: str, seed: int) -> optuna.Study:
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    if kind == "multi":  # (accuracy ↑, log10 params ↓)
-        return optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    return optuna.create_study(direction="maximize", sampler=sampler)
-
-
-def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, float]]:
-    bench = BenchConfig(
+def _bench(cfg: EffConfig) -> BenchConfig:
+    return BenchConfig(
         space=cfg.space,
         n=1,
         epochs=cfg.epochs,
@@ -122,7 +115,25 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, f
         recipe=cfg.recipe,
         device=cfg.device,
     )
-    study_cfg = bench_study(bench)
+
+
+def preflight(cfg: EffConfig) -> None:
+    """Fail before anything runs: the space, the model and the data must load (ValueError or
+    :class:`odeattn.data.DatasetFileError` naming the fix)."""
+    study = bench_study(_bench(cfg))
+    resolve_space(study)
+    data_for(study)
+
+
+def _tpe(kind: str, seed: int) -> optuna.Study:
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    if kind == "multi":  # (accuracy ↑, log10 params ↓)
+        return optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    return optuna.create_study(direction="maximize", sampler=sampler)
+
+
+def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, float]]:
+    study_cfg = bench_study(_bench(cfg))
     space = resolve_space(study_cfg)
     tpe = _tpe(kind, seed)
     screen = Screen(cfg.keep_fraction, direction="maximize", warmup=cfg.warmup)

@@ -166,7 +166,8 @@ def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tmp_path, cap
     assert [f.name.split("_")[0] for f in runs] == ["multi"] * 4 + ["single"] * 4
     events = {f.name: json.loads(f.read_text()) for f in runs}
     assert all(
-        ev and all(0 < e["acc"] <= 1 and e["params"] > 0 for e in ev) for ev in events.values()
+        ev and all(0 < e["acc"] <= 1 and e["params"] > 0 and "adaptor" in e["arch"] for e in ev)
+        for ev in events.values()
     )
     summary = json.loads((out / "summary.json").read_text())
     ref = summary["ref_cost"]

@@ -7,9 +7,9 @@ initialisation and passed through :class:`odeattn.proxies.Screen` (keep the best
 candidate, ``tns`` screens by TNS at init (as ``studies/tns_proxy.yaml`` does), ``random`` by a
 uniform random score (the control: the same training time saved, no information), and any other
 name of :data:`odeattn.proxies.PROXIES` by that proxy. A rejected candidate is told to TPE as
-PRUNED. Recorded per trained candidate: elapsed seconds, validation accuracy, parameters; the
-curves are best-so-far accuracy and the 2-D hypervolume of (accuracy ↑, log10 params ↓) against
-time, mean ± 95 % CI (Student t) over seeds. Each (arm, seed) run is stored as JSON when done,
+PRUNED. Recorded per trained candidate: elapsed seconds, validation accuracy, parameters and
+the sampled architecture; the curves are best-so-far accuracy and the 2-D hypervolume of
+(accuracy ↑, log10 params ↓) against time, mean ± 95 % CI (Student t) over seeds. Each (arm, seed) run is stored as JSON when done,
 so a re-run only runs what is missing.
 
 Two studies per arm and seed (``studies``): ``single`` — TPE on validation accuracy alone, for
@@ -152,9 +152,8 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, f
         out = run_trial(study_cfg, params, space=space, seed=seed * 1000 + trial.number)
         acc, cost = out["val_accuracy"], math.log10(out["params"])
         tpe.tell(trial, acc if kind == "single" else [acc, cost])
-        events.append(
-            {"t": time.perf_counter() - t0, "acc": out["val_accuracy"], "params": out["params"]}
-        )
+        t, n_params = time.perf_counter() - t0, out["params"]
+        events.append({"t": t, "acc": acc, "params": n_params, "arch": params})
     return events
 
 

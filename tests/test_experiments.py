@@ -19,13 +19,6 @@ from odeattn.experiments.__main__ import main
 from odeattn.experiments._efficiency import EffConfig, curves, hypervolume
 from odeattn.experiments._stats import mean_ci
 
-TINY = """
-description: tiny test space
-params:
-  blocks: {type: per_stage, low: 2, high: 3}
-  adaptor: {type: categorical, choices: [none, se]}
-"""
-
 
 def test_hypervolume_equals_the_area_by_hand():
     # (acc, cost) points; reference acc 0, cost 10: staircase 0.5·(4−2) + 0.8·(10−4) = 5.8
@@ -82,21 +75,19 @@ def test_list_names_the_six_claims(capsys):
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    tmp_path, capsys, monkeypatch, argv, message
+    tiny_space, tmp_path, capsys, monkeypatch, argv, message
 ):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ODEATTN_DATA", str(tmp_path / "no_data"))
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+    space = tiny_space
     assert main([a.replace("SPACE", str(space)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # nothing written
 
 
-def test_efficiency_config_accepts_every_proxy_as_an_arm(tmp_path):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_efficiency_config_accepts_every_proxy_as_an_arm(tiny_space, tmp_path):
+    space = tiny_space
     cfg = EffConfig(str(space), 5.0, arms=("none", "tns", "random", "naswot", "params"))
     assert cfg.seeds == 5
 
@@ -157,9 +148,8 @@ def _efficiency_argv(space: Path, out: Path, seconds: float) -> list[str]:
     return [*argv, "--epochs", "1", "--arms", "none,random", "--jobs", "2", "--out", str(out)]
 
 
-def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tmp_path, capsys):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tiny_space, tmp_path, capsys):
+    space = tiny_space
     out = tmp_path / "eff"
     assert main(_efficiency_argv(space, out, 5)) == 0
     runs = sorted(out.glob("*_seed*.json"))
@@ -209,9 +199,8 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_sigterm_stops_the_efficiency_workers_and_stores_no_partial_run(tmp_path):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_sigterm_stops_the_efficiency_workers_and_stores_no_partial_run(tiny_space, tmp_path):
+    space = tiny_space
     out = tmp_path / "eff"
     cmd = [sys.executable, "-m", "odeattn.experiments", *_efficiency_argv(space, out, 600)]
     proc = subprocess.Popen(

@@ -23,13 +23,6 @@ from odeattn.experiments._stats import (
     spearman,
 )
 
-TINY = """
-description: tiny test space
-params:
-  blocks: {type: per_stage, low: 2, high: 3}
-  adaptor: {type: categorical, choices: [none, se]}
-"""
-
 
 def test_rank_statistics_equal_scipy_and_drop_non_finite_pairs():
     rng = np.random.default_rng(1)
@@ -82,9 +75,8 @@ def test_noise_ceiling_mean_ci_and_format():
         (["--space", "nope.yaml"], "`space` must be an existing"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_bad_input_exits_2_with_one_line(tiny_space, tmp_path, capsys, args, message):
+    space = tiny_space
     base = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
     assert bench_main([*base, *args, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -107,9 +99,10 @@ def _printed(out: str, proxy: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_benchmark_end_to_end_prints_scipy_values_and_resumes(tmp_path, capsys, monkeypatch):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_benchmark_end_to_end_prints_scipy_values_and_resumes(
+    tiny_space, tmp_path, capsys, monkeypatch
+):
+    space = tiny_space
     out = tmp_path / "bench"
     argv = ["benchmark", "--space", str(space), "--n", "6", "--epochs", "1", "--seeds", "2"]
     argv += ["--out", str(out)]
@@ -150,21 +143,19 @@ def test_benchmark_end_to_end_prints_scipy_values_and_resumes(tmp_path, capsys, 
     assert "epochs" in capsys.readouterr().err
 
 
-def test_model_kw_must_be_key_equals_value(tmp_path, capsys):
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+def test_model_kw_must_be_key_equals_value(tiny_space, tmp_path, capsys):
+    space = tiny_space
     argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
     assert bench_main([*argv, "--model-kw", "adaptor", "--out", str(tmp_path / "o")]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
 
 
-def test_interrupt_exits_130_with_the_resume_hint(tmp_path, capsys, monkeypatch):
+def test_interrupt_exits_130_with_the_resume_hint(tiny_space, tmp_path, capsys, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_cli_bench, "run_benchmark", interrupted)
-    space = tmp_path / "tiny.yaml"
-    space.write_text(TINY)
+    space = tiny_space
     argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
     assert bench_main([*argv, "--out", str(tmp_path / "o")]) == 130
     assert "re-run the same command" in capsys.readouterr().err

@@ -9,8 +9,8 @@ uniform random score (the control: the same training time saved, no information)
 name of :data:`odeattn.proxies.PROXIES` by that proxy. A rejected candidate is told to TPE as
 PRUNED. Recorded per trained candidate: elapsed seconds, validation accuracy, parameters and
 the sampled architecture; the curves are best-so-far accuracy and the 2-D hypervolume of
-(accuracy ↑, log10 params ↓) against time, mean ± 95 % CI (Student t) over seeds. Each (arm, seed) run is stored as JSON when done,
-so a re-run only runs what is missing.
+(accuracy ↑, log10 params ↓) against time, mean ± 95 % CI (Student t) over seeds. Each (study,
+arm, seed) run is stored as JSON when done, so a re-run only runs what is missing.
 
 Two studies per arm and seed (``studies``): ``single`` — TPE on validation accuracy alone, for
 the best-so-far curve — and ``multi`` — multi-objective TPE (Ozaki et al. 2020; Optuna's
@@ -152,8 +152,8 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, f
         out = run_trial(study_cfg, params, space=space, seed=seed * 1000 + trial.number)
         acc, cost = out["val_accuracy"], math.log10(out["params"])
         tpe.tell(trial, acc if kind == "single" else [acc, cost])
-        t, n_params = time.perf_counter() - t0, out["params"]
-        events.append({"t": t, "acc": acc, "params": n_params, "arch": params})
+        t = time.perf_counter() - t0
+        events.append({"t": t, "acc": acc, "params": out["params"], "arch": params})
     return events
 
 

@@ -22,6 +22,7 @@ from odeattn.experiments._stats import (
     partial_spearman,
     spearman,
 )
+from odeattn.search._dashboard import json_safe
 
 __all__ = ["ceiling", "correlations", "write_report"]
 
@@ -58,17 +59,6 @@ def ceiling(rows: list[dict], seeds: int, n_boot: int = 1000) -> dict[str, float
     tau = noise_ceiling(*accs)
     lo, hi = bootstrap_ci(accs, noise_ceiling, n_boot=n_boot)
     return {"tau": tau, "tau_lo": lo, "tau_hi": hi, "n": len(rows), "seeds": seeds}
-
-
-def json_safe(v: Any) -> Any:
-    """``v`` with every NaN/inf as ``None`` (strict JSON has neither), numpy floats as floats."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    return v
 
 
 def _csv(path: Path, rows: list[dict]) -> None:

@@ -47,13 +47,14 @@ def dashboard_command(storage: str, study: StudyConfig) -> str:
     return f"optuna-dashboard {storage} --artifact-dir {artifact_dir(study)}"
 
 
-def _json(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """``v`` for strict JSON: NaN/inf as ``None``, keys as strings, tuples as lists."""
     if isinstance(v, float) and not math.isfinite(v):
         return None  # JSON has no NaN/inf; the dashboard would choke on them
     if isinstance(v, dict):
-        return {str(k): _json(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_json(x) for x in v]
+        return [json_safe(x) for x in v]
     return v
 
 
@@ -77,7 +78,7 @@ def arch_document(
     }
     if study.data.root:
         data["root"] = study.data.root
-    return {"model": _json(arch), "train": _json(train), "data": data}
+    return {"model": json_safe(arch), "train": json_safe(train), "data": data}
 
 
 def _plt() -> Any:
@@ -190,7 +191,7 @@ def record_trial(
 ) -> None:
     """Write the user attributes and (for an ``optuna.Trial``) the artifacts and the note."""
     for k, v in _attrs(arch, out, train_over, study).items():
-        trial.set_user_attr(k, _json(v))
+        trial.set_user_attr(k, json_safe(v))
     if not is_optuna_trial(trial):
         return  # not an optuna.Trial: attributes only
     n, title = trial.number, f"{study.name} trial {trial.number}: {arch.get('placement')}"
@@ -207,7 +208,7 @@ def record_trial(
         _upload(study, trial, yml, "application/x-yaml")
         js = Path(tmp) / f"trial_{n}.json"
         js.write_text(
-            json.dumps(_json({"metrics": out, "per_epoch": history, "stiffness": summaries}))
+            json.dumps(json_safe({"metrics": out, "per_epoch": history, "stiffness": summaries}))
         )
         _upload(study, trial, js, "application/json")
     if history:

@@ -62,7 +62,7 @@ def _study_file(src: Path, out: Path, backend: str, keep_pruning: bool) -> Path:
 
 
 def _count(storage: str, name: str) -> dict[str, int]:
-    from odeattn.search.ray_backend._storage import open_storage
+    from odeattn.search.backends.ray._storage import open_storage
 
     trials = optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
     return {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
@@ -149,7 +149,7 @@ def _noop_trial(epochs: int, names: list[str]):
 
 
 def _optuna_loop(study, url: str, n: int, epochs: int) -> float:
-    from odeattn.search import _optuna
+    from odeattn.search.backends.optuna import _worker as _optuna
 
     _optuna.run_trial = _noop_trial(
         epochs, study.objective_names
@@ -161,8 +161,8 @@ def _optuna_loop(study, url: str, n: int, epochs: int) -> float:
 
 
 def _ray_loop(study, space, url: str, n: int, epochs: int) -> float:
-    from odeattn.search.ray_backend import _ray_study
-    from odeattn.search.ray_backend import _tune as _ray
+    from odeattn.search.backends.ray import _study as _ray_study
+    from odeattn.search.backends.ray import _tune as _ray
 
     t0 = time.perf_counter()
     _ray.run(
@@ -200,10 +200,10 @@ def _overhead_row(
 
 
 def bench_overhead(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    from odeattn.search._optuna import open_study
-    from odeattn.search._resolve import resolve_space
-    from odeattn.search.config._load import load_study
-    from odeattn.search.ray_backend import _tune as _ray
+    from odeattn.search.backends.optuna._worker import open_study
+    from odeattn.search.backends.ray import _tune as _ray
+    from odeattn.study._resolve import resolve_space
+    from odeattn.study.config._load import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     f = _study_file((ROOT / args.study).resolve(), tmp / "noop.yaml", "optuna", False)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from odeattn.search.__main__ import main
-from odeattn.search.config._base import ConfigError
-from odeattn.search.config._load import load_search_space, load_study
+from odeattn.study.config._base import ConfigError
+from odeattn.study.config._load import load_search_space, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))

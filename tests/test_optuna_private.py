@@ -1,4 +1,4 @@
-"""Every Optuna internal odeattn uses (``odeattn.search._optuna_private``) checked against the
+"""Every Optuna internal odeattn uses (``odeattn.search.storage._optuna_private``) checked against the
 installed Optuna: if a release moves one, this fails here, loudly, not a search at run time."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from odeattn.search import _optuna_private as op
+from odeattn.search.storage import _optuna_private as op
 
 
 def test_ids_and_storage_match_the_public_storage_api() -> None:

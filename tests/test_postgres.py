@@ -190,7 +190,7 @@ def test_ray_backend_writes_into_postgres(pg_url, tmp_path) -> None:
     pytest.importorskip("ray")
     code = """
         import sys, optuna
-        from odeattn.search.ray_backend import _tune as _ray
+        from odeattn.search.backends.ray import _tune as _ray
         def sample(trial, space):
             return {"x": trial.suggest_float("x", -1, 1)}
         def trial_fn(cfg, params, report, *, trial=None):

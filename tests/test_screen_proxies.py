@@ -12,10 +12,11 @@ import torch
 import yaml
 
 from odeattn.proxies import PROXIES
-from odeattn.search import _build, resolve_space, run_trial
-from odeattn.search._objective import build
-from odeattn.search.config._base import ConfigError
-from odeattn.search.config._load import load_study
+from odeattn.search import resolve_space, run_trial
+from odeattn.search.trial._objective import build
+from odeattn.study import _build
+from odeattn.study.config._base import ConfigError
+from odeattn.study.config._load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 

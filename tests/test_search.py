@@ -19,12 +19,13 @@ from optuna.trial import TrialState, create_trial
 
 from odeattn.models import format_placement
 from odeattn.search import Space, budget_used, decode, resolve_space, run_trial, sample
-from odeattn.search import _optuna as backend
 from odeattn.search.__main__ import main
-from odeattn.search._prune import percentile_rule
-from odeattn.search._storage import make_storage, process_tag, recover_stale
-from odeattn.search.config._load import load_study
-from odeattn.search.config._space import SearchSpaceConfig
+from odeattn.search.backends.optuna import _worker as backend
+from odeattn.search.backends.optuna._prune import percentile_rule
+from odeattn.search.storage._storage import make_storage, process_tag, recover_stale
+from odeattn.study import grid_space, sampler_class
+from odeattn.study.config._load import load_study
+from odeattn.study.config._space import SearchSpaceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -243,7 +244,7 @@ def _fake_run_trial(
     study: Any, params: dict, report: Any, *, trial: Any, space: Any, screen: Any, seed: Any = None
 ) -> dict:
     from odeattn.models import create_model
-    from odeattn.search._objective import build
+    from odeattn.search.trial._objective import build
 
     model, _ = build(study, space, params)
     arch = model.architecture()
@@ -343,8 +344,8 @@ def test_multi_objective_pruning_budget_across_invocations_and_export(
 # ----------------------------------------------------------------------------- one real trial
 def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     from odeattn.proxies import count_flops, tns_at_init
-    from odeattn.search import _build
-    from odeattn.search._objective import build
+    from odeattn.search.trial._objective import build
+    from odeattn.study import _build
 
     monkeypatch.setenv("ODEATTN_THREADS", "1")
     torch.set_num_threads(1)
@@ -403,7 +404,7 @@ def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -
     )
     space = resolve_space(study)
     s = backend.open_study(study, str(tmp_path / "j.log"), space)
-    assert type(s.sampler).__name__ == backend.sampler_class(name).__name__
+    assert type(s.sampler).__name__ == sampler_class(name).__name__
     seen = set()
     for _ in range(4):
         t = s.ask()
@@ -411,7 +412,7 @@ def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -
         seen.add(decode(space, flat).values["placement"])
         s.tell(t, [0.5, 0.1, float(sum(flat.values()))])
     if name == "grid":  # the grid enumerates distinct points: 2^9 placements
-        assert len(seen) == 4 and len(backend.grid_space(space)) == 9
+        assert len(seen) == 4 and len(grid_space(space)) == 9
 
 
 def test_default_storage_follows_workers_and_keeps_an_existing_study(tmp_path: Path) -> None:
@@ -482,7 +483,7 @@ def test_surplus_trial_is_not_trained_and_stops_the_worker(tmp_path: Path, monke
 def test_stale_heartbeat_from_another_host_is_failed_and_requeued(tmp_path: Path) -> None:
     import sqlite3
 
-    from odeattn.search import _storage
+    from odeattn.search.storage import _storage
 
     db = tmp_path / "hb.db"
     url = f"sqlite:///{db}"
@@ -519,7 +520,7 @@ def test_stale_heartbeat_from_another_host_is_failed_and_requeued(tmp_path: Path
 
 
 def test_heartbeat_thread_beats_while_the_trial_runs(tmp_path: Path, monkeypatch) -> None:
-    from odeattn.search import _storage
+    from odeattn.search.storage import _storage
 
     s = optuna.create_study(storage=make_storage(f"sqlite:///{tmp_path}/t.db"), study_name="t")
     t = s.ask()

@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from odeattn.search.__main__ import main
-from odeattn.search.config._load import load_study
+from odeattn.study.config._load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))

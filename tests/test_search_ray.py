@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from odeattn.search.ray_backend import _tune as _ray
+from odeattn.search.backends.ray import _tune as _ray
 
 ROOT = Path(__file__).resolve().parents[1]
 XS = [0.0, 3.0, 0.5, 2.0, 1.0, 4.0]  # trial number -> x (deterministic, independent of the sampler)
@@ -219,8 +219,8 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
     script = textwrap.dedent(f"""
         import sys
         sys.modules["ray"] = None  # `import ray` raises ImportError, as if it were not installed
-        import odeattn, odeattn.proxies, odeattn.search, odeattn.search.ray_backend._tune as r
-        import odeattn.search.config._study
+        import odeattn, odeattn.proxies, odeattn.search, odeattn.search.backends.ray._tune as r
+        import odeattn.study.config._study
         assert "ray" not in [m for m in sys.modules if sys.modules[m] is not None], "ray imported"
         assert r.ray_available() is False
         try:
@@ -248,8 +248,8 @@ def test_odeattn_works_without_ray(tmp_path) -> None:
 
 def test_outcome_maps_results_to_optuna_states() -> None:
     pytest.importorskip("ray")
-    from odeattn.search.ray_backend._searcher import outcome
-    from odeattn.search.ray_backend._worker import ERROR, FINAL, PRUNED
+    from odeattn.search.backends.ray._searcher import outcome
+    from odeattn.search.backends.ray._worker import ERROR, FINAL, PRUNED
 
     S = optuna.trial.TrialState
     final = {FINAL: 1.0, PRUNED: 0.0, "a": 0.5, "b": 2.0}
@@ -262,7 +262,7 @@ def test_outcome_maps_results_to_optuna_states() -> None:
 
 
 def test_asha_rule_and_rungs() -> None:
-    from odeattn.search.ray_backend._worker import asha_stops, rungs
+    from odeattn.search.backends.ray._worker import asha_stops, rungs
 
     assert rungs(3, 2, 3) == [2] and rungs(10, 1, 3) == [1, 3, 9] and rungs(2, 2, 3) == []
     assert asha_stops(0.5, [0.5, 0.9, 0.8], "max", 2) is True  # below the median
@@ -273,9 +273,9 @@ def test_asha_rule_and_rungs() -> None:
 
 
 def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypatch) -> None:
-    pytest.importorskip("odeattn.search._optuna")
-    from odeattn.search.config._load import load_study
-    from odeattn.search.ray_backend import _study as _ray_study
+    pytest.importorskip("odeattn.search.backends.optuna._worker")
+    from odeattn.search.backends.ray import _study as _ray_study
+    from odeattn.study.config._load import load_study
 
     ray_cfg = {
         "scheduler": "asha",

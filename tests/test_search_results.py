@@ -15,16 +15,18 @@ import yaml
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from odeattn.search import _build, _objective, budget_used
-from odeattn.search import _optuna as backend
+from odeattn.search import budget_used
 from odeattn.search.__main__ import main
-from odeattn.search._dashboard import arch_document
-from odeattn.search._export import best_trials, export_best
-from odeattn.search._front import best_of, finished
-from odeattn.search._metrics import _batch_se
-from odeattn.search._noise import format_corr, kendall_ci
-from odeattn.search._prune import decide, dominated_rule, percentile_rule
-from odeattn.search.config._load import load_study
+from odeattn.search.backends.optuna import _worker as backend
+from odeattn.search.backends.optuna._prune import decide, dominated_rule, percentile_rule
+from odeattn.search.results._export import best_trials, export_best
+from odeattn.search.results._front import best_of, finished
+from odeattn.search.results._noise import format_corr, kendall_ci
+from odeattn.search.trial import _objective
+from odeattn.search.trial._dashboard import arch_document
+from odeattn.search.trial._metrics import _batch_se
+from odeattn.study import plan_for
+from odeattn.study.config._load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -148,7 +150,7 @@ def test_exported_train_section_reproduces_the_search_config(tmp_path: Path) -> 
     from odeattn.train import RECIPES, TrainConfig
 
     cfg = TrainConfig.from_dict({k: v for k, v in doc["train"].items() if k != "recipe"})
-    used = _build.train_config(study, {"batch_size": 32}, None)
+    used = plan_for(study).train_config({"batch_size": 32}, None)
     assert cfg.epochs == used.epochs == 4 and cfg.lr == 0.05 and cfg.batch_size == 32
     assert cfg.warmup_epochs == used.warmup_epochs != RECIPES["digits"].warmup_epochs
 
@@ -217,7 +219,7 @@ def test_setup_failure_exits_2_and_spends_no_budget(tmp_path: Path, monkeypatch,
     def broken(study: Any) -> Any:
         raise OSError("[binary: cifar-10-batches-bin] is missing")
 
-    monkeypatch.setattr(_objective._build, "data_for", broken)
+    monkeypatch.setattr(_objective, "data_for", broken)
     assert main([str(path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "[binary: cifar-10-batches-bin]" in err[0]  # one line, markup kept
@@ -330,7 +332,7 @@ def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
 
 
 def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
-    from odeattn.search.config._base import ConfigError
+    from odeattn.study.config._base import ConfigError
 
     one = [{"metric": "val_accuracy", "direction": MAX}]
     with pytest.raises(ConfigError, match=r"pruning\.rule: `dominated` needs two or more"):
@@ -340,7 +342,7 @@ def test_dominated_rule_needs_several_objectives(tmp_path: Path) -> None:
 def test_summary_lists_failed_trials_with_their_markup_intact(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from odeattn.search._export import summary_table
+    from odeattn.search.results._export import summary_table
 
     study = load_study(_write(tmp_path))
     s = optuna.create_study(directions=[MAX, MIN])

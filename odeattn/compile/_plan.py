@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from odeattn.graph import MethodGraph
-from odeattn.tableau._butcher import ButcherTableau
+from odeattn.tableau import ButcherTableau
 
 __all__ = ["Plan", "lincomb", "shift"]
 

@@ -6,6 +6,7 @@ docs/results.md reports what they found.
 """
 
 from odeattn.experiments._bench import BenchConfig, bench_rows, run_benchmark
+from odeattn.experiments._cli_bench import bench_main
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import (
     bootstrap_ci,
@@ -18,6 +19,7 @@ from odeattn.experiments._stats import (
 
 __all__ = [
     "BenchConfig",
+    "bench_main",
     "bench_rows",
     "bootstrap_ci",
     "ceiling",

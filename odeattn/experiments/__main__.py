@@ -27,8 +27,8 @@ from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_
 from odeattn.experiments._efficiency import EffConfig, curves, preflight, run_efficiency
 from odeattn.experiments._plots import curves_plot
 from odeattn.experiments._stats import fmt_ci, mean_ci
-from odeattn.search._dashboard import json_safe
-from odeattn.search._signals import interrupt_once
+from odeattn.search import interrupt_once
+from odeattn.search.trial import json_safe
 
 
 def _parser() -> OneLineParser:

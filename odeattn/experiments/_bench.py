@@ -29,9 +29,9 @@ from optuna.trial import TrialState
 from odeattn._errors import must
 from odeattn.proxies import PROXIES
 from odeattn.search import Space, resolve_space, run_trial, sample
-from odeattn.search._build import data_for, input_batch
-from odeattn.search._objective import build
-from odeattn.search.config import StudyConfig
+from odeattn.search.trial import build
+from odeattn.study import data_for, input_batch
+from odeattn.study.config import StudyConfig
 
 __all__ = ["BenchConfig", "bench_rows", "bench_study", "open_study", "proxy_names", "run_benchmark"]
 

@@ -34,7 +34,7 @@ from odeattn.experiments._bench import (
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
-from odeattn.search._build import data_for
+from odeattn.study import data_for
 
 __all__ = ["add_bench_args", "bench_main", "print_report"]
 

@@ -38,11 +38,9 @@ import torch
 from odeattn._errors import must, unknown_name
 from odeattn.experiments._bench import BenchConfig, bench_study
 from odeattn.proxies import PROXIES, Screen
-from odeattn.search import Space, resolve_space, run_trial, sample
-from odeattn.search._build import data_for, input_batch
-from odeattn.search._metrics import stiffness
-from odeattn.search._objective import build
-from odeattn.search._signals import die_with_parent
+from odeattn.search import Space, die_with_parent, resolve_space, run_trial, sample
+from odeattn.search.trial import build, stiffness
+from odeattn.study import data_for, input_batch
 
 __all__ = ["STUDIES", "EffConfig", "curves", "hypervolume", "preflight", "run_efficiency"]
 

@@ -22,7 +22,7 @@ from odeattn.experiments._stats import (
     partial_spearman,
     spearman,
 )
-from odeattn.search._dashboard import json_safe
+from odeattn.search.trial import json_safe
 
 __all__ = ["ceiling", "correlations", "write_report"]
 

@@ -24,8 +24,8 @@ import torch
 from odeattn.data import load_dataset
 from odeattn.models import create_model
 from odeattn.proxies import count_params
-from odeattn.search._build import input_batch
 from odeattn.stiffness import record, stiffness_proportion_grid, tns
+from odeattn.study import input_batch
 from odeattn.train import RECIPES, fit
 
 __all__ = ["DIGITS", "M1_GRID", "M2_GRID", "RunCache", "train_variant"]

@@ -12,7 +12,13 @@ from odeattn.models import lm_resnet as _lm_resnet  # noqa: F401
 from odeattn.models import odenet as _odenet  # noqa: F401  (importing registers the families)
 from odeattn.models import resnet as _resnet  # noqa: F401
 from odeattn.models import rkcnn as _rkcnn  # noqa: F401
-from odeattn.models._checkpoint import load_checkpoint, save_checkpoint
+from odeattn.models._checkpoint import (
+    load_checkpoint,
+    plain,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from odeattn.models._common import format_placement, parse_placement, split_per_stage
 from odeattn.models._registry import MODELS, ModelArgumentError, create_model, list_models
 from odeattn.models.lm_resnet import MULTISTEP_METHODS
@@ -26,6 +32,9 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "parse_placement",
+    "plain",
+    "rng_state",
     "save_checkpoint",
+    "set_rng_state",
     "split_per_stage",
 ]

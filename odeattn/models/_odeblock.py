@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from odeattn import solve
-from odeattn.compile._record import Recordable
+from odeattn.compile import Recordable
 
 __all__ = ["ConcatConv2d", "MnistResBranch", "ODEBlock", "ODEFunc", "ODENet", "gn"]
 

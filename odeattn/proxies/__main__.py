@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from odeattn.experiments._cli_bench import bench_main
+from odeattn.experiments import bench_main
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,6 +1,6 @@
 """Architecture search over residual networks seen as ODE solvers: ``python -m odeattn.search``.
 
-A study file (``studies/*.yaml``, schema in :mod:`odeattn.search.config._study`) names a search-space file
+A study file (``studies/*.yaml``, schema in :mod:`odeattn.study.config._study`) names a search-space file
 (``search_spaces/*.yaml``), data, a model family, objectives, a budget, a sampler and a backend.
 The backends share two seams, which stay stable:
 
@@ -29,7 +29,7 @@ The backends share two seams, which stay stable:
 ``run_ray(study_cfg, space, storage_url, *, console) -> dict`` in ``_ray_study.py`` (the Ray
 backend, on top of ``_ray.py``) runs the study's remaining budget with ``OptunaSearch`` on
 ``storage_url`` until ``budget_used`` reaches ``study_cfg.budget.n_trials`` and returns a summary
-dict. ``study_cfg.ray`` holds its settings (:class:`odeattn.search.config._study.RayCfg`).
+dict. ``study_cfg.ray`` holds its settings (:class:`odeattn.study.config._study.RayCfg`).
 
 After either backend, ``_noise.conclude`` fails loudly (set-up failure: exit 2; every trial
 failed: exit 1) and measures the study's noise ceiling; the summary, ``best/`` and the plots use
@@ -38,16 +38,18 @@ every finished trial (``_front``), pruned-at-the-final-epoch ones included.
 
 from __future__ import annotations
 
-from odeattn.search._objective import run_trial
-from odeattn.search._resolve import resolve_space
-from odeattn.search._space import Space, decode, sample
-from odeattn.search._storage import budget_used, default_storage, make_storage
+from odeattn.search._signals import die_with_parent, interrupt_once
+from odeattn.search.storage import budget_used, default_storage, make_storage
+from odeattn.search.trial import run_trial
+from odeattn.study import Space, decode, resolve_space, sample
 
 __all__ = [
     "Space",
     "budget_used",
     "decode",
     "default_storage",
+    "die_with_parent",
+    "interrupt_once",
     "make_storage",
     "resolve_space",
     "run_trial",

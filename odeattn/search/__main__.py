@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from odeattn.search._dryrun import dry_run
-from odeattn.search._resolve import check_data, resolve_space
 from odeattn.search._run import run_search
 from odeattn.search._signals import interrupt_once
-from odeattn.search._storage import budget_used
-from odeattn.search.config import ConfigError, SearchFailed, SetupError, StudyConfig, load_study
-from odeattn.search.ray_backend import check_ray
+from odeattn.search.backends.ray import check_ray
+from odeattn.search.storage import budget_used
+from odeattn.study import check_data, resolve_space
+from odeattn.study.config import ConfigError, SearchFailed, SetupError, StudyConfig, load_study
 
 __all__ = ["main"]
 

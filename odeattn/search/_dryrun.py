@@ -16,21 +16,19 @@ import torch
 
 from odeattn.models import create_model
 from odeattn.proxies import count_params
-from odeattn.search import _build, _metrics
-from odeattn.search._objective import build
-from odeattn.search._space import Space, sample
-from odeattn.search.config import StudyConfig
+from odeattn.search.trial import attention_blocks, build, stiffness
+from odeattn.study import SHAPES, Space, StudyConfig, data_for, input_batch, sample
 
 __all__ = ["dry_run"]
 
 
 def _batch(study: StudyConfig, n: int) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
     try:
-        data = _build.data_for(study)
+        data = data_for(study)
     except (FileNotFoundError, OSError, ValueError) as e:
-        if study.data.name not in _build.SHAPES:
+        if study.data.name not in SHAPES:
             raise
-        shape, classes = _build.SHAPES[study.data.name]
+        shape, classes = SHAPES[study.data.name]
         g = torch.Generator().manual_seed(0)
         x = torch.randn((n, *shape), generator=g)
         y = torch.randint(0, classes, (n,), generator=g)
@@ -44,7 +42,7 @@ def _batch(study: StudyConfig, n: int) -> tuple[Any, torch.Tensor, torch.Tensor,
                 "a real run stops with exit 2 until the files load"
             ),
         )
-    x = _build.input_batch(data, n)
+    x = input_batch(data, n)
     return data, x, data.val.y[:n].long(), f"validation batch {tuple(x.shape)} of {study.data.name}"
 
 
@@ -54,9 +52,7 @@ def dry_run(
     """Sample ``n_configs`` architectures, build and run each on one batch; returns one row each."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data, x, y, where = _batch(study, batch)
-    classes = (
-        getattr(data, "num_classes", None) or _build.SHAPES.get(study.data.name, (None, None))[1]
-    )
+    classes = getattr(data, "num_classes", None) or SHAPES.get(study.data.name, (None, None))[1]
     s = optuna.create_study(
         directions=study.directions, sampler=optuna.samplers.RandomSampler(seed=study.sampler.seed)
     )
@@ -73,7 +69,7 @@ def dry_run(
         model.train()
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
-        st = _metrics.stiffness(model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m)
+        st = stiffness(model, x, kind=study.measure.nsi, p_hat_m=study.measure.p_hat_m)
         arch = model.architecture()
         rows.append(
             {
@@ -85,7 +81,7 @@ def dry_run(
                 "n_params": count_params(model, trainable_only=False),
                 "loss": loss.item(),
                 "tns": st["tns"],
-                "attention_blocks": _metrics.attention_blocks(arch),
+                "attention_blocks": attention_blocks(arch),
                 "batch": where,
             }
         )

@@ -3,7 +3,7 @@
 Order: resolve the storage (``_storage.default_storage``); open or create the study and fail +
 re-queue trials a killed process left RUNNING (pid on this host; stale heartbeat, any host, on an
 RDB storage); run the backend (optuna in-process, N spawned
-local workers, or ``odeattn.search.ray_backend._study.run_ray``; the optuna backend then waits for trials
+local workers, or ``odeattn.search.backends.ray._study.run_ray``; the optuna backend then waits for trials
 other processes still run, and takes over any whose process dies); print the summary table; export
 ``runs/<study>/best/*.yaml``; write the plots; print the optuna-dashboard command.
 """
@@ -22,18 +22,23 @@ from optuna.trial import TrialState
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from odeattn.search._dashboard import dashboard_command
-from odeattn.search._export import export_best, summary_table
-from odeattn.search._noise import conclude
-from odeattn.search._optuna import open_study, worker_loop, worker_main
-from odeattn.search._plots import study_plots
 from odeattn.search._signals import die_with_parent, interrupt_once, stop_children
-from odeattn.search._space import Space
-from odeattn.search._storage import budget_used, default_storage, make_storage, recover_stale
-from odeattn.search._storage_url import check_storage_url, redact
-from odeattn.search._study_check import check_study, stamp_study
-from odeattn.search.config import ConfigError, StudyConfig
-from odeattn.search.ray_backend import check_ray, resolve_storage_url, run_ray
+from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
+from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
+from odeattn.search.results import conclude, export_best, study_plots, summary_table
+from odeattn.search.storage import (
+    budget_used,
+    check_storage_url,
+    check_study,
+    default_storage,
+    make_storage,
+    recover_stale,
+    redact,
+    stamp_study,
+)
+from odeattn.search.trial import dashboard_command
+from odeattn.study import Space
+from odeattn.study.config import ConfigError, StudyConfig
 
 __all__ = ["prepare_storage", "run_search"]
 

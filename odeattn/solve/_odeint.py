@@ -89,7 +89,7 @@ def _prebuild() -> None:
             _STEPPERS[name] = (tab, Stepper(tab))
 
 
-def _stepper(tab: Any, rtol: float, atol: float, opts: Mapping[str, Any]) -> Any:
+def make_stepper(tab: Any, rtol: float, atol: float, opts: Mapping[str, Any]) -> Any:
     """The stage kernel for ``tab`` (explicit kernels do not depend on rtol/atol)."""
     hit = _STEPPERS.get(tab.name)
     if hit is not None and hit[0] is tab:
@@ -136,7 +136,7 @@ def odeint(
             f"its own steps: pass options={{'step_size': h}} or {{'steps': n}} (or an embedded pair, "
             f"e.g. 'dopri5', 'bosh3', 'tsit5')"
         )
-    stepper = _stepper(tab, rtol, atol, opts)
+    stepper = make_stepper(tab, rtol, atol, opts)
     f = Counted(func, y0.dtype)
     stats = SolveStats(method=tab.name, adaptive=not fixed)
     set_last(stats)

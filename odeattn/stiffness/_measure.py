@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from odeattn._errors import must
-from odeattn.data._augment import BatchTransform
+from odeattn.data import BatchTransform
 from odeattn.stiffness import _tns
 from odeattn.stiffness._metrics import stiffness_proportion, tns_per_sample
 from odeattn.stiffness._probe import preserved

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from odeattn._errors import did_you_mean
-from odeattn.compile._record import Recordable
+from odeattn.compile import Recordable
 from odeattn.stiffness._kernels import add_with_norms, addcmul_with_norms, step_norms
 
 NSI_DEFINITIONS = {

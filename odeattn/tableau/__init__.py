@@ -17,10 +17,19 @@ from __future__ import annotations
 from odeattn._errors import unknown_name
 from odeattn.tableau._butcher import ButcherTableau
 from odeattn.tableau._data import build_tableaus
+from odeattn.tableau._data_extra import DOP853_B3
+from odeattn.tableau._exact import parse_entry
 from odeattn.tableau._library import Library
 from odeattn.tableau._stability import StabilityFunction
 
-__all__ = ["TABLEAUS", "ButcherTableau", "StabilityFunction", "get_tableau"]
+__all__ = [
+    "DOP853_B3",
+    "TABLEAUS",
+    "ButcherTableau",
+    "StabilityFunction",
+    "get_tableau",
+    "parse_entry",
+]
 
 TABLEAUS: Library = Library(build_tableaus)  # read-only; built and checked on first use
 

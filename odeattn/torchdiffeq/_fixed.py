@@ -26,8 +26,7 @@ import torch
 from torch import Tensor
 
 from odeattn.compile import StageSolveError, Stepper
-from odeattn.solve._interp import hermite
-from odeattn.solve._odeint import _stepper
+from odeattn.solve import hermite, make_stepper
 from odeattn.tableau import TABLEAUS
 from odeattn.torchdiffeq._rk import find_event, warn_unused
 
@@ -77,7 +76,7 @@ class FixedGrid:
         self.atol = float(torch.as_tensor(atol).min()) if isinstance(atol, Tensor) else float(atol)
         self.fallback = None
         if tableau is not None:
-            self.stepper = _stepper(tableau, self.rtol, self.atol, {})
+            self.stepper = make_stepper(tableau, self.rtol, self.atol, {})
             if not tableau.is_explicit and tableau.stages == 1:  # one implicit stage: try the
                 self.fallback = self.stepper  # Jacobian-free fixed point first, Newton if it fails
                 self.stepper = Stepper(

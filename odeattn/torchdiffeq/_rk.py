@@ -22,11 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from odeattn.solve import _interp
-from odeattn.solve._odeint import _stepper
-from odeattn.solve._time_grad import with_time_grads
-from odeattn.tableau._data_extra import DOP853_B3
-from odeattn.tableau._exact import parse_entry
+from odeattn.solve import hermite, make_stepper, mid_state, quartic, with_time_grads
+from odeattn.tableau import DOP853_B3, parse_entry
 from odeattn.torchdiffeq._func import rms_norm
 
 __all__ = ["AdaptiveRK", "find_event", "warn_unused"]
@@ -101,7 +98,7 @@ class AdaptiveRK:
         self.func, self.y0, self.tab, self.dtype = func, y0, tableau, dtype
         self.rtol = rtol if not isinstance(rtol, Tensor) else rtol.to(y0.device, y0.real.dtype)
         self.atol = atol if not isinstance(atol, Tensor) else atol.to(y0.device, y0.real.dtype)
-        self.stepper = _stepper(tableau, 1e-7, 1e-9, {})
+        self.stepper = make_stepper(tableau, 1e-7, 1e-9, {})
         self.first_step, self.norm = first_step, norm or rms_norm
         self.record: list | None = None  # accepted steps, for odeint_dense
         self.safety, self.ifactor, self.dfactor = float(safety), float(ifactor), float(dfactor)
@@ -228,12 +225,12 @@ class AdaptiveRK:
         hh = h.to(y0.real.dtype)
         hf0, hf1 = hh * f0, hh * f1
         if self.mid is not None:
-            return _interp.quartic(theta, y0, y1, hf0, hf1, _interp.mid_state(y0, hh, ks, self.mid))
+            return quartic(theta, y0, y1, hf0, hf1, mid_state(y0, hh, ks, self.mid))
         if self.tab.order >= 4:  # no dense output of the method's order: re-step from t0 to t
             return self.stepper.step(
                 self.func, t0, y0, t - t0, k1=f0 if self.stepper._k1_ok else None
             )[0]
-        return _interp.hermite(theta, y0, y1, hf0, hf1)
+        return hermite(theta, y0, y1, hf0, hf1)
 
     def integrate(self, t: Tensor) -> Tensor:
         """Outputs at t; gradients w.r.t. t are those of the exact flow (odeattn._time_grad)."""

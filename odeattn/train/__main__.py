@@ -49,8 +49,7 @@ import yaml
 from tqdm import tqdm
 
 from odeattn.data import DatasetFileError, load_dataset
-from odeattn.models import create_model
-from odeattn.models._checkpoint import plain
+from odeattn.models import create_model, plain
 from odeattn.train._loop import RECIPES, Diverged, TrainConfig, fit
 from odeattn.train._run_dir import UsageError, checked_checkpoint, free_out
 

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odeattn.data import Split
-from odeattn.data._augment import BatchTransform
+from odeattn.data import BatchTransform, Split
 from odeattn.train._recipes import TrainConfig
 
 __all__ = ["Diverged", "check_finite", "steps_per_epoch", "train_epoch"]

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odeattn.data import Dataset, Split
-from odeattn.data._augment import BatchTransform
+from odeattn.data import BatchTransform, Dataset, Split
 
 __all__ = ["evaluate", "evaluate_split"]
 

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from odeattn.data import Dataset, Split
-from odeattn.data._augment import BatchTransform
-from odeattn.models._checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from odeattn.data import BatchTransform, Dataset, Split
+from odeattn.models import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from odeattn.train._epoch import Diverged, check_finite, steps_per_epoch, train_epoch
 from odeattn.train._eval import evaluate, evaluate_split
 from odeattn.train._recipes import RECIPES, TrainConfig, lr_factor

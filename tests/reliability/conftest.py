@@ -137,7 +137,7 @@ def kill_group(p: subprocess.Popen) -> None:
 
 
 def counted(ts: list[optuna.trial.FrozenTrial]) -> int:
-    """What the budget counts (see odeattn.search._storage)."""
+    """What the budget counts (see odeattn.search.storage._storage)."""
     return sum(
         t.state.name in ("COMPLETE", "PRUNED", "RUNNING")
         or (

@@ -16,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from odeattn.search._storage import budget_used, make_storage, recover_stale
+from odeattn.search.storage._storage import budget_used, make_storage, recover_stale
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {
@@ -29,8 +29,8 @@ ENV = {
 WORKER = textwrap.dedent(
     """
     import sys, time, optuna
-    from odeattn.search._optuna_private import storage_of, trial_id_of
-    from odeattn.search._storage import heartbeat, make_storage
+    from odeattn.search.storage._optuna_private import storage_of, trial_id_of
+    from odeattn.search.storage._storage import heartbeat, make_storage
     s = optuna.create_study(study_name="hb", storage=make_storage(sys.argv[1]),
                             load_if_exists=True)
     t = s.ask()

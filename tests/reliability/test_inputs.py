@@ -10,7 +10,7 @@ import optuna
 import pytest
 from conftest import cli, study_file
 
-from odeattn.search._storage_url import StorageURLError, check_storage_url, redact
+from odeattn.search.storage._storage_url import StorageURLError, check_storage_url, redact
 
 
 def _one_line_exit_2(r, *needles: str) -> str:

@@ -1,0 +1,31 @@
+"""One trial: build the sampled network, train it, measure every objective, record it.
+
+``run_trial(study, params, report, *, trial=None)`` (``_objective``) is the seam both backends
+share; ``_metrics`` measures stiffness, cost and attention blocks; ``_dashboard`` writes a trial's
+user attributes and artifacts for optuna-dashboard.
+"""
+
+from odeattn.search.trial._dashboard import (
+    arch_document,
+    artifact_dir,
+    dashboard_command,
+    json_safe,
+    record_trial,
+)
+from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
+from odeattn.search.trial._objective import Report, Screen, build, run_trial
+
+__all__ = [
+    "Report",
+    "Screen",
+    "arch_document",
+    "artifact_dir",
+    "attention_blocks",
+    "build",
+    "cost",
+    "dashboard_command",
+    "json_safe",
+    "record_trial",
+    "run_trial",
+    "stiffness",
+]

@@ -150,10 +150,9 @@ def _noop_trial(epochs: int, names: list[str]):
 
 def _optuna_loop(study, url: str, n: int, epochs: int) -> float:
     from odeattn.search.backends.optuna import _worker as _optuna
+    from odeattn.search.trial import _replicates
 
-    _optuna.run_trial = _noop_trial(
-        epochs, study.objective_names
-    )  # the backend's loop, no training
+    _replicates.run_trial = _noop_trial(epochs, study.objective_names)  # the loop, no training
     s = study.model_copy(update={"budget": study.budget.model_copy(update={"n_trials": n})})
     t0 = time.perf_counter()
     _optuna.worker_loop(s, url)

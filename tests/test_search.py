@@ -23,6 +23,7 @@ from odeattn.search.__main__ import main
 from odeattn.search.backends.optuna import _worker as backend
 from odeattn.search.backends.optuna._prune import percentile_rule
 from odeattn.search.storage._storage import make_storage, process_tag, recover_stale
+from odeattn.search.trial import _replicates
 from odeattn.study import grid_space, sampler_class
 from odeattn.study.config._load import load_study
 from odeattn.study.config._space import SearchSpaceConfig
@@ -268,7 +269,7 @@ def _fake_run_trial(
 def test_multi_objective_pruning_budget_across_invocations_and_export(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(backend, "run_trial", _fake_run_trial)
+    monkeypatch.setattr(_replicates, "run_trial", _fake_run_trial)
     study_file = tmp_path / "mo.yaml"
     study_file.write_text(
         yaml.safe_dump(
@@ -471,7 +472,7 @@ def test_surplus_trial_is_not_trained_and_stops_the_worker(tmp_path: Path, monke
         s1.add_trial(create_trial(state=TrialState.COMPLETE, values=[0.5, 0.1, 1.0]))
     other = s1.ask()  # another worker asked first and is still training
     calls = []
-    monkeypatch.setattr(backend, "run_trial", lambda *a, **k: calls.append(1) or {})
+    monkeypatch.setattr(_replicates, "run_trial", lambda *a, **k: calls.append(1) or {})
     s2 = backend.open_study(study, url, space, worker=1)
     assert budget_used(s2) == 3
     assert backend._one_trial(study, space, s2, lambda *_: None) is False

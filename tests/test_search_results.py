@@ -22,7 +22,7 @@ from odeattn.search.backends.optuna._prune import decide, dominated_rule, percen
 from odeattn.search.results._export import best_trials, export_best
 from odeattn.search.results._front import best_of, finished
 from odeattn.search.results._noise import format_corr, kendall_ci
-from odeattn.search.trial import _objective
+from odeattn.search.trial import _objective, _replicates
 from odeattn.search.trial._dashboard import arch_document
 from odeattn.search.trial._metrics import _batch_se
 from odeattn.study import plan_for
@@ -172,7 +172,7 @@ def _fake(calls: list[tuple[dict, Any]]) -> Any:
 
 def test_duplicate_configuration_is_served_from_storage(tmp_path: Path, monkeypatch) -> None:
     calls: list = []
-    monkeypatch.setattr(backend, "run_trial", _fake(calls))
+    monkeypatch.setattr(_replicates, "run_trial", _fake(calls))
     runs = tmp_path / "runs"
     path = _write(tmp_path, runs_dir=str(runs))
     study = load_study(path)
@@ -198,7 +198,7 @@ def _space(study: Any) -> Any:
 
 def test_replicates_train_k_seeds_and_store_mean_and_se(tmp_path: Path, monkeypatch) -> None:
     calls: list = []
-    monkeypatch.setattr(backend, "run_trial", _fake(calls))
+    monkeypatch.setattr(_replicates, "run_trial", _fake(calls))
     study = load_study(_write(tmp_path, replicates=3, budget={"n_trials": 1}))
     url = f"sqlite:///{tmp_path}/rep.db"
     backend.worker_loop(study, url)
@@ -226,7 +226,7 @@ def test_setup_failure_exits_2_and_spends_no_budget(tmp_path: Path, monkeypatch,
     s = optuna.load_study(study_name="r", storage=f"sqlite:///{runs}/r/study.db")
     assert [t.state for t in s.trials] == [TrialState.FAIL] and budget_used(s) == 0
     monkeypatch.undo()
-    monkeypatch.setattr(backend, "run_trial", _fake([]))
+    monkeypatch.setattr(_replicates, "run_trial", _fake([]))
     assert main([str(path), "--quiet"]) == 0  # the data is back: the whole budget runs
     s = optuna.load_study(study_name="r", storage=f"sqlite:///{runs}/r/study.db")
     assert budget_used(s) == 3 and sum(t.state == TrialState.COMPLETE for t in s.trials) == 3
@@ -236,7 +236,7 @@ def test_a_run_whose_every_trial_failed_exits_non_zero(tmp_path: Path, monkeypat
     def explode(*a: Any, **k: Any) -> Any:
         raise RuntimeError("diverged [red]x[/]")
 
-    monkeypatch.setattr(backend, "run_trial", explode)
+    monkeypatch.setattr(_replicates, "run_trial", explode)
     path = _write(tmp_path, runs_dir=str(tmp_path / "runs"))
     assert main([str(path)]) == 1
     out = capsys.readouterr()

@@ -14,10 +14,12 @@ from odeattn.search.trial._dashboard import (
 )
 from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
 from odeattn.search.trial._objective import Report, Screen, build, run_trial
+from odeattn.search.trial._replicates import aggregate, train_replicates
 
 __all__ = [
     "Report",
     "Screen",
+    "aggregate",
     "arch_document",
     "artifact_dir",
     "attention_blocks",
@@ -28,4 +30,5 @@ __all__ = [
     "record_trial",
     "run_trial",
     "stiffness",
+    "train_replicates",
 ]

@@ -1,16 +1,16 @@
 """The embedded backend: an ask/tell loop in this process or in N local worker processes.
 
 ``_worker`` (samplers, opening the study, the worker loop), ``_prune`` (odeattn's own pruning
-rules for multi-objective studies), ``_replicate`` (replicates and duplicates served from storage).
+rules for multi-objective studies), ``_duplicate`` (configurations proposed again are served from storage).
 """
 
+from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
 from odeattn.search.backends.optuna._prune import (
     decide,
     dominated_rule,
     may_decide,
     percentile_rule,
 )
-from odeattn.search.backends.optuna._replicate import aggregate, find_duplicate, serve_duplicate
 from odeattn.search.backends.optuna._worker import (
     make_sampler,
     open_study,
@@ -19,7 +19,6 @@ from odeattn.search.backends.optuna._worker import (
 )
 
 __all__ = [
-    "aggregate",
     "decide",
     "dominated_rule",
     "find_duplicate",

@@ -5,7 +5,7 @@ Each worker repeats: stop when the study's counted trials reach ``budget.n_trial
 if the trial is surplus (workers that passed the budget check together: more counted trials with
 a number ≤ this one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it
 (not counted toward the budget) and stop the worker;
-``sample``; a configuration already in storage is served from there (``_replicate``); else
+``sample``; a configuration already in storage is served from there (``_duplicate``); else
 ``run_trial`` (``replicates`` seeds) with a ``report`` that stores the per-epoch values the
 pruning rules read (``intermediate``) and applies them (``_prune.decide``); ``tell`` COMPLETE with
 the objective values (the mean over replicates), PRUNED (pruned or screened out) or FAIL (an
@@ -35,8 +35,8 @@ import torch
 from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
+from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
 from odeattn.search.backends.optuna._prune import decide
-from odeattn.search.backends.optuna._replicate import aggregate, find_duplicate, serve_duplicate
 from odeattn.search.backends.optuna._sampler import make_sampler
 from odeattn.search.storage import (
     budget_used,
@@ -49,7 +49,7 @@ from odeattn.search.storage import (
     storage_of,
     trial_id_of,
 )
-from odeattn.search.trial import run_trial
+from odeattn.search.trial import train_replicates
 from odeattn.study import (
     STIFFNESS_METRICS,
     SetupError,
@@ -57,7 +57,6 @@ from odeattn.study import (
     StudyConfig,
     check_data,
     load_study,
-    plan_for,
     resolve_space,
     sample,
 )
@@ -173,28 +172,6 @@ def _screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
     return screen
 
 
-def _train(
-    study: StudyConfig, space: Space, trial: optuna.Trial, report: Any, screen: Any, state: dict
-) -> dict[str, Any]:
-    """``replicates`` trainings of the sampled configuration (``_replicate``); the aggregate."""
-    seeds = plan_for(study).seeds(trial.number)
-    params = dict(trial.params)
-    outs = [
-        run_trial(study, params, report, trial=trial, space=space, screen=screen, seed=seeds[0])
-    ]
-    if not (state["pruned"] or outs[0].get("screened_out")):
-        outs += [run_trial(study, params, None, space=space, seed=sd) for sd in seeds[1:]]
-    out = aggregate(study, outs)
-    trial.set_user_attr("seeds", seeds[: len(outs)])
-    trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
-    trial.set_user_attr("objectives_se", out["objectives_se"])
-    return out
-
-
-def _finite(v: Any) -> float | None:
-    return float(v) if v is not None and math.isfinite(v) else None
-
-
 def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Progress) -> None:
     trial.set_user_attr("error", f"{type(e).__name__}: {e}")
     trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
@@ -218,7 +195,15 @@ def _run_one(
     report = _report_fn(study, s, trial, progress, state)
     progress("start", {"trial": trial.number, "params": dict(trial.params)})
     try:
-        out = _train(study, space, trial, report, _screen_fn(study, s, trial), state)
+        out = train_replicates(
+            study,
+            dict(trial.params),
+            report,
+            trial=trial,
+            space=space,
+            screen=_screen_fn(study, s, trial),
+            stopped=lambda: state["pruned"],
+        )
     except KeyboardInterrupt:  # Ctrl-C: give the architecture back to the queue, then stop
         trial.set_user_attr("odeattn_stale", True)
         s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})

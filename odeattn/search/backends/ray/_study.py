@@ -22,10 +22,8 @@ from odeattn.proxies import Screen
 from odeattn.search.backends.optuna import make_sampler
 from odeattn.search.backends.ray import _tune as _ray
 from odeattn.search.storage import mark_process
-from odeattn.search.trial import run_trial
-from odeattn.study import sample
-from odeattn.study.config import ConfigError
-from odeattn.train import RECIPES
+from odeattn.search.trial import train_replicates
+from odeattn.study import ConfigError, plan_for, sample
 
 __all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]
 
@@ -74,24 +72,20 @@ class StudyTrial:
     ) -> dict[str, float]:
 
         mark_process(trial)
-        return run_trial(
+        return train_replicates(  # replicates as on the optuna backend (issue 18)
             study_cfg,
             params,
             report,
             trial=trial,
             space=self.space,
             screen=_make_screen(study_cfg, trial),
+            stopped=lambda: bool(getattr(report, "stopped", False)),
         )
 
 
 def _max_epochs(study_cfg: Any) -> int:
-    if study_cfg.ray.asha.max_t:
-        return int(study_cfg.ray.asha.max_t)
-    if study_cfg.train.epochs:
-        return int(study_cfg.train.epochs)
-
-    recipe = RECIPES.get(study_cfg.train.recipe)
-    return int(recipe.epochs) if recipe is not None else 100
+    """ASHA's ``max_t``: the plan's epochs unless the study sets ``ray.asha.max_t``."""
+    return int(study_cfg.ray.asha.max_t or plan_for(study_cfg).epochs)
 
 
 def _printer(console: Any) -> Any:

@@ -17,13 +17,12 @@ from typing import Any
 
 import optuna
 
-from odeattn.adaptors import ADAPTORS
 from odeattn.data import DATASETS
-from odeattn.models import MODELS, MULTISTEP_METHODS, create_model, list_models
-from odeattn.study._build import config_fields, data_for
+from odeattn.models import create_model, list_models
+from odeattn.study._build import config_fields, data_for, train_config
+from odeattn.study._params import check_adaptor, check_methods, check_params, model_keywords
 from odeattn.study._space import Space, grid_space, target_of
 from odeattn.study.config import ConfigError, StudyConfig, closest, load_search_space
-from odeattn.tableau import TABLEAUS
 from odeattn.train import RECIPES
 
 __all__ = ["check_data", "resolve_space", "sampler_class"]
@@ -44,39 +43,17 @@ def sampler_class(name: str) -> Any:
     return getattr(optuna.samplers, _SAMPLERS[name])
 
 
-def _names(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _check_methods(file: str, key: str, value: Any) -> None:
-
-    for i, m in enumerate(_names(value)):
-        valid = {*TABLEAUS, *MULTISTEP_METHODS}  # multistep: LM-ResNet family (lm_resnet)
-        if isinstance(m, str) and m not in valid:
-            k = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
-            raise ConfigError(file, k, f"unknown method {m!r}; {closest(m, sorted(valid))}")
-
-
-def _check_adaptor(file: str, key: str, value: Any) -> None:
-
-    if isinstance(value, str) and value not in ADAPTORS:
-        raise ConfigError(
-            file, key, f"unknown adaptor {value!r}; {closest(value, sorted(ADAPTORS))}"
-        )
-
-
 def _check_model(study: StudyConfig) -> dict[str, Any]:
     """Build the base model once; returns its ``architecture()``. A registered model's keywords
     are checked against its factory's signature (the key is known, not read from a message);
     any other construction error is reported as it is, under ``model``."""
     f, m = study.file, study.model
     if "method" in m.kwargs:
-        _check_methods(f, "model.kwargs.method", m.kwargs["method"])
+        check_methods(f, "model.kwargs.method", m.kwargs["method"])
     if "adaptor" in m.kwargs:
-        _check_adaptor(f, "model.kwargs.adaptor", m.kwargs["adaptor"])
-    if m.name in MODELS:
-        params = inspect.signature(MODELS[m.name]).parameters
-        valid = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
+        check_adaptor(f, "model.kwargs.adaptor", m.kwargs["adaptor"])
+    valid = model_keywords(study)
+    if valid is not None:
         for k in m.kwargs:
             if k not in valid:
                 raise ConfigError(
@@ -188,62 +165,17 @@ def _check_train(study: StudyConfig) -> list[str]:
                 f"train.overrides.{k}",
                 f"not a field of the training config; {closest(k, fields)}",
             )
+    try:
+        train_config(study)  # the values themselves: lr: .nan, batch_size: 0, … (TrainConfig)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f, "train", str(e).splitlines()[0]) from None
     return fields
-
-
-def _check_params(space: Space, train_fields: list[str]) -> None:
-    f, params = space.file, space.config.params
-    seen: list[str] = []
-    for name in space.order:
-        p = params[name]
-        tgt = target_of(name, p)
-        if not tgt.startswith(("model.", "train.")):
-            raise ConfigError(
-                f, f"params.{name}.target", f"must start with model. or train., but got {tgt!r}"
-            )
-        if tgt.startswith("train.") and tgt[6:] not in train_fields:
-            raise ConfigError(
-                f,
-                f"params.{name}.target",
-                f"{tgt[6:]!r} is not a training-config field; {closest(tgt[6:], train_fields)}",
-            )
-        n_stages = getattr(p, "stages", None)
-        if (
-            n_stages is not None
-            and tgt in ("model.blocks", "model.method")
-            and n_stages != len(space.blocks)
-        ):
-            raise ConfigError(
-                f,
-                f"params.{name}.stages",
-                f"the model has {len(space.blocks)} stages, "
-                f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}",
-            )
-        choices = getattr(p, "choices", None) or []
-        for i, c in enumerate(choices):
-            if tgt == "model.method":
-                _check_methods(f, f"params.{name}.choices[{i}]", c)
-            if tgt == "model.adaptor":
-                _check_adaptor(f, f"params.{name}.choices[{i}]", c)
-        for k in p.when or {}:
-            if k not in seen:
-                raise ConfigError(
-                    f,
-                    f"params.{name}.when.{k}",
-                    f"must name a parameter declared "
-                    f"before {name!r}; {closest(k, seen or ['<none>'])}",
-                )
-        seen.append(name)
 
 
 def _check_run(study: StudyConfig, space: Space) -> None:
 
     f = study.file
-    epochs = (
-        study.train.epochs
-        or study.train.overrides.get("epochs")
-        or RECIPES[study.train.recipe].epochs
-    )
+    epochs = train_config(study).epochs  # the plan's one rule
     for i, o in enumerate(study.objectives):
         if isinstance(o.at, int) and o.at > epochs:
             raise ConfigError(
@@ -282,7 +214,7 @@ def resolve_space(study: StudyConfig) -> Space:
     blocks = _blocks(study, cfg, _check_model(study))
     fields = _check_train(study)
     space = Space(cfg, blocks, str(study.space_path))
-    _check_params(space, fields)
+    check_params(space, fields, model_keywords(study))
     _check_run(study, space)
     _CACHE[key] = space
     return space

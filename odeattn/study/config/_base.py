@@ -70,7 +70,9 @@ def closest(name: object, valid: list[str] | tuple[str, ...]) -> str:
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False
+    )  # .nan/.inf: refused
 
 
 class _KeyedError(ValueError):

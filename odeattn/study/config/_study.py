@@ -206,6 +206,15 @@ class StudyConfig(_Base):
     # set by load_study: absolute path of the file (for messages and relative paths)
     file: str = Field("", exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_path(cls, v: str) -> str:
+        if v.startswith("."):  # '.' and '..' would write into --runs-dir or its parent
+            raise ValueError(
+                f"must not start with '.', but got name={v!r}; use letters, digits, _ . -"
+            )
+        return v
+
     @model_validator(mode="after")
     def _cross(self) -> StudyConfig:
         names = [o.name for o in self.objectives]

@@ -4,6 +4,7 @@ Files are read in their published layouts from ``root=``, ``$ODEATTN_DATA`` or `
 is unpickled. Augmentation runs per batch on the data's device.
 """
 
+from odeattn.data._augment import BatchTransform
 from odeattn.data._datasets import (
     DATASETS,
     Dataset,
@@ -15,6 +16,7 @@ from odeattn.data._datasets import (
 
 __all__ = [
     "DATASETS",
+    "BatchTransform",
     "Dataset",
     "DatasetFileError",
     "DatasetInfo",

@@ -61,7 +61,8 @@ class ArchSpace:
             if key in choices.searched:
                 raise ValueError(
                     f"`{key}` is both fixed (fixed[{key!r}]={fixed[key]!r}) and searched by the "
-                    f"choices; drop one of them"
+                    f"choices; drop it from `fixed` (create_model(name, **fixed, **arch) takes "
+                    f"each kwarg once; the largest depths give the supernet's blocks)"
                 )
             if key not in defaults:
                 raise unknown_name(f"keyword of {name!r}", key, defaults)

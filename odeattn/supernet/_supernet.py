@@ -56,9 +56,14 @@ class _AddLoss(torch.autograd.Function):
         return grad, torch.ones(shape, dtype=dtype, device=device)
 
 
+def _wide(x: Tensor) -> Tensor:
+    """At least float32 (bf16 logits under autocast), float64 stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def _soft_ce(logits: Tensor, teacher: Tensor) -> Tensor:
     """Cross-entropy against the teacher's probabilities (in-place distillation)."""
-    return -(teacher * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+    return -(teacher * F.log_softmax(_wide(logits), dim=1)).sum(1).mean()
 
 
 class Supernet(nn.Module):
@@ -160,7 +165,7 @@ class Supernet(nn.Module):
         drawn = [self.sample(self._gen) for _ in range(self.sandwich)]
         self.last_archs = [self.largest(), self.smallest(), *drawn]
         big = self._run(x, self.space.resolve(self.last_archs[0]))
-        teacher = big.detach().float().softmax(1)  # (B, K)
+        teacher = _wide(big.detach()).softmax(1)  # (B, K)
         aux = sum(
             _soft_ce(self._run(x, self.space.resolve(a)), teacher) for a in self.last_archs[1:]
         )

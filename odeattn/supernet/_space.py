@@ -47,6 +47,9 @@ class ArchSpace:
     choices: Choices
     n_stages: int
     blocks: tuple[int, ...]  # per stage: the fixed counts, or the largest allowed depth
+    base: Mapping[str, Any]  # every kwarg of the factory: fixed, else its default
+    adaptors: tuple[Any, ...]  # the adaptor options (the choices, or the one fixed value)
+    labels: tuple[str | None, ...]  # bank label per option: its name, "fixed", None if Δt = 1
 
     @classmethod
     def build(cls, name: str, fixed: Mapping[str, Any], choices: Choices) -> ArchSpace:
@@ -71,46 +74,29 @@ class ArchSpace:
         if choices.depths is not None and len(choices.depths) != n:
             raise must("choices.depths", f"have one tuple per stage ({n} stages)", choices.depths)
         blocks = tuple(max(d) for d in choices.depths) if choices.depths else tuple(base["blocks"])
-        space = cls(name, dict(fixed), choices, n, blocks)
-        space._check_combinations(base)
+        adaptors = choices.adaptors or (base["adaptor"],)
+        labels = tuple(_label(a) for a in adaptors)
+        space = cls(name, dict(fixed), choices, n, blocks, base, adaptors, labels)
+        space._check_combinations()
         return space
 
-    def _check_combinations(self, base: Mapping[str, Any]) -> None:
-        ch = self.choices
+    def _check_combinations(self) -> None:
+        ch, base = self.choices, self.base
         if ch.depths is not None and base.get("placement") is not None:
             raise ValueError(
                 f"a fixed `placement` cannot follow elastic depths, but got placement="
                 f"{base['placement']!r}; search it too (Choices(placement=True)) or fix `blocks`"
             )
-        if (ch.placement or ch.sharing) and not any(self.labels()):
+        if (ch.placement or ch.sharing) and not any(self.labels):
             raise ValueError(
                 "searching `placement` or `sharing` needs an adaptor: add adaptor choices "
                 "other than 'none' (Choices(adaptors=('none', 'se'))) or fix adaptor='se'"
             )
 
-    def value(self, key: str) -> Any:
-        """A fixed kwarg as ``create_model`` would take it (given, else the factory default)."""
-        if key in self.fixed:
-            return self.fixed[key]
-        return inspect.signature(MODELS[self.name]).parameters[key].default
-
-    def adaptors(self) -> tuple[Any, ...]:
-        return self.choices.adaptors or (self.value("adaptor"),)
-
-    def labels(self) -> tuple[str | None, ...]:
-        """Bank label per adaptor option: its name, "fixed" for a spec, None when Δt = 1."""
-        out = []
-        for a in self.adaptors():
-            if a is None or resolve_spec(a)[0] is None:
-                out.append(None)
-            else:
-                out.append(a if isinstance(a, str) else "fixed")
-        return tuple(out)
-
     def sharings(self, adaptor: Any) -> tuple[str, ...]:
         if self.choices.sharing:
             return self.choices.sharing
-        fixed = self.value("sharing")
+        fixed = self.base["sharing"]
         return (fixed if fixed is not None else default_sharing(adaptor),)
 
     def resolve(self, arch: Mapping[str, Any]) -> Path:
@@ -118,17 +104,17 @@ class ArchSpace:
         _check_keys(arch, self.choices.searched)
         ch = self.choices
         blocks = _blocks(arch["blocks"], ch.depths) if ch.depths else self.blocks
-        placement = arch["placement"] if ch.placement else self.value("placement")
+        placement = arch["placement"] if ch.placement else self.base["placement"]
         mask = tuple(tuple(m) for m in parse_placement(placement, blocks))
         i = _index("adaptor", arch["adaptor"], ch.adaptors) if ch.adaptors else 0
-        adaptor, label = self.adaptors()[i], self.labels()[i]
+        adaptor, label = self.adaptors[i], self.labels[i]
         if ch.sharing:
             sharing = ch.sharing[_index("sharing", arch["sharing"], ch.sharing)]
         else:
             sharing = self.sharings(adaptor)[0]
         methods = _methods(arch["method"], ch.methods, self.n_stages) if ch.methods else None
         if methods is None:
-            fixed = self.value("method")
+            fixed = self.base["method"]
             methods = tuple(fixed) if isinstance(fixed, list | tuple) else (fixed,) * self.n_stages
         return Path(blocks, mask, adaptor, label, sharing, methods)
 
@@ -142,6 +128,12 @@ class ArchSpace:
             "sharing": path.sharing,
         }
         return {k: values[k] for k in self.choices.searched}
+
+
+def _label(adaptor: Any) -> str | None:
+    if adaptor is None or resolve_spec(adaptor)[0] is None:
+        return None
+    return adaptor if isinstance(adaptor, str) else "fixed"
 
 
 def _check_model(name: str) -> None:
@@ -223,14 +215,14 @@ def extreme(
     """The largest (or smallest) architecture: depth, attention bits, adaptor parameters
     (``size(label, sharing)``) and method stages all maximal (minimal); ties keep choice order."""
     ch, sign = space.choices, 1 if largest else -1
-    pairs = [(i, s) for i, a in enumerate(space.adaptors()) for s in space.sharings(a)]
-    i, sharing = max(pairs, key=lambda p: sign * size(space.labels()[p[0]], p[1]))
+    pairs = [(i, s) for i, a in enumerate(space.adaptors) for s in space.sharings(a)]
+    i, sharing = max(pairs, key=lambda p: sign * size(space.labels[p[0]], p[1]))
     blocks = tuple((max if largest else min)(d) for d in ch.depths) if ch.depths else space.blocks
     method = max(ch.methods or ("euler",), key=lambda m: sign * get_tableau(m).stages)
     arch = {
         "blocks": list(blocks),
         "placement": format_placement([[largest] * k for k in blocks]),
-        "adaptor": space.adaptors()[i],
+        "adaptor": space.adaptors[i],
         "method": [method] * space.n_stages,
         "sharing": sharing,
     }

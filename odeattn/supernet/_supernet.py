@@ -119,7 +119,7 @@ class Supernet(nn.Module):
         self.stem, self.head = parts["stem"], parts["head"]
         self.branches, self.shortcuts = parts["branches"], parts["shortcuts"]
         self.adaptors = nn.ModuleDict()
-        for a, label in zip(sp.adaptors(), sp.labels()):
+        for a, label in zip(sp.adaptors, sp.labels):
             for sharing in sp.sharings(a) if label is not None else ():
                 bank = build_adaptors(sp.name, {**base, "adaptor": a}, sharing)
                 self.adaptors[bank_key(label, sharing)] = bank

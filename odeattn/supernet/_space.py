@@ -1,0 +1,229 @@
+"""Architectures of a supernet: plain dicts of ``create_model`` kwargs, checked, drawn, ranked.
+
+An architecture ``arch`` holds exactly the searched kwargs (see :attr:`Choices.searched`) in the
+forms ``odeattn.models.create_model`` takes — ``{"blocks": [2, 3, 1], "placement": "11|011|0",
+"adaptor": "se", "method": ["euler", "heun", "rk4"], "sharing": "stage"}`` — so
+``create_model(name, **fixed, **arch)`` builds the stand-alone network. :class:`Path` is what a
+forward pass needs from it. :func:`sample` draws every dimension independently and uniformly
+(placement bits ~ Bernoulli(½), as EAN's supernet training draws its masks); :func:`extreme`
+gives the largest / smallest architecture of the sandwich rule (Yu & Huang 2019).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from odeattn._errors import did_you_mean, must, unknown_name
+from odeattn.adaptors import default_sharing, resolve_spec
+from odeattn.models import MODELS, format_placement, list_models, parse_placement
+from odeattn.supernet._choices import UNSHAREABLE, Choices
+from odeattn.tableau import get_tableau
+
+__all__ = ["ArchSpace", "Path", "extreme", "sample"]
+
+
+class Path(NamedTuple):
+    """One architecture as the supernet runs it."""
+
+    blocks: tuple[int, ...]  # blocks run per stage
+    mask: tuple[tuple[bool, ...], ...]  # adaptor on/off per block run
+    adaptor: Any  # the create_model `adaptor` value (None, a name, a spec)
+    label: str | None  # bank key of the adaptor weights; None when Δt = 1 everywhere
+    sharing: str  # "block" | "stage"
+    methods: tuple[str, ...]  # tableau per stage
+
+
+@dataclass(frozen=True)
+class ArchSpace:
+    """The searched dimensions of one model: its fixed kwargs and per-dimension options."""
+
+    name: str
+    fixed: Mapping[str, Any]
+    choices: Choices
+    n_stages: int
+    blocks: tuple[int, ...]  # per stage: the fixed counts, or the largest allowed depth
+    base: Mapping[str, Any]  # every kwarg of the factory: fixed, else its default
+    adaptors: tuple[Any, ...]  # the adaptor options (the choices, or the one fixed value)
+    labels: tuple[str | None, ...]  # bank label per option: its name, "fixed", None if Δt = 1
+
+    @classmethod
+    def build(cls, name: str, fixed: Mapping[str, Any], choices: Choices) -> ArchSpace:
+        """Check that ``name`` and ``fixed`` admit ``choices`` (the model is not built)."""
+        _check_model(name)
+        defaults = {
+            k: p.default
+            for k, p in inspect.signature(MODELS[name]).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+        for key in fixed:
+            if key in choices.searched:
+                raise ValueError(
+                    f"`{key}` is both fixed (fixed[{key!r}]={fixed[key]!r}) and searched by the "
+                    f"choices; drop it from `fixed` (create_model(name, **fixed, **arch) takes "
+                    f"each kwarg once; the largest depths give the supernet's blocks)"
+                )
+            if key not in defaults:
+                raise unknown_name(f"keyword of {name!r}", key, defaults)
+        base = {**defaults, **fixed}
+        n = len(tuple(base["widths"]))
+        if choices.depths is not None and len(choices.depths) != n:
+            raise must("choices.depths", f"have one tuple per stage ({n} stages)", choices.depths)
+        blocks = tuple(max(d) for d in choices.depths) if choices.depths else tuple(base["blocks"])
+        adaptors = choices.adaptors or (base["adaptor"],)
+        labels = tuple(_label(a) for a in adaptors)
+        space = cls(name, dict(fixed), choices, n, blocks, base, adaptors, labels)
+        space._check_combinations()
+        return space
+
+    def _check_combinations(self) -> None:
+        ch, base = self.choices, self.base
+        if ch.depths is not None and base.get("placement") is not None:
+            raise ValueError(
+                f"a fixed `placement` cannot follow elastic depths, but got placement="
+                f"{base['placement']!r}; search it too (Choices(placement=True)) or fix `blocks`"
+            )
+        if (ch.placement or ch.sharing) and not any(self.labels):
+            raise ValueError(
+                "searching `placement` or `sharing` needs an adaptor: add adaptor choices "
+                "other than 'none' (Choices(adaptors=('none', 'se'))) or fix adaptor='se'"
+            )
+
+    def sharings(self, adaptor: Any) -> tuple[str, ...]:
+        if self.choices.sharing:
+            return self.choices.sharing
+        fixed = self.base["sharing"]
+        return (fixed if fixed is not None else default_sharing(adaptor),)
+
+    def resolve(self, arch: Mapping[str, Any]) -> Path:
+        """The :class:`Path` of ``arch``; any key or value outside the choices is an error."""
+        _check_keys(arch, self.choices.searched)
+        ch = self.choices
+        blocks = _blocks(arch["blocks"], ch.depths) if ch.depths else self.blocks
+        placement = arch["placement"] if ch.placement else self.base["placement"]
+        mask = tuple(tuple(m) for m in parse_placement(placement, blocks))
+        i = _index("adaptor", arch["adaptor"], ch.adaptors) if ch.adaptors else 0
+        adaptor, label = self.adaptors[i], self.labels[i]
+        if ch.sharing:
+            sharing = ch.sharing[_index("sharing", arch["sharing"], ch.sharing)]
+        else:
+            sharing = self.sharings(adaptor)[0]
+        methods = _methods(arch["method"], ch.methods, self.n_stages) if ch.methods else None
+        if methods is None:
+            fixed = self.base["method"]
+            methods = tuple(fixed) if isinstance(fixed, list | tuple) else (fixed,) * self.n_stages
+        return Path(blocks, mask, adaptor, label, sharing, methods)
+
+    def to_arch(self, path: Path) -> dict[str, Any]:
+        """The architecture dict of ``path`` (searched keys only, canonical forms)."""
+        values = {
+            "blocks": list(path.blocks),
+            "placement": format_placement(path.mask),
+            "adaptor": path.adaptor,
+            "method": list(path.methods),
+            "sharing": path.sharing,
+        }
+        return {k: values[k] for k in self.choices.searched}
+
+
+def _label(adaptor: Any) -> str | None:
+    if adaptor is None or resolve_spec(adaptor)[0] is None:
+        return None
+    return adaptor if isinstance(adaptor, str) else "fixed"
+
+
+def _check_model(name: str) -> None:
+    if name in list_models("resnet"):
+        return
+    if name in MODELS:
+        raise ValueError(
+            f"a supernet shares weights across the ResNet family only, but got model {name!r} "
+            f"(another family: its blocks are not the resnet's); use a train-from-scratch search"
+        )
+    raise unknown_name("model", name, list_models("resnet"), "(the resnet family)")
+
+
+def _check_keys(arch: Mapping[str, Any], searched: tuple[str, ...]) -> None:
+    if not isinstance(arch, Mapping):
+        raise must("arch", "be a dict of the searched kwargs " + str(list(searched)), arch)
+    for key in arch:
+        if key not in searched:
+            why = f" ({UNSHAREABLE[key]})" if key in UNSHAREABLE else ""
+            raise ValueError(
+                f"`arch` has {key!r}, which this supernet does not search{why}"
+                f"{did_you_mean(key, searched)} Searched: {', '.join(searched) or 'nothing'}"
+            )
+    missing = [k for k in searched if k not in arch]
+    if missing:
+        raise must("arch", f"give every searched kwarg (missing {missing})", dict(arch))
+
+
+def _index(what: str, value: Any, options: tuple[str, ...]) -> int:
+    if value not in options:
+        raise unknown_name(f"{what} choice", value, options, "(not among the supernet's choices)")
+    return options.index(value)
+
+
+def _blocks(value: Any, depths: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    ok = isinstance(value, list | tuple) and len(value) == len(depths)
+    if not ok or any(k not in d or isinstance(k, bool) for k, d in zip(value, depths)):
+        raise must("arch['blocks']", f"take per stage one of {[list(d) for d in depths]}", value)
+    return tuple(int(k) for k in value)
+
+
+def _methods(value: Any, options: tuple[str, ...], n: int) -> tuple[str, ...]:
+    names = [value] * n if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or len(names) != n:
+        raise must("arch['method']", f"be one tableau name or {n} (one per stage)", value)
+    return tuple(options[_index("method", m, options)] for m in names)
+
+
+def sample(space: ArchSpace, generator: torch.Generator) -> dict[str, Any]:
+    """One architecture, every dimension drawn independently and uniformly with ``generator``."""
+    ch = space.choices
+
+    def pick(options: tuple[Any, ...]) -> Any:
+        return options[int(torch.randint(len(options), (), generator=generator))]
+
+    blocks = tuple(pick(d) for d in ch.depths) if ch.depths else space.blocks
+    bits = torch.randint(2, (sum(blocks),), generator=generator).tolist() if ch.placement else None
+    arch = {
+        "blocks": list(blocks),
+        "placement": None if bits is None else format_placement(_split(bits, blocks)),
+        "adaptor": pick(ch.adaptors) if ch.adaptors else None,
+        "method": [pick(ch.methods) for _ in range(space.n_stages)] if ch.methods else None,
+        "sharing": pick(ch.sharing) if ch.sharing else None,
+    }
+    return {k: arch[k] for k in ch.searched}
+
+
+def _split(bits: list[int], blocks: tuple[int, ...]) -> list[list[bool]]:
+    out, i = [], 0
+    for k in blocks:
+        out.append([b == 1 for b in bits[i : i + k]])
+        i += k
+    return out
+
+
+def extreme(
+    space: ArchSpace, size: Callable[[str | None, str], int], *, largest: bool
+) -> dict[str, Any]:
+    """The largest (or smallest) architecture: depth, attention bits, adaptor parameters
+    (``size(label, sharing)``) and method stages all maximal (minimal); ties keep choice order."""
+    ch, sign = space.choices, 1 if largest else -1
+    pairs = [(i, s) for i, a in enumerate(space.adaptors) for s in space.sharings(a)]
+    i, sharing = max(pairs, key=lambda p: sign * size(space.labels[p[0]], p[1]))
+    blocks = tuple((max if largest else min)(d) for d in ch.depths) if ch.depths else space.blocks
+    method = max(ch.methods or ("euler",), key=lambda m: sign * get_tableau(m).stages)
+    arch = {
+        "blocks": list(blocks),
+        "placement": format_placement([[largest] * k for k in blocks]),
+        "adaptor": space.adaptors[i],
+        "method": [method] * space.n_stages,
+        "sharing": sharing,
+    }
+    return {k: arch[k] for k in ch.searched}

@@ -72,7 +72,7 @@ def test_resume_after_a_killed_run(tmp_path: Path) -> None:
     db = tmp_path / "lth4sa" / "study.db"
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(
-        [*cmd, "--n-trials", "1", "--epochs", "60"],
+        [*cmd, "--n-trials", "1", "--epochs", "4"],  # the same plan as the re-run
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -94,7 +94,7 @@ def test_resume_after_a_killed_run(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     r = subprocess.run(
-        [*cmd, "--n-trials", "1", "--epochs", "1"],
+        [*cmd, "--n-trials", "1", "--epochs", "4"],
         cwd=ROOT,
         env=env,
         capture_output=True,

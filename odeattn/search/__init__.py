@@ -38,20 +38,35 @@ every finished trial (``_front``), pruned-at-the-final-epoch ones included.
 
 from __future__ import annotations
 
-from odeattn.search._signals import die_with_parent, interrupt_once
-from odeattn.search.storage import budget_used, default_storage, make_storage
-from odeattn.search.trial import run_trial
-from odeattn.study import Space, decode, resolve_space, sample
+import importlib
+from typing import Any
 
-__all__ = [
-    "Space",
-    "budget_used",
-    "decode",
-    "default_storage",
-    "die_with_parent",
-    "interrupt_once",
-    "make_storage",
-    "resolve_space",
-    "run_trial",
-    "sample",
-]
+from odeattn._errors import did_you_mean
+
+#: public name -> the module that defines it; the face is lazy (PEP 562) so that the CLI's
+#: ``--help`` and schema errors do not import torch.
+_LAZY = {
+    "Space": "odeattn.study",
+    "budget_used": "odeattn.search.storage",
+    "decode": "odeattn.study",
+    "default_storage": "odeattn.search.storage",
+    "die_with_parent": "odeattn.search._signals",
+    "interrupt_once": "odeattn.search._signals",
+    "make_storage": "odeattn.search.storage",
+    "resolve_space": "odeattn.study",
+    "run_trial": "odeattn.search.trial",
+    "sample": "odeattn.study",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        hint = did_you_mean(name, __all__)
+        raise AttributeError(f"module 'odeattn.search' has no attribute {name!r}{hint}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

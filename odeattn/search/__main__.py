@@ -11,21 +11,15 @@ optuna-dashboard command. Re-running the same command continues the study toward
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Any
 
 import yaml
-from rich.console import Console
-from rich.table import Table
 
-from odeattn.search._dryrun import dry_run
-from odeattn.search._run import run_search
 from odeattn.search._signals import interrupt_once
-from odeattn.search.backends.ray import check_ray
-from odeattn.search.storage import budget_used
-from odeattn.study import check_data, resolve_space
-from odeattn.study.config import ConfigError, SearchFailed, SetupError, StudyConfig, load_study
+from odeattn.study.config import ConfigError, load_study
 
 __all__ = ["main"]
 
@@ -55,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument(
         "--timeout", type=float, help="override budget.timeout (seconds, this invocation)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per trial (default: the free cores per worker; ODEATTN_THREADS)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(
@@ -102,84 +101,76 @@ def _raw(path: str) -> dict[str, Any]:
         return {}
 
 
-def _print_dry(console: Any, study: StudyConfig, rows: list[dict[str, Any]]) -> None:
-
-    console.print(f"[bold]{study.name}[/]: valid; {rows[0]['batch'] if rows else ''}")
-    tab = Table(title=f"dry run: {len(rows)} sampled configurations, one batch each")
-    for col in ("#", "placement", "method", "params", "loss", "TNS", "att. blocks"):
-        tab.add_column(col, overflow="fold")
-    for r in rows:
-        m = r["method"]
-        if isinstance(m, list):
-            m = f"{m[0]}×{len(m)}" if len(set(m)) == 1 else ",".join(m)
-        tab.add_row(
-            str(r["trial"]),
-            str(r["placement"]),
-            str(m),
-            f"{r['n_params']:,}",
-            f"{r['loss']:.3f}",
-            f"{r['tns']:.4g}",
-            str(r["attention_blocks"]),
-        )
-    console.print(tab)
-    for r in rows:
-        shown = {k: v for k, v in r["params"].items() if not k.startswith("placement.")}
-        if shown or r["train"]:
-            console.print(f"  #{r['trial']}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+#: flags that count something: (flag, attribute, smallest valid value)
+_COUNTS = (
+    ("--n-trials", "n_trials", 1),
+    ("--workers", "workers", 1),
+    ("--epochs", "epochs", 1),
+    ("--threads", "threads", 1),
+    ("--dry-run-configs", "dry_run_configs", 1),
+    ("--dry-run-batch", "dry_run_batch", 2),
+)
 
 
-def _search(args: argparse.Namespace, study: StudyConfig, space: Any, console: Any) -> int:
-    """Run the search; 1 when the budget was not reached although no timeout was set."""
-    s = run_search(
-        study,
-        space,
-        console=console,
-        progress=not args.quiet,
-        accept_changes=args.accept_changed_study,
-    )
-    used, total = budget_used(s), study.budget.n_trials
-    if used < total and study.budget.timeout is None:
-        print(
-            f"error: study {study.name!r}: {used} of {total} trials counted; work was lost or not "
-            "done (see above); re-run the same command to continue",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+def _check_flags(a: argparse.Namespace) -> str | None:
+    """The first bad flag value as one line (the flag is named, not the study file)."""
+    for flag, attr, low in _COUNTS:
+        v = getattr(a, attr)
+        if v is not None and v < low:
+            return f"{flag} must be >= {low}, but got {flag} {v}"
+    if a.timeout is not None and not a.timeout > 0:
+        return f"--timeout must be > 0 seconds, but got --timeout {a.timeout}"
+    return None
+
+
+def _overrides(a: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    for key, val in (
+        ("workers", a.workers),
+        ("backend", a.backend),
+        ("storage", a.storage),
+        ("runs_dir", a.runs_dir),
+        ("n_trials", a.n_trials),
+        ("name", a.study_name),
+    ):
+        if val is not None:
+            o[key] = val
+    if a.epochs is not None:
+        o["train"] = {**(raw.get("train") or {}), "epochs": a.epochs}
+    if a.timeout is not None:
+        o["budget"] = {**(raw.get("budget") or {}), "timeout": a.timeout}
+        if a.n_trials is not None:
+            o["budget"]["n_trials"] = a.n_trials
+    if a.address is not None:
+        o["ray"] = {**(raw.get("ray") or {}), "address": a.address}
+    return o
+
+
+def _raw(path: str) -> dict[str, Any]:
+
+    try:
+        with open(path) as f:
+            d = yaml.safe_load(f)
+        return d if isinstance(d, dict) else {}
+    except (OSError, yaml.YAMLError):
+        return {}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-
-    console = Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 160)
+    bad = _check_flags(args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
+    if args.threads is not None:  # workers, Ray trials and this process read it
+        os.environ["ODEATTN_THREADS"] = str(args.threads)
     try:
         study = load_study(args.study, **_overrides(args, _raw(args.study)))
-        space = resolve_space(study)
-        check_ray(study)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        try:
-            rows = dry_run(study, space, args.dry_run_configs, args.dry_run_batch)
-        except (ValueError, TypeError) as e:  # a sampled configuration the model refuses
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(
-                f"error: {space.file}: params: a sampled configuration failed to build: {first}",
-                file=sys.stderr,
-            )
-            return 2
-        _print_dry(console, study, rows)
-        return 0
-    try:
-        check_data(study)  # issue 12: the data loads before any storage or study is created
-        return _search(args, study, space, console)
-    except (ConfigError, SetupError) as e:  # set-up/data problems: one line, budget intact
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except SearchFailed as e:  # every trial failed
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    # torch, the registries and the backends only now: --help and schema errors answer at once
+    return importlib.import_module("odeattn.search._cli").run(args, study)
 
 
 if __name__ == "__main__":

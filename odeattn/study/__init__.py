@@ -7,62 +7,62 @@ arguments, the training recipe, the objectives, the budget, the sampler and the 
 :class:`Space`; ``sample``/``decode`` turn an Optuna trial into model and training arguments
 (``_space``); ``_build`` turns those into a model's kwargs, the data and a training config.
 
+The face is lazy (PEP 562): ``odeattn.study.config`` — the schema — imports neither torch nor
+the registries, so ``python -m odeattn.search --help`` and a schema error answer at once.
+
 This package sits below ``supernet`` and ``search`` (both read study files) and above ``train``.
 """
 
-from odeattn.study._build import (
-    SHAPES,
-    config_fields,
-    data_for,
-    input_batch,
-    model_kwargs,
-    train_config,
-)
-from odeattn.study._plan import STRIDE, TrialPlan, plan_for, replicate_seeds
-from odeattn.study._resolve import check_data, resolve_space, sampler_class
-from odeattn.study._space import Decoded, Space, decode, grid_space, sample
-from odeattn.study.config import (
-    METRICS,
-    STIFFNESS_METRICS,
-    ConfigError,
-    Objective,
-    SearchFailed,
-    SearchSpaceConfig,
-    SetupError,
-    StudyConfig,
-    closest,
-    load_search_space,
-    load_study,
-)
+from __future__ import annotations
 
-__all__ = [
-    "METRICS",
-    "SHAPES",
-    "STIFFNESS_METRICS",
-    "STRIDE",
-    "ConfigError",
-    "Decoded",
-    "Objective",
-    "SearchFailed",
-    "SearchSpaceConfig",
-    "SetupError",
-    "Space",
-    "StudyConfig",
-    "TrialPlan",
-    "check_data",
-    "closest",
-    "config_fields",
-    "data_for",
-    "decode",
-    "grid_space",
-    "input_batch",
-    "load_search_space",
-    "load_study",
-    "model_kwargs",
-    "plan_for",
-    "replicate_seeds",
-    "resolve_space",
-    "sample",
-    "sampler_class",
-    "train_config",
-]
+import importlib
+from typing import Any
+
+from odeattn._errors import did_you_mean
+
+#: public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "ConfigError": "odeattn.study.config",
+    "Decoded": "odeattn.study._space",
+    "METRICS": "odeattn.study.config",
+    "PROXY_NAMES": "odeattn.study.config",
+    "Objective": "odeattn.study.config",
+    "SHAPES": "odeattn.study._build",
+    "STIFFNESS_METRICS": "odeattn.study.config",
+    "STRIDE": "odeattn.study._plan",
+    "SearchFailed": "odeattn.study.config",
+    "SearchSpaceConfig": "odeattn.study.config",
+    "SetupError": "odeattn.study.config",
+    "Space": "odeattn.study._space",
+    "StudyConfig": "odeattn.study.config",
+    "TrialPlan": "odeattn.study._plan",
+    "check_data": "odeattn.study._resolve",
+    "closest": "odeattn.study.config",
+    "config_fields": "odeattn.study._build",
+    "data_for": "odeattn.study._build",
+    "decode": "odeattn.study._space",
+    "grid_space": "odeattn.study._space",
+    "input_batch": "odeattn.study._build",
+    "load_search_space": "odeattn.study.config",
+    "load_study": "odeattn.study.config",
+    "model_kwargs": "odeattn.study._build",
+    "plan_for": "odeattn.study._plan",
+    "replicate_seeds": "odeattn.study._plan",
+    "resolve_space": "odeattn.study._resolve",
+    "sample": "odeattn.study._space",
+    "sampler_class": "odeattn.study._resolve",
+    "train_config": "odeattn.study._build",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        hint = did_you_mean(name, __all__)
+        raise AttributeError(f"module 'odeattn.study' has no attribute {name!r}{hint}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -125,7 +125,7 @@ def test_reused_study_name_with_another_space_is_refused(tmp_path: Path) -> None
     url = _existing(
         tmp_path, ["maximize", "maximize", "minimize"], ["val_accuracy", "tns", "attention_blocks"]
     )
-    optuna.load_study(study_name="lth4sa", storage=url).set_user_attr("odeattn_space", "0" * 16)
+    optuna.load_study(study_name="lth4sa", storage=url).set_user_attr("odeattn_plan", "0" * 16)
     f = study_file(tmp_path, n_trials=1, epochs=1)  # row 12: same metrics, other search space
     r = cli(str(f), "--runs-dir", "runs", "--quiet", cwd=tmp_path)
     _one_line_exit_2(r, "another search space", "--accept-changed-study")

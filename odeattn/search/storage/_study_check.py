@@ -3,8 +3,8 @@
 An Optuna study keeps its trials whatever file later names it, so a second file (or an edited
 one) under the same name and storage would mix two searches: old trials counted toward the new
 budget, values stored under the wrong metric names. Each study therefore records, on creation,
-the fingerprint of what it searches (``odeattn_space``: SHA-256 of the resolved search space, the
-base model and its blocks) next to Optuna's directions and metric names. On a re-run
+the fingerprint of what its trials depend on (``odeattn_plan``: ``TrialPlan.fingerprint``, SHA-256 of
+the resolved space, base model and blocks, data, training settings, measurement, replicates) next to Optuna's directions and metric names. On a re-run
 :func:`check_study` compares them with the file:
 
 * other directions → always refused (Optuna cannot change them);
@@ -17,28 +17,22 @@ Every refusal is a :class:`ConfigError` (exit 2, one line) that names the fix: a
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import optuna
 
 from odeattn.search.storage._storage_url import redact
-from odeattn.study.config import ConfigError, StudyConfig
+from odeattn.study import ConfigError, StudyConfig, plan_for
 
 __all__ = ["check_study", "fingerprint", "stamp_study"]
 
-_KEY = "odeattn_space"
+_KEY = "odeattn_plan"  # (odeattn_space: the older, narrower hash; not compared)
 
 
-def fingerprint(study: StudyConfig, space: Any) -> str:
-    """What a study searches, as a short hash: the resolved space, the base model, its blocks."""
-    doc = {
-        "space": space.config.model_dump(mode="json"),
-        "blocks": list(space.blocks),
-        "model": study.model.model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def fingerprint(study: StudyConfig, space: Any = None) -> str:
+    """What a study's trials depend on, as a short hash: ``TrialPlan.fingerprint`` (space, base
+    model and blocks, data, recipe and overrides, epochs, measurement, replicates, screen)."""
+    return plan_for(study).fingerprint
 
 
 def _refuse(study: StudyConfig, url: str, key: str, what: str, hint: str) -> ConfigError:
@@ -84,7 +78,11 @@ def check_study(
     stored = old.user_attrs.get(_KEY)
     if stored is not None and stored != fingerprint(study, space):
         raise _refuse(
-            study, url, "search_space", "was run with another search space or model", hint
+            study,
+            url,
+            "search_space",
+            "was run with another search space, model, data, training or measurement settings (epochs, recipe, overrides, replicates, …)",
+            hint,
         )
 
 

@@ -8,6 +8,7 @@ problem is one :class:`ConfigError` line ``FILE: key.path: what; fix`` (exit 2, 
 
 from odeattn.study.config._base import (
     METRICS,
+    PROXY_NAMES,
     STIFFNESS_METRICS,
     ConfigError,
     SearchFailed,
@@ -27,6 +28,7 @@ from odeattn.study.config._study import Objective, StudyConfig
 
 __all__ = [
     "METRICS",
+    "PROXY_NAMES",
     "STIFFNESS_METRICS",
     "CategoricalParam",
     "ConfigError",

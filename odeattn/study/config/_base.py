@@ -16,6 +16,7 @@ from odeattn._errors import did_you_mean
 
 __all__ = [
     "METRICS",
+    "PROXY_NAMES",
     "STIFFNESS_METRICS",
     "ConfigError",
     "Direction",
@@ -39,6 +40,9 @@ METRICS = (
     "nsi_max",
     "p_hat",
 )
+#: The zero-cost proxies a screen may use: the keys of ``odeattn.proxies.PROXIES`` (a test keeps
+#: them equal), named here so that the schema reads without importing torch.
+PROXY_NAMES = ("grad_norm", "jacob_cov", "naswot", "params", "snip", "synflow")
 #: Metrics measured on the feature trajectory; they take ``at: init | end | <epochs>``.
 STIFFNESS_METRICS = ("tns", "nsi_mean", "nsi_max", "p_hat")
 Direction = Literal["maximize", "minimize"]

@@ -24,7 +24,7 @@ __all__ = ["MAX_ALIASES", "MAX_BYTES", "load_search_space", "load_study", "short
 # ----------------------------------------------------------------------------- loading
 #: A study or space file is a page of settings: more than this is not one (and an alias bomb
 #: — a 1 KB file whose anchors expand to millions of nodes — is refused before it expands).
-MAX_BYTES, MAX_ALIASES = 1_000_000, 100
+MAX_BYTES, MAX_ALIASES = 1_000_000, 20
 
 
 class _StrictLoader(yaml.SafeLoader):

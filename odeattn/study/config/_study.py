@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from odeattn.proxies import PROXIES
 from odeattn.study.config._base import (
     METRICS,
+    PROXY_NAMES,
     STIFFNESS_METRICS,
     Direction,
     _Base,
@@ -127,14 +127,14 @@ class ScreenCfg(_Base):
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        ok = (*STIFFNESS_METRICS, "flops", *PROXIES)  # PROXIES: the zero-cost scores (params incl.)
+        ok = (*STIFFNESS_METRICS, "flops", *PROXY_NAMES)  # the zero-cost scores (params incl.)
         if v not in ok:
             raise ValueError(f"unknown screen metric {v!r}; {closest(v, ok)}")
         return v
 
     @model_validator(mode="after")
     def _zero_cost_at_init(self) -> ScreenCfg:
-        if self.metric in PROXIES and self.metric != "params" and self.at != "init":
+        if self.metric in PROXY_NAMES and self.metric != "params" and self.at != "init":
             raise _KeyedError(
                 "screen.at",
                 f"the zero-cost proxy {self.metric!r} scores the untrained network: "

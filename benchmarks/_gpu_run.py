@@ -196,7 +196,7 @@ def _supervise(proc, events: Path, done: dict, mode: str, deadline: float) -> st
         if now - since > limit or now > deadline:
             _kill(proc)
             if current is not None:
-                why = "deadline" if now > deadline else f"over its {limit:.0f} s limit"
+                why = "deadline" if now > deadline else f"over its {limit:g} s limit"
                 done[current] = {"status": "timed_out", "seconds": now - since, "reason": why}
             return None
         time.sleep(0.2)

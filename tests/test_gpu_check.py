@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import _gpu_run  # noqa: E402
 from _gpu_report import PAPER, paper_scale  # noqa: E402
 from _gpu_steps import MODELS, STEPS  # noqa: E402
 
@@ -131,3 +133,13 @@ def test_usage_errors_are_one_line_exit_2_and_write_nothing(tmp_path, args, mess
     proc = _check(*args, "--out", str(out), timeout=60)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_step_over_its_limit_is_killed_and_a_fresh_worker_runs_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setitem(_gpu_run.LIMIT_S, "train", (0.05, 0.05))
+    steps = ["env", "train_resnet164", "nsi_overhead"]
+    done = _gpu_run.run_steps(steps, "cpu-smoke", time.monotonic() + 120, tmp_path)
+    assert [done[s]["status"] for s in steps] == ["ok", "timed_out", "ok"], done
+    assert done["train_resnet164"]["reason"] == "over its 0.05 s limit"
+    assert (tmp_path / "plan1.json").is_file()  # the second worker's plan
+    assert json.loads((tmp_path / "plan1.json").read_text())["steps"] == ["nsi_overhead"]

@@ -95,7 +95,7 @@ def check(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.tmp")
-    tmp_out.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
+    tmp_out.write_text(json.dumps(_finite_only(report), indent=1, allow_nan=False) + "\n")
     tmp_out.replace(out)
     print(table(report))
     print(f"written: {out}")
@@ -131,6 +131,15 @@ def _report(args, steps: dict, missing: dict, started: datetime, wall: float) ->
     }
 
 
+def _finite_only(obj):
+    """``obj`` with every non-finite float as ``None`` (strict JSON; the table shows "—")."""
+    if isinstance(obj, dict):
+        return {k: _finite_only(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_only(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+
+
 def _finite(x) -> float | None:
     return x if isinstance(x, int | float) and math.isfinite(x) else None
 
@@ -155,7 +164,9 @@ def summarise(results: dict) -> dict:
         "targets": {"data_share_max": 0.05, "nsi_ratio": 1.03},
     }
     if "epoch_cifar10" in results:
-        out |= paper_scale(results["epoch_cifar10"]["epoch_s"], eager)
+        ep = results["epoch_cifar10"]
+        out |= {"epoch_images": {"train": ep["train_images"], "val": ep["val_images"]}}
+        out |= paper_scale(ep["epoch_s"], eager)
     return out
 
 
@@ -217,7 +228,11 @@ def table(report: dict) -> str:
         what = r["skipped"] or f"odeattn/torchdiffeq {_f(r['ratio'], '.2f')}"
         lines.append(f"odeint {r['problem']} {r['method']} {r.get('mode') or ''}: {what}")
     if "epoch_s" in s:
-        lines.append(f"CIFAR-10 ResNet-164 epoch (45,000 train + 5,000 val): {s['epoch_s']:.1f} s")
+        n = s["epoch_images"]
+        lines.append(
+            f"CIFAR-10 ResNet-164 epoch ({n['train']:,} train + {n['val']:,} val images): "
+            f"{s['epoch_s']:.1f} s"
+        )
         lines += [
             f"  {r['experiment']}: {r['runs']} × {r['epochs']} epochs → "
             f"{r['projected_hours']:.1f} h (docs estimate {r['docs_estimate']})"

@@ -87,6 +87,9 @@ def run_tests(smoke: bool, deadline: float, tmp: Path) -> dict:
     except subprocess.TimeoutExpired:
         _kill(proc)
         return {"status": "timed_out", "seconds": time.monotonic() - t0, "limit_s": limit}
+    except BaseException:  # Ctrl-C: its own session does not get the SIGINT, so take it along
+        _kill(proc)
+        raise
     out = {"status": "ok", "seconds": time.monotonic() - t0, "limit_s": limit}
     out |= {"exit_code": proc.returncode, **_junit_counts(junit)}
     if out["failed"] or out["errors"] or proc.returncode not in (0, 5):
@@ -164,7 +167,11 @@ def run_steps(todo: list[str], mode: str, deadline: float, tmp: Path) -> dict[st
         before = len(done)
         with open(tmp / f"worker{k}.log", "w") as log:
             proc = _start_worker(todo, mode, deadline, tmp, k, log)
-            current = _supervise(proc, tmp / f"events{k}.jsonl", done, mode, deadline)
+            try:
+                current = _supervise(proc, tmp / f"events{k}.jsonl", done, mode, deadline)
+            except BaseException:  # Ctrl-C: the worker's session did not get it; end it too
+                _kill(proc)
+                raise
         tail = (tmp / f"worker{k}.log").read_text()[-1500:]
         if current is not None and current not in done:  # the worker died inside a step
             done[current] = {"status": "crashed", "reason": f"exit {proc.returncode}: {tail}"}

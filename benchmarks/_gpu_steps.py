@@ -76,9 +76,11 @@ def step_env(sizes: Sizes, smoke: bool, budget: float) -> dict:
     import torch
     from _common import cpu_name
 
+    import odeattn
     from odeattn.stiffness import _kernels
 
     out = {
+        "odeattn": str(Path(odeattn.__file__).parent),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name(),
         "device_type": device().type,
         "cpu": cpu_name(),
@@ -121,9 +123,12 @@ def _smoke_compile(smoke: bool):
 
 def step_train(sizes: Sizes, smoke: bool, budget: float, model: str, compile: bool) -> dict:
     """fit() images/s of one ResNet-164 variant, bf16 autocast + channels_last."""
+    import torch
     from bench_train import train_throughput
 
     kw = dict(sizes.model_kw) | ({"adaptor": MODELS[model]} if MODELS[model] else {})
+    if compile:  # the variants share forward code objects: no stale guards, no cache-limit fallback
+        torch._dynamo.reset()
     with _smoke_compile(smoke and compile):
         out = train_throughput(
             kw,

@@ -43,26 +43,23 @@ def _median_time(fn, reps: int) -> float:
     return float(np.median(times))
 
 
-def bench_record(
-    reps: int,
-    *,
-    device: str = "cpu",
-    batch: int = 32,
-    amp: bool = False,
-    model_kw: dict | None = None,
-) -> dict:
-    """Eval forward of ResNet-164 (``model_kw`` overrides: adaptor, blocks, ...) with and without
-    ``record``, channels_last, under bf16 autocast when ``amp``; on CUDA each forward is timed
-    to a device sync (the recorder keeps its norms on the device: no host sync per block)."""
-    from odeattn.models import create_model
+def _paired(plain, recorded, reps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of ``reps`` paired calls of each, after a warm-up of both, in alternating order
+    (ABBA) against drifting load."""
+    p, r = [], []
+    plain(), recorded(), plain()  # warm-up: allocator, oneDNN primitives / cudnn, both paths
+    for i in range(reps):
+        if i % 2 == 0:
+            p.append(plain()), r.append(recorded())
+        else:
+            r.append(recorded()), p.append(plain())
+    return np.array(p), np.array(r)
 
-    torch.manual_seed(0)
-    dev = torch.device(device)
-    model = create_model("resnet164", num_classes=10, **(model_kw or {})).eval()
-    model = model.to(dev, memory_format=torch.channels_last)
-    x = torch.randn(batch, 3, 32, 32, device=dev).contiguous(memory_format=torch.channels_last)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=amp)
+
+def _forward_timers(model, x):
+    """Two callables timing one forward of ``model`` on ``x``, without and inside ``record``;
+    on CUDA each is timed to a device sync (the recorder keeps its norms on the device)."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
 
     def plain() -> float:
         sync()
@@ -73,23 +70,34 @@ def bench_record(
 
     def recorded() -> float:
         with record(model) as rec:
-            sync()
-            t0 = time.perf_counter()
-            model(x)
-            sync()
-            t = time.perf_counter() - t0
-        assert rec.nsi().shape[0] == batch
+            t = plain()
+        assert rec.nsi().shape[0] == x.shape[0]
         return t
 
-    p, r = [], []
+    return plain, recorded
+
+
+def bench_record(
+    reps: int,
+    *,
+    device: str = "cpu",
+    batch: int = 32,
+    amp: bool = False,
+    model_kw: dict | None = None,
+) -> dict:
+    """Eval forward of ResNet-164 (``model_kw`` overrides: adaptor, blocks, ...) with and without
+    ``record``, channels_last, under bf16 autocast when ``amp``, on ``device``."""
+    from odeattn.models import create_model
+
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    model = create_model("resnet164", num_classes=10, **(model_kw or {})).eval()
+    model = model.to(dev, memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, 32, 32, device=dev).contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=amp)
+    plain, recorded = _forward_timers(model, x)
     with torch.no_grad(), autocast:
-        plain(), recorded(), plain()  # warm-up: allocator, oneDNN primitives, both paths
-        for i in range(reps):  # paired rounds, order alternated (ABBA) against drifting load
-            if i % 2 == 0:
-                p.append(plain()), r.append(recorded())
-            else:
-                r.append(recorded()), p.append(plain())
-    pa, ra = np.array(p), np.array(r)
+        pa, ra = _paired(plain, recorded, reps)
     return {
         "case": "record_overhead",
         "model": "resnet164",

@@ -206,25 +206,14 @@ def train_throughput(
     forward+backward(+SGD) on one fixed batch and in the data pipeline alone (target ≤ 5 %)."""
     data = synthetic_cifar(batch * steps, device, size, n_test=batch, val_fraction=0.0)
     model = create_model("resnet164", num_classes=10, **model_kw)
-    ips, epoch_s = [], []
-
-    def report(epoch: int, m: dict[str, float]) -> bool:
-        ips.append(m["images_per_s"]), epoch_s.append(m["epoch_time_s"])
-        return False
-
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=batch,
-        lr=0.05,
-        schedule="constant",
-        device=str(device),
-        amp=amp,
-        channels_last=channels_last,
-        compile=compile,
-        eval_test=False,
+    history: list[dict[str, float]] = []
+    cfg = TrainConfig(epochs, batch, lr=0.05, schedule="constant", eval_test=False)
+    cfg = dataclasses.replace(
+        cfg, device=str(device), amp=amp, channels_last=channels_last, compile=compile
     )
-    loss = fit(model, data, cfg, report=report)["train_loss"]
-    fit_step = batch / statistics.median(ips[1:])
+    loss = fit(model, data, cfg, report=lambda e, m: history.append(m))["train_loss"]
+    epoch_s = [m["epoch_time_s"] for m in history]
+    fit_step = batch / statistics.median(m["images_per_s"] for m in history[1:])
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch,), device=device)

@@ -14,7 +14,8 @@ overruns is killed with its worker, the next one starts in a fresh worker, and w
 run is listed with the reason. Installs nothing: a missing module is named and the steps that
 need it are skipped. Works from a plain checkout (the repository root goes on ``sys.path``).
 Exit status: 0 when nothing failed (skips and time-outs are reported, not failures), 1 when a
-test or a step failed, 2 for a usage error (one line, nothing written).
+test or a step failed, 2 for a usage error (one line, nothing written), 130 when interrupted
+(the tests' and the worker's processes are ended too; nothing written).
 """
 
 from __future__ import annotations
@@ -49,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from _gpu_report import check
 
-    return check(args)
+    try:
+        return check(args)
+    except KeyboardInterrupt:
+        print(
+            "gpu_check: interrupted; nothing written, run the same command again", file=sys.stderr
+        )
+        return 130
 
 
 if __name__ == "__main__":

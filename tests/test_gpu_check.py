@@ -29,6 +29,7 @@ def _has_cuda() -> bool:
 
 def _check(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)  # as from a plain checkout: the script finds its own tree
     return subprocess.run(
         ["bash", str(ROOT / "benchmarks/gpu_check.sh"), *args],
         capture_output=True,
@@ -63,6 +64,7 @@ def test_smoke_report_has_the_runs_parts_and_no_failure(smoke):
     rep, proc = smoke
     assert rep["mode"] == "cpu-smoke" and rep["device"] == rep["results"]["env"]["device"]
     assert rep["results"]["env"]["device_type"] == "cpu"
+    assert rep["results"]["env"]["odeattn"] == str(ROOT / "odeattn")  # this tree's, not installed
     assert rep["tests"]["status"] == "ok" and rep["tests"]["failed"] == 0
     assert rep["tests"]["skipped"] > 0 and rep["tests"]["passed"] == 0  # no CUDA: all skipped
     assert rep["skipped"] == [] and rep["missing_modules"] == {}

@@ -71,26 +71,32 @@ def problems():
     yield "mlp(32-64-32, B=64)", mlp, torch.randn(64, 32, generator=g)
 
 
-def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool):
-    solve = odeint if lib == "odeattn" else torchdiffeq.odeint
+def run(lib: str, f, y0, t, method: str, kw: dict, backward: bool, reference=None):
+    """One solve (forward, or forward+backward) by ``lib``; ``reference`` is the torchdiffeq
+    module to compare with (default: the installed one). Returns after a device sync."""
+    solve = odeint if lib == "odeattn" else (reference or torchdiffeq).odeint
     m = method if lib == "odeattn" or method != "rk38" else "rk4"
     if backward:
         y = y0.clone().requires_grad_()
         out = solve(f, y, t, method=m, **kw)
         out[-1].pow(2).mean().backward()
-        return out.detach()
-    with torch.no_grad():
-        return solve(f, y0, t, method=m, **kw)
+        out = out.detach()
+    else:
+        with torch.no_grad():
+            out = solve(f, y0, t, method=m, **kw)
+    if out.is_cuda:
+        torch.cuda.synchronize()
+    return out
 
 
-def _error(lib, f, y0, t, method, kw, ref) -> tuple[float, int]:
+def _error(lib, f, y0, t, method, kw, ref, reference=None) -> tuple[float, int]:
     calls = [0]
 
     def counted(tt, y):
         calls[0] += 1
         return f(tt, y)
 
-    out = run(lib, counted, y0, t, method, kw, False)
+    out = run(lib, counted, y0, t, method, kw, False, reference)
     return float((out[-1] - ref).abs().max()), calls[0]
 
 
@@ -113,8 +119,10 @@ def matched_tolerances(f, y0, t, ref, base: dict) -> dict:
 LIBS = ("odeattn", "torchdiffeq")
 
 
-def case(name, f, y0, method, backward, repeats, match_accuracy=False):
-    t = torch.tensor([0.0, 1.0])
+def case(name, f, y0, method, backward, repeats, match_accuracy=False, reference=None):
+    """One row: ``method`` in odeattn and in ``reference`` (default: the installed torchdiffeq)
+    on the device of ``y0``; ``ratio`` = odeattn / reference of the median times."""
+    t = torch.tensor([0.0, 1.0], device=y0.device)
     fixed = {"options": {"step_size": 1 / 32}}
     with torch.no_grad():
         ref = torchdiffeq.odeint(f, y0, t, method="dopri5", rtol=1e-10, atol=1e-12)[-1]
@@ -122,15 +130,15 @@ def case(name, f, y0, method, backward, repeats, match_accuracy=False):
     kws = matched_tolerances(f, y0, t, ref, base) if match_accuracy else dict.fromkeys(LIBS, base)
     res = {}
     for lib in LIBS:
-        run(lib, f, y0, t, method, kws[lib], backward)  # warm-up
+        run(lib, f, y0, t, method, kws[lib], backward, reference)  # warm-up
     times = {lib: [] for lib in LIBS}
     for _ in range(repeats):  # interleaved
         for lib in times:
             times[lib] += time_calls(
-                lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward), 1
+                lambda lib=lib: run(lib, f, y0, t, method, kws[lib], backward, reference), 1
             )
     for lib in LIBS:
-        err, nfe = _error(lib, f, y0, t, method, kws[lib], ref)
+        err, nfe = _error(lib, f, y0, t, method, kws[lib], ref, reference)
         res[lib] = {
             "median_ms": 1e3 * statistics.median(times[lib]),
             "err_vs_ref": err,

@@ -5,7 +5,8 @@
 
 Prints one JSON object per case:
 - ``record_overhead``: ResNet-164 (CIFAR, 10 classes) forward on CPU, batch 32, channels_last,
-  eval mode without grad, with and without ``odeattn.stiffness.record``: same model and input,
+  eval mode without grad, with and without ``odeattn.stiffness.record``: same model and input
+  (``bench_record`` also runs on CUDA, batch 128, under bf16 autocast, for ``gpu_check.py``),
   warm-up, paired rounds in alternating order; ``ratio`` = min recorded / min plain (min-of-N),
   ``ratio_paired_median`` / ``_iqr`` = the per-round ratios (target ≤ 1.03).
 - ``record_overhead_in_situ``: the same cost timed where it is paid, the residual adds of real
@@ -42,39 +43,67 @@ def _median_time(fn, reps: int) -> float:
     return float(np.median(times))
 
 
-def bench_record(reps: int) -> dict:
-    from odeattn.models import create_model
+def _paired(plain, recorded, reps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of ``reps`` paired calls of each, after a warm-up of both, in alternating order
+    (ABBA) against drifting load."""
+    p, r = [], []
+    plain(), recorded(), plain()  # warm-up: allocator, oneDNN primitives / cudnn, both paths
+    for i in range(reps):
+        if i % 2 == 0:
+            p.append(plain()), r.append(recorded())
+        else:
+            r.append(recorded()), p.append(plain())
+    return np.array(p), np.array(r)
 
-    torch.manual_seed(0)
-    model = create_model("resnet164", num_classes=10).eval().to(memory_format=torch.channels_last)
-    x = torch.randn(32, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+
+def _forward_timers(model, x):
+    """Two callables timing one forward of ``model`` on ``x``, without and inside ``record``;
+    on CUDA each is timed to a device sync (the recorder keeps its norms on the device)."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
 
     def plain() -> float:
+        sync()
         t0 = time.perf_counter()
         model(x)
+        sync()
         return time.perf_counter() - t0
 
     def recorded() -> float:
         with record(model) as rec:
-            t0 = time.perf_counter()
-            model(x)
-            t = time.perf_counter() - t0
-        assert rec.nsi().shape == (32, 51)
+            t = plain()
+        assert rec.nsi().shape[0] == x.shape[0]
         return t
 
-    p, r = [], []
-    with torch.no_grad():
-        plain(), recorded(), plain()  # warm-up: allocator, oneDNN primitives, both paths
-        for i in range(reps):  # paired rounds, order alternated (ABBA) against drifting load
-            if i % 2 == 0:
-                p.append(plain()), r.append(recorded())
-            else:
-                r.append(recorded()), p.append(plain())
-    pa, ra = np.array(p), np.array(r)
+    return plain, recorded
+
+
+def bench_record(
+    reps: int,
+    *,
+    device: str = "cpu",
+    batch: int = 32,
+    amp: bool = False,
+    model_kw: dict | None = None,
+) -> dict:
+    """Eval forward of ResNet-164 (``model_kw`` overrides: adaptor, blocks, ...) with and without
+    ``record``, channels_last, under bf16 autocast when ``amp``, on ``device``."""
+    from odeattn.models import create_model
+
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    model = create_model("resnet164", num_classes=10, **(model_kw or {})).eval()
+    model = model.to(dev, memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, 32, 32, device=dev).contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast(dev.type, torch.bfloat16, enabled=amp)
+    plain, recorded = _forward_timers(model, x)
+    with torch.no_grad(), autocast:
+        pa, ra = _paired(plain, recorded, reps)
     return {
         "case": "record_overhead",
         "model": "resnet164",
-        "batch": 32,
+        "device": dev.type,
+        "bf16": amp,
+        "batch": batch,
         "channels_last": True,
         "plain_s": float(pa.min()),
         "recorded_s": float(ra.min()),

@@ -20,8 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from odeattn.data import Dataset, load_dataset
-from odeattn.data._augment import BatchTransform
+from odeattn.data import BatchTransform, Dataset, load_dataset
 from odeattn.models import create_model
 from odeattn.train import RECIPES, TrainConfig, fit
 

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from odeattn import odeint
-from odeattn.data import load_dataset
-from odeattn.data._augment import BatchTransform
+from odeattn.data import BatchTransform, load_dataset
 from odeattn.models import create_model, load_checkpoint, save_checkpoint
 from odeattn.stiffness import _kernels, record
 from odeattn.torchdiffeq import odeint_adjoint

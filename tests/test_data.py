@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from odeattn.data import DATASETS, load_dataset
-from odeattn.data._augment import BatchTransform
+from odeattn.data import DATASETS, BatchTransform, load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -266,7 +266,7 @@ def test_plain_vs_se_trained_on_digits_records_tns(capsys):
         rep = measure(model, data, per_sample=True)
         with record(model) as rec, torch.no_grad():  # the report is the recorder's exact TNS
             model.eval()
-            from odeattn.data._augment import BatchTransform
+            from odeattn.data import BatchTransform
 
             model(BatchTransform(data.mean, data.std).normalize(data.test.x))
         assert rep["tns"] == pytest.approx(tns(rec.nsi(), rec.stage), rel=1e-6)

@@ -105,3 +105,11 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
     except SearchFailed as e:  # every trial failed
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a full disk or a read-only folder while writing results: one line
+        where = f" {e.filename}" if e.filename else ""
+        print(
+            f"error: cannot write{where}: {e.strerror or e}; free space or fix the permissions, "
+            "then re-run the same command (the stored trials are kept)",
+            file=sys.stderr,
+        )
+        return 1

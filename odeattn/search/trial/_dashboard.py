@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -143,15 +144,30 @@ def _curve_png(path: Path, history: dict[str, list[float]], title: str) -> None:
     plt.close(fig)
 
 
+def per_epoch_columns(history: dict[str, list[float]]) -> dict[str, list[float | None]]:
+    """The per-epoch series, one column per metric: ``tns@k`` (one value, measured at epoch k)
+    becomes row k of a ``tns`` column instead of a column of its own."""
+    cols: dict[str, list[float | None]] = {
+        k: list(history[k]) for k in _CURVE_KEYS if history.get(k)
+    }
+    for key in sorted(k for k in history if "@" in k):
+        name, at = key.split("@", 1)
+        if at.isdigit() and history[key]:
+            col = cols.setdefault(name, [])
+            col.extend([None] * (int(at) - len(col)))
+            col[int(at) - 1] = history[key][-1]
+    return cols
+
+
 def _note(trial: Any, history: dict[str, list[float]]) -> None:
     """Per-epoch values as a Markdown table in the trial's optuna-dashboard note (Optuna refuses
     ``Trial.report`` in multi-objective studies, so the note is where every study shows them)."""
     from optuna_dashboard import save_note  # optional: the dashboard package
 
-    keys = [k for k in (*_CURVE_KEYS, *sorted(k for k in history if "@" in k)) if history.get(k)]
-    rows = ["| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for e in range(max((len(history[k]) for k in keys), default=0)):
-        cells = [f"{history[k][e]:.4g}" if e < len(history[k]) else "" for k in keys]
+    cols = per_epoch_columns(history)
+    rows = ["| epoch | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for e in range(max((len(c) for c in cols.values()), default=0)):
+        cells = [f"{c[e]:.4g}" if e < len(c) and c[e] is not None else "" for c in cols.values()]
         rows.append(f"| {e + 1} | " + " | ".join(cells) + " |")
     save_note(trial, f"## Trial {trial.number}: per-epoch values\n\n" + "\n".join(rows))
 
@@ -189,11 +205,36 @@ def record_trial(
     history: dict[str, list[float]],
     train_over: dict[str, Any] | None = None,
 ) -> None:
-    """Write the user attributes and (for an ``optuna.Trial``) the artifacts and the note."""
+    """Write the user attributes and (for an ``optuna.Trial``) the artifacts and the note. The
+    attributes go first; a failure of the files after them (a full disk, a plotting error) is
+    the ``artifact_error`` attribute and one warning line, never a lost trial (issue 18)."""
     for k, v in _attrs(arch, out, train_over, study).items():
         trial.set_user_attr(k, json_safe(v))
     if not is_optuna_trial(trial):
         return  # not an optuna.Trial: attributes only
+    try:
+        _artifacts(study, trial, arch, out, summaries, history, train_over)
+        if history:
+            _note(trial, history)
+    except Exception as e:
+        why = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        trial.set_user_attr("artifact_error", why)
+        print(
+            f"warning: trial {trial.number}: artifacts not written ({why}); its values are stored",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _artifacts(
+    study: StudyConfig,
+    trial: Any,
+    arch: dict[str, Any],
+    out: dict[str, float],
+    summaries: dict[str, Any],
+    history: dict[str, list[float]],
+    train_over: dict[str, Any] | None,
+) -> None:
     n, title = trial.number, f"{study.name} trial {trial.number}: {arch.get('placement')}"
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / f"nsi_depth_{n}.png"
@@ -211,5 +252,3 @@ def record_trial(
             json.dumps(json_safe({"metrics": out, "per_epoch": history, "stiffness": summaries}))
         )
         _upload(study, trial, js, "application/json")
-    if history:
-        _note(trial, history)

@@ -37,8 +37,10 @@ from odeattn.search.storage import (
     stamp_study,
 )
 from odeattn.search.trial import dashboard_command
-from odeattn.study import Space
-from odeattn.study.config import ConfigError, StudyConfig
+from odeattn.study import ConfigError, SetupError, Space, StudyConfig
+
+#: A worker's exit status for a set-up failure of the study (no restart; the search stops).
+SETUP_EXIT = 2
 
 __all__ = ["prepare_storage", "run_search"]
 
@@ -73,11 +75,10 @@ def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
     return cb
 
 
-def _start(ctx: Any, study: StudyConfig, url: str, i: int, threads: int) -> Any:
+def _start(ctx: Any, study: StudyConfig, url: str, i: int, threads: int, errors: Any) -> Any:
     overrides = study.model_dump(exclude={"file"})  # the validated study, not the file's text
-    p = ctx.Process(
-        target=_worker_entry, args=(study.file, overrides, url, i, threads, os.getpid())
-    )
+    args = (study.file, overrides, url, i, threads, os.getpid(), errors)
+    p = ctx.Process(target=_worker_entry, args=args)
     p.start()
     return p
 
@@ -87,7 +88,8 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
     is gone) and is replaced while the budget is not reached; Ctrl-C / SIGTERM stops them all."""
     ctx, n = mp.get_context("spawn"), study.workers
     threads = int(os.environ.get("ODEATTN_THREADS", "0")) or max(1, (os.cpu_count() or 1) // n)
-    procs = [_start(ctx, study, url, i, threads) for i in range(n)]
+    errors = ctx.SimpleQueue()  # a worker's set-up failure, said once by this process
+    procs = [_start(ctx, study, url, i, threads, errors) for i in range(n)]
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
     restarts, handled = 0, set()
     try:
@@ -97,13 +99,16 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
                 if p.is_alive() or not p.exitcode or p.pid in handled:
                     continue
                 handled.add(p.pid)
+                if p.exitcode == SETUP_EXIT:  # the study is wrong: the others would fail alike
+                    stop_children(procs)
+                    raise SetupError(errors.get() if not errors.empty() else "worker set-up failed")
                 _warn(f"worker {i} (pid {p.pid}) exited with status {p.exitcode}")
                 stale = recover_stale(s)
                 if stale:
                     _warn(f"trials {stale} of the dead worker: marked FAIL and re-queued")
                 if budget_used(s) < study.budget.n_trials and restarts < n:
                     restarts += 1
-                    procs[i] = _start(ctx, study, url, i, threads)
+                    procs[i] = _start(ctx, study, url, i, threads, errors)
             bar.update(task, completed=min(budget_used(s), study.budget.n_trials))
     except KeyboardInterrupt:
         stop_children(procs)
@@ -113,7 +118,13 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
 
 
 def _worker_entry(
-    file: str, overrides: dict[str, Any], url: str, worker: int, threads: int, parent: int
+    file: str,
+    overrides: dict[str, Any],
+    url: str,
+    worker: int,
+    threads: int,
+    parent: int,
+    errors: Any,
 ) -> None:
     """A spawned worker: dies with its parent; an interrupt re-queues its trial and exits 130
     without a traceback (the parent prints the one message)."""
@@ -123,6 +134,9 @@ def _worker_entry(
         _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads))
     except KeyboardInterrupt:
         sys.exit(130)
+    except (ConfigError, SetupError) as e:  # the parent says it once (exit 2), no traceback
+        errors.put(str(e))
+        sys.exit(SETUP_EXIT)
 
 
 def _warn(message: str) -> None:

@@ -13,10 +13,11 @@ from odeattn.search.trial._dashboard import (
     record_trial,
 )
 from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
-from odeattn.search.trial._objective import Report, Screen, build, run_trial
+from odeattn.search.trial._objective import ConfigurationRefused, Report, Screen, build, run_trial
 from odeattn.search.trial._replicates import aggregate, train_replicates
 
 __all__ = [
+    "ConfigurationRefused",
     "Report",
     "Screen",
     "aggregate",

@@ -43,7 +43,7 @@ from odeattn.study import (
 )
 from odeattn.train import fit
 
-__all__ = ["Report", "Screen", "build", "run_trial"]
+__all__ = ["ConfigurationRefused", "Report", "Screen", "build", "run_trial"]
 
 Report = Callable[[int, dict[str, float]], bool]
 #: screen(score) -> keep?  Decides on the TNS-proxy score before (most of) the training.
@@ -173,21 +173,35 @@ def _zero_cost(
     return {sc.metric: float(PROXIES[sc.metric](model, xb, yb))}
 
 
+class ConfigurationRefused(RuntimeError):
+    """This sampled configuration cannot be built or measured (the model refuses it, out of
+    memory in the FLOPs pass, …): the trial fails and counts, the search goes on (issue 18)."""
+
+
 def _setup(
     study: StudyConfig, space: Space, params: dict[str, Any], seed: int | None
 ) -> tuple[Any, Any, dict[str, Any], torch.Tensor, dict[str, float]]:
-    """Data, model, evaluation set and static measurements; any failure here is a SetupError."""
+    """Data and evaluation set (a failure is the study's: :class:`SetupError`, the search stops),
+    then this configuration's model and static measurements (a failure is this trial's:
+    :class:`ConfigurationRefused`)."""
     try:
         data = data_for(study)
-        model, train_over = _seeded_build(study, space, params, data, seed)
         x = input_batch(data, study.measure.samples)  # the fixed evaluation set
-        return data, model, train_over, x, _static(study, model, model.architecture(), x)
     except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ""
         raise SetupError(
-            f"trial set-up failed before training ({type(e).__name__}: {first}); "
+            f"trial set-up failed before training ({_first(e)}); "
             "fix the study file or the data, then re-run"
         ) from e
+    try:
+        model, train_over = _seeded_build(study, space, params, data, seed)
+        return data, model, train_over, x, _static(study, model, model.architecture(), x)
+    except Exception as e:  # this configuration only: the others may build
+        raise ConfigurationRefused(f"this configuration cannot be built ({_first(e)})") from e
+
+
+def _first(e: BaseException) -> str:
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {first[:300]}"
 
 
 def run_trial(

@@ -4,6 +4,7 @@ correlations that are never "nan"."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from odeattn.search import budget_used
 from odeattn.search.__main__ import main
 from odeattn.search.backends.optuna import _worker as backend
 from odeattn.search.backends.optuna._prune import decide, dominated_rule, percentile_rule
+from odeattn.search.backends.optuna._sampler import Violations
 from odeattn.search.results._export import best_trials, export_best
 from odeattn.search.results._front import best_of, finished
 from odeattn.search.results._noise import format_corr, kendall_ci
@@ -355,3 +357,40 @@ def test_summary_lists_failed_trials_with_their_markup_intact(tmp_path: Path) ->
     text = console.export_text()
     assert "trial 1 failed: OSError: [binary: x] missing" in text
     assert "noise ceiling: not measured" in text and "n = 1: needs n ≥ 3" in text
+
+
+# ----------------------------------------------------------------------------- issue 18
+def test_replicates_store_the_mean_in_the_dashboard_columns(tmp_path: Path, monkeypatch) -> None:
+    # defect 6: val_accuracy attribute = replicate 0 while the trial's value was the mean
+    calls: list = []
+    monkeypatch.setattr(_replicates, "run_trial", _fake(calls))
+    study = load_study(_write(tmp_path, replicates=3, budget={"n_trials": 1}))
+    url = f"sqlite:///{tmp_path}/rep.db"
+    backend.worker_loop(study, url)
+    (t,) = optuna.load_study(study_name="r", storage=url).trials
+    assert math.isclose(t.user_attrs["val_accuracy"], t.values[0])
+    assert len(t.user_attrs["replicate_values"]["val_accuracy"]) == 3
+
+
+def test_constraints_keep_infeasible_trials_off_the_front(tmp_path: Path, monkeypatch) -> None:
+    # a front of usable networks: a floor on val_accuracy (seed 0 -> 0.50, 1 -> 0.51, 2 -> 0.52)
+    calls: list = []
+    monkeypatch.setattr(_replicates, "run_trial", _fake(calls))
+    runs = tmp_path / "runs"
+    floor = [{"metric": "val_accuracy", "min": 0.515}]
+    path = _write(tmp_path, runs_dir=str(runs), constraints=floor)
+    assert main([str(path), "--quiet"]) == 0
+    s = optuna.load_study(study_name="r", storage=f"sqlite:///{runs}/r/study.db")
+    viol = {t.number: t.user_attrs["constraint_violations"] for t in s.trials}
+    assert viol == {n: [pytest.approx(0.515 - (0.5 + 0.01 * n))] for n in range(3)}
+    doc = json.loads((runs / "r" / "summary.json").read_text())
+    assert doc["infeasible"] == 2 and [b["trial"] for b in doc["front"]] == [2]
+    assert [p.name for p in (runs / "r" / "best").glob("*.yaml")] == ["trial_2.yaml"]
+    md = (runs / "r" / "summary.md").read_text()
+    assert "2 infeasible" in md and "Pareto front: 1" in md
+    sampler = backend.make_sampler(load_study(path), _space(load_study(path)), 0)
+    f = Violations(1)
+    assert f(s.trials[0]) == [pytest.approx(0.015)] and f(s.trials[2])[0] < 0
+    assert (
+        type(sampler).__name__ == "RandomSampler"
+    )  # takes no constraints_func; front still filters

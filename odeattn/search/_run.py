@@ -25,7 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from odeattn.search._signals import die_with_parent, interrupt_once, stop_children
 from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
 from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
-from odeattn.search.results import conclude, export_best, study_plots, summary_table
+from odeattn.search.results import (
+    conclude,
+    export_best,
+    study_plots,
+    summary_table,
+    write_summary,
+)
 from odeattn.search.storage import (
     budget_used,
     check_storage_url,
@@ -259,7 +265,10 @@ def run_search(
         _backend(study, space, url, console, progress)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
     conclude(study, s, console)  # issue 12: raise on set-up/all-failed; measure the noise ceiling
-    console.print(summary_table(study, s))
+    table = summary_table(study, s)
+    console.print(table)
+    for p in write_summary(study, s, table):
+        console.print(f"summary: {p}", soft_wrap=True, highlight=False)
     for p in export_best(study, s):
         console.print(
             f"best architecture: {p}   (retrain: python -m odeattn.train --arch {p})",

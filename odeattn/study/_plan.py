@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,15 @@ class TrialPlan:
         """The seeds of the ``replicates`` trainings of trial ``number``."""
         return replicate_seeds(self.seed(number), self.replicates)
 
+    def violations(self, values: Mapping[str, Any]) -> list[float]:
+        """``constraints`` of the study on measured ``values`` (≤ 0: satisfied; Optuna's
+        convention); empty without constraints."""
+        return [c.violation(values.get(c.metric)) for c in self.study.constraints]
+
+    def feasible(self, values: Mapping[str, Any]) -> bool:
+        """Whether every constraint holds for ``values``."""
+        return all(v <= 0 for v in self.violations(values))
+
     def train_config(self, overrides: dict[str, Any], seed: int | None) -> TrainConfig:
         """The training config of one replicate: the plan's, the trial's overrides, the seed."""
         cfg = dataclasses.replace(self.train, **overrides) if overrides else self.train
@@ -81,6 +91,7 @@ def _fingerprint(study: StudyConfig, space: Space, epochs: int) -> str:
         "measure": study.measure.model_dump(mode="json"),
         "replicates": study.replicates,
         "screen": study.screen.model_dump(mode="json") if study.screen else None,
+        "constraints": [c.model_dump(mode="json") for c in study.constraints],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -10,6 +10,7 @@ from odeattn.search.results._front import (
     best_of,
     check_outcome,
     dominates,
+    feasible,
     finished,
     n_dominating,
     pareto,
@@ -17,6 +18,7 @@ from odeattn.search.results._front import (
 )
 from odeattn.search.results._noise import conclude, format_corr, kendall_ci, noise_lines
 from odeattn.search.results._plots import study_plots
+from odeattn.search.results._summary import summary_document, write_summary
 
 __all__ = [
     "as_dict",
@@ -27,6 +29,7 @@ __all__ = [
     "dominates",
     "epochs_saved",
     "export_best",
+    "feasible",
     "finished",
     "format_corr",
     "kendall_ci",
@@ -34,6 +37,8 @@ __all__ = [
     "noise_lines",
     "pareto",
     "study_plots",
+    "summary_document",
     "summary_table",
     "trial_values",
+    "write_summary",
 ]

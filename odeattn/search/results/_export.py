@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.markup import escape
 from rich.table import Table
 
-from odeattn.search.results._front import best_of
+from odeattn.search.results._front import best_of, feasible
 from odeattn.search.results._noise import noise_lines
 from odeattn.search.trial import arch_document
 from odeattn.study import StudyConfig, plan_for
@@ -90,6 +90,9 @@ def _title(study: StudyConfig, s: optuna.Study, n_best: int) -> str:
     run, planned = epochs_saved(study, s)
     saved = f"; pruning saved {1 - run / planned:.0%} of {planned} epochs" if planned else ""
     dups = sum("duplicate_of" in t.user_attrs for t in trials)
+    bad = sum(t.state == TrialState.COMPLETE and not feasible(t, study) for t in trials)
+    if bad:
+        saved += f"; {bad} infeasible (outside the constraints, left off the front)"
     return (
         f"{study.name}: {len(trials)} trials ({', '.join(f'{k} {v}' for k, v in counts.items() if v)}"
         f"{f'; {dups} served from storage' if dups else ''}){saved}; "

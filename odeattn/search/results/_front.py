@@ -28,6 +28,7 @@ __all__ = [
     "best_of",
     "check_outcome",
     "dominates",
+    "feasible",
     "finished",
     "n_dominating",
     "pareto",
@@ -49,8 +50,19 @@ def n_dominating(
     return sum(dominates(o, point, directions) for o in others)
 
 
+def feasible(t: FrozenTrial, study: StudyConfig) -> bool:
+    """Whether ``t`` satisfies the study's ``constraints`` (always, without constraints)."""
+    if not study.constraints:
+        return True
+    got = t.user_attrs.get("constraint_violations")
+    return isinstance(got, list) and all(v is not None and float(v) <= 0 for v in got)
+
+
 def trial_values(t: FrozenTrial, study: StudyConfig) -> list[float] | None:
-    """The objective values of ``t`` if it is finished (module docstring), else ``None``."""
+    """The objective values of ``t`` if it is finished (module docstring) and feasible (its
+    constraints hold), else ``None``."""
+    if not feasible(t, study):
+        return None
     if t.state == TrialState.COMPLETE and t.values is not None:
         return list(t.values)
     if t.state != TrialState.PRUNED:

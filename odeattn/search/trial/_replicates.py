@@ -73,6 +73,8 @@ def train_replicates(
     trial.set_user_attr("seeds", seeds[: len(outs)])
     trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
     trial.set_user_attr("objectives_se", out["objectives_se"])
+    if study.constraints:  # read by the sampler's constraints_func and by the front
+        trial.set_user_attr("constraint_violations", plan_for(study).violations(out))
     if len(outs) > 1:  # the dashboard's columns hold the mean, as the trial's values do
         for k in _MEANS:
             if k in out:

@@ -26,6 +26,7 @@ from odeattn.study.config._base import (
     _KeyedError,
     closest,
 )
+from odeattn.study.config._constraints import ConstraintCfg
 
 __all__ = ["Objective", "StudyConfig"]
 
@@ -196,6 +197,7 @@ class StudyConfig(_Base):
     noise: NoiseCfg = NoiseCfg()
     pruning: PruningCfg | None = None
     screen: ScreenCfg | None = None
+    constraints: list[ConstraintCfg] = Field(default_factory=list)
     sampler: SamplerCfg = SamplerCfg()
     budget: BudgetCfg
     backend: Literal["optuna", "ray"] = "optuna"

@@ -27,6 +27,7 @@ _COPIED = (
     "epochs_run",
     "objectives",
     "objectives_se",
+    "constraint_violations",
     "architecture",
     "train_overrides",
     "intermediate",

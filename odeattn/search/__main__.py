@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from odeattn.search._signals import interrupt_once
+from odeattn.search.processes import env_threads, interrupt_once
 from odeattn.study.config import ConfigError, load_study
 
 __all__ = ["main"]
@@ -120,6 +120,10 @@ def _check_flags(a: argparse.Namespace) -> str | None:
             return f"{flag} must be >= {low}, but got {flag} {v}"
     if a.timeout is not None and not a.timeout > 0:
         return f"--timeout must be > 0 seconds, but got --timeout {a.timeout}"
+    try:
+        env_threads()  # ODEATTN_THREADS= (empty), abc, 0: one line now, not in every worker
+    except ValueError as e:
+        return str(e)
     return None
 
 

@@ -22,9 +22,9 @@ from optuna.trial import TrialState
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from odeattn.search._signals import die_with_parent, interrupt_once, stop_children
 from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
 from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
+from odeattn.search.processes import choose_threads, die_with_parent, interrupt_once, stop_children
 from odeattn.search.results import (
     conclude,
     export_best,
@@ -93,7 +93,7 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
     """N local workers; a worker that dies has its trial failed and re-queued at once (its pid
     is gone) and is replaced while the budget is not reached; Ctrl-C / SIGTERM stops them all."""
     ctx, n = mp.get_context("spawn"), study.workers
-    threads = int(os.environ.get("ODEATTN_THREADS", "0")) or max(1, (os.cpu_count() or 1) // n)
+    threads = choose_threads(n)[0]
     errors = ctx.SimpleQueue()  # a worker's set-up failure, said once by this process
     procs = [_start(ctx, study, url, i, threads, errors) for i in range(n)]
     s = optuna.load_study(study_name=study.name, storage=_storage(url))

@@ -149,3 +149,11 @@ def test_help_and_schema_errors_do_not_import_torch(tmp_path: Path) -> None:
         imported = [ln.rsplit("|", 1)[-1].strip() for ln in r.stderr.splitlines() if "|" in ln]
         assert "torch" not in imported, args
         assert r.returncode == (0 if args == ["--help"] else 2)
+
+
+@pytest.mark.parametrize("value", ["", "abc", "0", "-1"])
+def test_a_bad_odeattn_threads_is_one_line_before_anything(tmp_path: Path, value: str) -> None:
+    f = study_file(tmp_path, n_trials=1, epochs=1)
+    r = cli(str(f), "--runs-dir", "runs", cwd=tmp_path, env={"ODEATTN_THREADS": value})
+    _one_line_exit_2(r, "ODEATTN_THREADS must be a whole number >= 1", repr(value))
+    assert not (tmp_path / "runs").exists()

@@ -38,6 +38,7 @@ from odeattn.proxies import Screen
 from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
 from odeattn.search.backends.optuna._prune import decide
 from odeattn.search.backends.optuna._sampler import make_sampler
+from odeattn.search.processes import choose_threads
 from odeattn.search.storage import (
     budget_used,
     counts,
@@ -249,9 +250,7 @@ def worker_loop(
 ) -> int:
     """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
 
-    threads = threads or int(os.environ.get("ODEATTN_THREADS", "0")) or None
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or choose_threads(1)[0])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = resolve_space(study)
     s = open_study(study, storage_url, space, worker)

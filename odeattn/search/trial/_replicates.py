@@ -18,7 +18,10 @@ import numpy as np
 from odeattn.search.trial._objective import Report, Screen, run_trial
 from odeattn.study import Space, StudyConfig, plan_for
 
-__all__ = ["aggregate", "train_replicates"]
+__all__ = ["aggregate", "set_constraints", "train_replicates"]
+
+#: The value of a constraint whose metric was not measured (infeasible, finite for storage).
+_UNMEASURED = 1e12
 
 #: Values reported as the mean over replicates besides the objectives (the dashboard columns).
 _MEANS = ("val_accuracy", "val_loss", "tns", "tns@init")
@@ -43,6 +46,17 @@ def aggregate(study: StudyConfig, outs: list[dict[str, float]]) -> dict[str, Any
     out["objectives_se"] = {k: v for k, v in se.items() if k in study.objective_names}
     out["replicate_values"] = per
     return out
+
+
+def set_constraints(study: StudyConfig, trial: Any, violations: list[float]) -> None:
+    """Store the trial's constraint values: for the samplers through Optuna's public
+    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them), and as the
+    ``constraint_violations`` attribute the front, the summary and the dashboard read."""
+    capped = [min(float(v), _UNMEASURED) for v in violations]
+    trial.set_user_attr("constraint_violations", capped)
+    if hasattr(trial, "set_constraint"):  # an optuna.Trial (not a frozen or fake one)
+        for c, v in zip(study.constraints, capped, strict=True):
+            trial.set_constraint(c.key, v)
 
 
 def _finite(v: Any) -> float | None:
@@ -73,8 +87,8 @@ def train_replicates(
     trial.set_user_attr("seeds", seeds[: len(outs)])
     trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
     trial.set_user_attr("objectives_se", out["objectives_se"])
-    if study.constraints:  # read by the sampler's constraints_func and by the front
-        trial.set_user_attr("constraint_violations", plan_for(study).violations(out))
+    if study.constraints:
+        set_constraints(study, trial, plan_for(study).violations(out))
     if len(outs) > 1:  # the dashboard's columns hold the mean, as the trial's values do
         for k in _MEANS:
             if k in out:

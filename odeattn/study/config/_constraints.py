@@ -1,8 +1,8 @@
 """Constraints of a study: floors and ceilings on measured metrics (feasible trials only).
 
-Optuna's convention (``constraints_func``): a trial is feasible when every value c_i ≤ 0, where
-c_i = min − v for a floor and v − max for a ceiling (Deb's constrained domination, as in
-NSGA-II's constraint handling and Optuna's TPE/GP ``constraints_func``).
+Optuna's convention (``Trial.set_constraint``): a trial is feasible when every value c_i ≤ 0,
+where c_i = min − v for a floor and v − max for a ceiling (Deb's constrained domination, as in
+NSGA-II's constraint handling; TPE and GP read the same values).
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ class ConstraintCfg(_Base):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"needs min <= max, but got min={self.min}, max={self.max}")
         return self
+
+    @property
+    def key(self) -> str:
+        """The constraint's name in Optuna's storage, e.g. ``val_accuracy>=0.9``."""
+        lo = f"{self.metric}>={self.min:g}" if self.min is not None else ""
+        hi = f"{self.metric}<={self.max:g}" if self.max is not None else ""
+        return ",".join(x for x in (lo, hi) if x)
 
     def violation(self, value: float | None) -> float:
         """≤ 0 when ``value`` satisfies the constraint (Optuna's convention), else how far off;

@@ -52,6 +52,8 @@ def serve_duplicate(s: optuna.Study, trial: optuna.Trial, src: FrozenTrial) -> T
         if k in src.user_attrs:
             trial.set_user_attr(k, src.user_attrs[k])
     trial.set_user_attr("duplicate_of", src.number)
+    for key, value in (src.constraints or {}).items():  # the samplers' view of feasibility
+        trial.set_constraint(key, value)
     if src.state == TrialState.COMPLETE:
         s.tell(trial, list(src.values))
     else:

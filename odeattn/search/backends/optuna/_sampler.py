@@ -7,31 +7,11 @@ resume, a concurrent launch) derives its seed from (seed, existing trials, worke
 
 from __future__ import annotations
 
-import inspect
-
 import optuna
 
 from odeattn.study import Space, StudyConfig, grid_space, sampler_class
 
-__all__ = ["Violations", "make_sampler"]
-
-#: What a trial that measured nothing (pruned early, failed) violates by: infeasible.
-_UNMEASURED = 1e12
-
-
-class Violations:
-    """Optuna's ``constraints_func``: the ``constraint_violations`` attribute a trial stored
-    (``TrialPlan.violations``; ≤ 0 satisfied); a trial without it counts as infeasible.
-    A class, not a closure, so that Ray can pickle the sampler."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __call__(self, trial: optuna.trial.FrozenTrial) -> list[float]:
-        got = trial.user_attrs.get("constraint_violations")
-        if not isinstance(got, list) or len(got) != self.n:
-            return [_UNMEASURED] * self.n
-        return [min(float(v), _UNMEASURED) for v in got]
+__all__ = ["make_sampler"]
 
 
 def make_sampler(
@@ -46,8 +26,6 @@ def make_sampler(
         )
     cls = sampler_class(study.sampler.name)
     kw = dict(study.sampler.kwargs)
-    if study.constraints and "constraints_func" in inspect.signature(cls).parameters:
-        kw.setdefault("constraints_func", Violations(len(study.constraints)))
     if study.sampler.name == "grid":
         return cls(grid_space(space), seed=seed, **kw)
     return cls(seed=seed, **kw)

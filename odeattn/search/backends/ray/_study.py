@@ -109,7 +109,14 @@ def check_ray(study_cfg: Any) -> None:
     rc = study_cfg.ray
     if study_cfg.backend != "ray" or rc.scheduler != "asha":
         return
-    max_t = _max_epochs(study_cfg)
+    max_t, epochs = _max_epochs(study_cfg), plan_for(study_cfg).epochs
+    if max_t > epochs:  # a rung at or past the last epoch would prune a finished trial
+        raise ConfigError(
+            study_cfg.file,
+            "ray.asha.max_t",
+            f"must be at most the trial's epochs ({epochs}), but got max_t={max_t}; "
+            "remove it (default: the epochs) or lower it",
+        )
     if not 1 <= rc.asha.grace_period < max_t:
         raise ConfigError(
             study_cfg.file,

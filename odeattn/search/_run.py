@@ -58,11 +58,12 @@ def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
             bar.update(task, description=f"trial {n}: building")
         elif kind == "epoch":
             acc = info.get("val_accuracy")
-            bar.update(
-                task,
-                description=f"trial {n}: epoch {info['epoch']}"
-                + (f", val acc {acc:.3f}" if acc is not None else ""),
+            line = f"trial {n}: epoch {info['epoch']}" + (
+                f", val acc {acc:.3f}" if acc is not None else ""
             )
+            bar.update(task, description=line)
+            if not console.is_terminal:  # a log file sees each epoch, not only finished trials
+                console.print(line, highlight=False)
         elif kind in ("done", "pruned"):
             bar.advance(task)
             extra = ", ".join(

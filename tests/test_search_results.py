@@ -389,3 +389,20 @@ def test_constraints_keep_infeasible_trials_off_the_front(tmp_path: Path, monkey
     assert "2 infeasible" in md and "Pareto front: 1" in md
     key = "val_accuracy>=0.515"  # what the samplers read (Optuna's Trial.set_constraint)
     assert [t.constraints[key] for t in s.trials] == [v[0] for v in viol.values()]
+
+
+def test_the_ray_backend_trains_every_replicate(tmp_path: Path, monkeypatch) -> None:
+    # defect 3: `replicates` was silently ignored on the Ray backend; its worker-side trial
+    # function is now the same replicate loop as the optuna backend's
+    from odeattn.search.backends.ray._study import StudyTrial
+
+    calls: list = []
+    monkeypatch.setattr(_replicates, "run_trial", _fake(calls))
+    study = load_study(_write(tmp_path, replicates=3, backend="ray", pruning=None))
+    s = optuna.create_study(directions=study.directions)
+    trial = s.ask()
+    out = StudyTrial(_space(study))(study, {"placement.s0.b0": 1}, lambda *a: False, trial=trial)
+    assert [sd for _, sd in calls] == plan_for(study).seeds(trial.number)  # 3 seeds, in order
+    accs = [0.5 + 0.01 * (sd % 7) for _, sd in calls]
+    assert math.isclose(out["val_accuracy"], float(np.mean(accs)))
+    assert trial.user_attrs["seeds"] == plan_for(study).seeds(trial.number)

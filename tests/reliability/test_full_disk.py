@@ -32,6 +32,7 @@ def tiny_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_artifacts_disk_loses_no_trained_trial(tmp_path: Path, tiny_disk: Path) -> None:
     f = study_file(tmp_path, n_trials=4, epochs=1)
     r = cli(str(f), "--runs-dir", "runs", "--quiet", cwd=tmp_path)

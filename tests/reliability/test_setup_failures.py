@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pytest
 import yaml
 from conftest import ENV, ROOT, study_file
 from optuna.trial import TrialState
@@ -58,6 +59,7 @@ def _mnist(d: Path, n_train: int = 120, n_test: int = 30) -> None:
         (d / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(y))
 
 
+@pytest.mark.slow
 def test_workers_that_cannot_load_the_data_are_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data" / "mnist"
     _mnist(data)

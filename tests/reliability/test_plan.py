@@ -157,3 +157,18 @@ def test_a_bad_odeattn_threads_is_one_line_before_anything(tmp_path: Path, value
     r = cli(str(f), "--runs-dir", "runs", cwd=tmp_path, env={"ODEATTN_THREADS": value})
     _one_line_exit_2(r, "ODEATTN_THREADS must be a whole number >= 1", repr(value))
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_dry_run_keeps_the_bracketed_paths_of_a_data_message(tmp_path: Path) -> None:
+    # row: the dry run said "Looked in  for …" (rich ate "[cifar-10-batches-bin: …]" as markup)
+    f = ROOT / "studies" / "cifar10_stepnet.yaml"
+    r = cli(
+        str(f),
+        "--dry-run",
+        "--dry-run-configs",
+        "1",
+        cwd=tmp_path,
+        env={"ODEATTN_DATA": str(tmp_path)},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Looked in [" in " ".join(r.stdout.split()), r.stdout[-2000:]

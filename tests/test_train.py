@@ -22,6 +22,7 @@ from odeattn.train import (
     lr_factor,
     save_checkpoint,
 )
+from odeattn.train._recipes import COUNTS, RANGES
 
 
 class TinyNet(nn.Module):
@@ -118,6 +119,51 @@ def test_config_validation_messages():
     assert TrainConfig.from_dict({"milestones": [3, 5]}).milestones == (3, 5)
     with pytest.raises(TypeError, match="TrainConfig"):
         fit(TinyNet(), load_dataset("synthetic", n_train=8, n_test=4), {"epochs": 1})
+
+
+BAD_SETTINGS = [  # (field, value, what the one line must say)
+    ("lr", math.nan, "`lr` must be a finite number > 0, but got lr=nan; e.g. lr=0.1"),
+    ("lr", math.inf, "`lr` must be a finite number > 0, but got lr=inf; e.g. lr=0.1"),
+    ("lr", 0, "`lr` must be a finite number > 0, but got lr=0; e.g. lr=0.1"),
+    ("lr", -0.1, "but got lr=-0.1"),
+    ("lr", "1e-3", "but got lr='1e-3' (YAML reads 1e-3 as text; write 0.001)"),
+    ("lr", True, "but got lr=True"),
+    ("momentum", 1.0, "`momentum` must be in [0, 1), but got momentum=1.0; e.g. momentum=0.9"),
+    ("momentum", -0.5, "but got momentum=-0.5"),
+    ("momentum", math.nan, "but got momentum=nan"),
+    ("weight_decay", -1e-4, "`weight_decay` must be a finite number >= 0, but got weight_decay"),
+    ("weight_decay", math.inf, "but got weight_decay=inf"),
+    ("gamma", 0.0, "`gamma` must be a finite number > 0, but got gamma=0.0"),
+    ("warmup_epochs", math.nan, "but got warmup_epochs=nan"),
+    ("label_smoothing", 1.0, "`label_smoothing` must be in [0, 1), but got label_smoothing=1.0"),
+    ("grad_clip", math.inf, "`grad_clip` must be a finite number > 0, but got grad_clip=inf"),
+    ("grad_clip", 0.0, "but got grad_clip=0.0; e.g. grad_clip=5.0, or None"),
+    ("epochs", 0, "`epochs` must be a positive int, but got epochs=0; e.g. epochs=15"),
+    ("epochs", 2.5, "but got epochs=2.5"),
+    ("batch_size", 0, "`batch_size` must be a positive int, but got batch_size=0; e.g."),
+    ("batch_size", -1, "but got batch_size=-1"),
+    ("eval_batch_size", 0, "but got eval_batch_size=0"),
+    ("step_size", 0, "but got step_size=0"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_SETTINGS)
+def test_bad_numeric_settings_are_refused_at_construction(field, value, message):
+    for make in (
+        lambda: TrainConfig(**{field: value}),
+        lambda: TrainConfig.from_dict({field: value}, RECIPES["digits"]),  # --set / a study's YAML
+    ):
+        with pytest.raises(ValueError) as e:
+            make()
+        assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_every_checked_range_has_a_bad_value_and_its_edges_are_exact():
+    assert {f for f, _, _ in BAD_SETTINGS} >= {*RANGES, *COUNTS, "grad_clip"}
+    TrainConfig(momentum=0.0, weight_decay=0.0, warmup_epochs=0.0, label_smoothing=0.0)  # edges
+    TrainConfig(lr=1e-12, momentum=0.999, gamma=1e-9, label_smoothing=0.999, grad_clip=1e-6)
+    with pytest.raises(ValueError, match="`epochs` must be a positive int"):
+        RECIPES["digits"].with_epochs(0)
 
 
 # --------------------------------------------------------------- equivalence with a plain loop

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from odeattn._errors import did_you_mean as _closest
+from odeattn._errors import must
 
-__all__ = ["RECIPES", "SCHEDULES", "TrainConfig", "lr_factor"]
+__all__ = ["COUNTS", "RANGES", "RECIPES", "SCHEDULES", "TrainConfig", "lr_factor"]
 
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 
@@ -54,8 +55,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        _positive(self, "epochs", "batch_size", "eval_batch_size", "step_size")
-        _nonnegative(self, "lr", "momentum", "weight_decay", "warmup_epochs", "gamma")
+        for name, example in COUNTS.items():
+            _check_count(name, getattr(self, name), example)
+        for name, (low, closed, high, example) in RANGES.items():
+            _check_number(name, getattr(self, name), low, closed, high, example)
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"`schedule` must be one of {SCHEDULES}, but got schedule={self.schedule!r}"
@@ -65,10 +68,8 @@ class TrainConfig:
             raise ValueError(
                 "`nesterov=True` needs `momentum` > 0; set momentum=0.9 or nesterov=False"
             )
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"`label_smoothing` must be in [0, 1), but got {self.label_smoothing}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"`grad_clip` must be > 0 or None, but got grad_clip={self.grad_clip}")
+        if self.grad_clip is not None:
+            _check_number("grad_clip", self.grad_clip, 0.0, False, math.inf, "5.0, or None")
         if list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"`milestones` must be increasing, but got {self.milestones}")
 
@@ -95,18 +96,53 @@ class TrainConfig:
         )
 
 
-def _positive(cfg: TrainConfig, *names: str) -> None:
-    for n in names:
-        v = getattr(cfg, n)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"`{n}` must be a positive int, but got {n}={v!r}")
+# Numeric settings and the ranges they must lie in: (low, low allowed, high (excluded), example).
+# Checked when a TrainConfig is built, so every front end (the CLI's --set, an --arch file, a study's
+# YAML) refuses nan, inf, lr=0 or momentum=1 before anything trains.
+RANGES: dict[str, tuple[float, bool, float, str]] = {
+    "lr": (0.0, False, math.inf, "0.1"),
+    "momentum": (0.0, True, 1.0, "0.9 (0 for plain SGD)"),
+    "weight_decay": (0.0, True, math.inf, "5e-4 (0 for none)"),
+    "gamma": (0.0, False, math.inf, "0.1"),
+    "warmup_epochs": (0.0, True, math.inf, "1.0 (0 for none)"),
+    "label_smoothing": (0.0, True, 1.0, "0.1 (0 for none)"),
+}
+COUNTS: dict[str, str] = {  # positive integers, with an example
+    "epochs": "15",
+    "batch_size": "64",
+    "eval_batch_size": "1000",
+    "step_size": "30",
+}
 
 
-def _nonnegative(cfg: TrainConfig, *names: str) -> None:
-    for n in names:
-        v = getattr(cfg, n)
-        if not isinstance(v, int | float) or not v >= 0 or math.isinf(v):
-            raise ValueError(f"`{n}` must be a finite number >= 0, but got {n}={v!r}")
+def _check_count(name: str, v: object, example: str) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError(
+            f"{must(name, 'be a positive int', v)}{_as_text(v)}; e.g. {name}={example}"
+        )
+
+
+def _check_number(
+    name: str, v: object, low: float, closed: bool, high: float, example: str
+) -> None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if ok and (v >= low if closed else v > low) and v < high:
+        return
+    where = (
+        f"a finite number {'>=' if closed else '>'} {low:g}"
+        if math.isinf(high)
+        else f"in {'[' if closed else '('}{low:g}, {high:g})"
+    )
+    raise ValueError(f"{must(name, 'be ' + where, v)}{_as_text(v)}; e.g. {name}={example}")
+
+
+def _as_text(v: object) -> str:
+    """A number that YAML read as text (PyYAML reads ``1e-3`` as a string) says so."""
+    try:
+        number = float(v) if isinstance(v, str) else math.nan
+    except ValueError:
+        return ""
+    return f" (YAML reads {v} as text; write {number!r})" if math.isfinite(number) else ""
 
 
 RECIPES: dict[str, TrainConfig] = {

@@ -13,9 +13,15 @@ optional backends (Ray).
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from odeattn._errors import did_you_mean
+
+if getattr(sys, "argv", [None])[:1] == ["-m"]:  # `python -m odeattn.X` (runpy is importing us)
+    from odeattn._env import check_launch
+
+    check_launch()  # ulimit -v too small: one line, exit 1; bad ODEATTN_THREADS: exit 2
 
 __version__ = "0.1.0"
 

@@ -1,8 +1,10 @@
 """Training: the loop with one seam ``report(epoch, metrics) -> should_stop``, recipes, checkpoints.
 
 ``python -m odeattn.train`` retrains a named model or an exported architecture.
+:func:`threads_from_env` is the one reader of ``ODEATTN_THREADS`` (torch threads per process).
 """
 
+from odeattn._env import threads_from_env
 from odeattn.train._loop import (
     RECIPES,
     Diverged,
@@ -23,4 +25,5 @@ __all__ = [
     "load_checkpoint",
     "lr_factor",
     "save_checkpoint",
+    "threads_from_env",
 ]

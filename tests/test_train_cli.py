@@ -11,6 +11,7 @@ import sys
 import pytest
 import yaml
 
+from odeattn.train import __main__ as cli_main
 from odeattn.train import load_checkpoint
 from odeattn.train.__main__ import main
 
@@ -66,42 +67,37 @@ def _arch_file(tmp_path, doc):
     return p
 
 
-def test_arch_file_train_section_and_resume(tmp_path):
+def test_arch_file_train_section_and_an_interrupted_run_resumes_with_each_epoch_once(
+    tmp_path, monkeypatch, capsys
+):
     doc = {
         "model": SMALL_ARCH,
-        "train": {"recipe": "digits", "epochs": 2, "lr": 0.05},
+        "train": {"recipe": "digits", "epochs": 3, "lr": 0.05},
         "data": {"name": "synthetic", "val_fraction": 0.2},
         "search": {"study": "ignored"},
     }
     arch, out = _arch_file(tmp_path, doc), tmp_path / "run"
-    assert (
-        main(["--arch", str(arch), "--no-progress", "--set", "device=cpu", "--out", str(out)]) == 0
-    )
+    argv = ["--arch", str(arch), "--no-progress", "--set", "device=cpu", "--out", str(out)]
+    printed = cli_main._line
+
+    def ctrl_c_at_epoch_2(m, epochs):  # after epoch 2's log record, before its checkpoint
+        if m["epoch"] == 2:
+            raise KeyboardInterrupt
+        return printed(m, epochs)
+
+    monkeypatch.setattr(cli_main, "_line", ctrl_c_at_epoch_2)
+    assert main(argv) == 130
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(cli_main, "_line", printed)
     ck = load_checkpoint(out / "checkpoint.pt")
-    assert (
-        ck["config"]["lr"] == 0.05
-        and ck["config"]["epochs"] == 2
-        and ck["data"]["sizes"]["val"] > 0
-    )
-    doc["train"]["epochs"] = 3
-    _arch_file(tmp_path, doc)
-    assert (
-        main(
-            [
-                "--arch",
-                str(arch),
-                "--no-progress",
-                "--set",
-                "device=cpu",
-                "--out",
-                str(out),
-                "--resume",
-            ]
-        )
-        == 0
-    )
+    assert ck["config"]["lr"] == 0.05 and ck["data"]["sizes"]["val"] > 0
+    assert ck["epoch"] == 1 and [r["epoch"] for r in _lines(out / "log.jsonl")] == [1, 2]
+    assert main(argv) == 2  # the same run, stopped: only --resume continues it
+    assert "add --resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
     log = _lines(out / "log.jsonl")
-    assert [r["epoch"] for r in log if not r.get("final")] == [1, 2, 3]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 3] and log[-1]["final"] is True
+    assert log[0] == ck["history"][0]  # epoch 1 as the checkpoint holds it
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 3
 
 
@@ -119,6 +115,15 @@ def test_arch_file_train_section_and_resume(tmp_path):
             r"unknown training option 'lrr'.*did you mean 'lr'",
         ),
         (["--model", "digits_resnet", "--epochs", "0"], r"`epochs` must be a positive int"),
+        (
+            ["--model", "digits_resnet", "--set", "lr=.nan"],
+            r"`lr` must be a finite .* lr=nan; e\.g\.",
+        ),
+        (
+            ["--model", "digits_resnet", "--lr", "0"],
+            r"`lr` must be a finite number > 0, but got lr=0",
+        ),
+        (["--model", "digits_resnet", "--set", "momentum=1"], r"`momentum` must be in \[0, 1\)"),
         (["--arch", "/nonexistent.yaml"], r"--arch: file '/nonexistent.yaml' does not exist"),
         (["--data", "digits"], r"one of the arguments --model --arch is required"),
     ],
@@ -194,7 +199,7 @@ def test_resume_from_a_broken_checkpoint_is_one_line_and_writes_nothing(tmp_path
     ck.write_bytes(damage(ck.read_bytes()))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
-    rc = main(["--model", "digits_resnet", *TINY, "--epochs", "2", "--out", str(out), "--resume"])
+    rc = main(["--model", "digits_resnet", *TINY, "--epochs", "1", "--out", str(out), "--resume"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: --resume: {ck} is not a readable odeattn checkpoint"), err
@@ -206,10 +211,10 @@ def test_resume_with_another_model_is_refused_before_model_yaml_changes(tmp_path
     assert _tiny_run(out) == 0
     before = (out / "model.yaml").read_text()
     capsys.readouterr()
-    rc = main(["--model", "resnet20", *TINY, "--epochs", "2", "--out", str(out), "--resume"])
+    rc = main(["--model", "resnet20", *TINY, "--epochs", "1", "--out", str(out), "--resume"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
-    assert "another architecture" in err and "Traceback" not in err
+    assert "holds another run (model." in err and "Traceback" not in err
     assert (out / "model.yaml").read_text() == before
 
 
@@ -231,4 +236,7 @@ def test_a_run_never_writes_over_another_runs_folder(tmp_path, monkeypatch, caps
     assert second["model"]["widths"] == [4, 8, 16]
     capsys.readouterr()
     assert main([*argv, "--out", str(first)]) == 2  # explicit: refused, one line
-    assert "holds a run of another architecture" in capsys.readouterr().err
+    assert (
+        "holds another run (model.widths=[4, 8, 8] there, [4, 8, 16] here"
+        in capsys.readouterr().err
+    )

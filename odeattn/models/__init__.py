@@ -15,6 +15,7 @@ from odeattn.models import rkcnn as _rkcnn  # noqa: F401
 from odeattn.models._checkpoint import (
     load_checkpoint,
     plain,
+    remove_stale_tmp,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -33,6 +34,7 @@ __all__ = [
     "load_checkpoint",
     "parse_placement",
     "plain",
+    "remove_stale_tmp",
     "rng_state",
     "save_checkpoint",
     "set_rng_state",

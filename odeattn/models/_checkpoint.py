@@ -10,7 +10,10 @@ Layout (format 1)::
 
 Only tensors and plain Python values are stored, so ``torch.load(weights_only=True)`` reads it
 without running code. The file is written to a temporary sibling, flushed and fsynced, then
-``os.replace``-d over the target: a crash leaves either the old or the new checkpoint.
+``os.replace``-d over the target: a crash leaves either the old or the new checkpoint. A SIGKILL
+mid-write leaves the sibling ``.NAME.tmp<pid>`` behind (no ``finally`` runs); every save first
+removes those of processes that are gone (:func:`remove_stale_tmp`), and a clean exit, an
+exception or Ctrl-C removes its own.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["FORMAT", "load_checkpoint", "plain", "rng_state", "save_checkpoint", "set_rng_state"]
+__all__ = [
+    "FORMAT",
+    "load_checkpoint",
+    "plain",
+    "remove_stale_tmp",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+]
 
 FORMAT = 1
 
@@ -62,6 +73,31 @@ def set_rng_state(state: dict[str, Any], data_generator: torch.Generator | None 
         data_generator.set_state(state["data"])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Delete the ``.NAME.tmp<pid>`` siblings of ``path`` whose writer (``pid``) is no longer
+    running: what a kill during an atomic write leaves. A live writer's file is kept."""
+    path = Path(path)
+    prefix = f".{path.name}.tmp"
+    stale = [
+        p
+        for p in (path.parent.glob(f"{prefix}*") if path.parent.is_dir() else [])
+        if p.name[len(prefix) :].isdigit() and not _alive(int(p.name[len(prefix) :]))
+    ]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -91,6 +127,7 @@ def save_checkpoint(
         "history": plain(history or [], "history"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

@@ -30,10 +30,15 @@ for digits/synthetic, ``odenet_mnist`` for (Fashion-)MNIST and ``resnet164_cifar
 Writes to ``--out`` (default ``runs/train/<model>-<data>``): ``log.jsonl`` (one JSON object per
 epoch, then a final one with test metrics), ``checkpoint.pt`` (every epoch, atomically; see
 ``odeattn.train.load_checkpoint``) and ``model.yaml`` (the ``--arch`` form of this run).
-``--resume`` continues from ``OUT/checkpoint.pt``, checked first (readable, same architecture).
-A run never writes over another: the default folder gets a ``-2``, ``-3``, … suffix when it holds
-a run of another architecture, and such an explicit ``--out`` is refused. Bad input (a corrupt
-or mismatched checkpoint included) exits with status 2 and one line, before anything is written.
+A folder holds one run: architecture, data and every training setting that changes the result
+(``odeattn.train._run_dir.identity``). A run never writes over another: the default folder gets a
+``-2``, ``-3``, … suffix when it holds another run, and such an explicit ``--out`` is refused,
+naming what differs. The same run again is "finished" when it is, and needs ``--resume`` when it
+stopped after a checkpoint. ``--resume`` continues from ``OUT/checkpoint.pt``, checked first
+(readable, same architecture); ``log.jsonl`` is cut back to the epochs that checkpoint holds (a
+kill can leave it one epoch ahead, or torn). Bad input (a corrupt or mismatched checkpoint
+included) exits with status 2 and one line, before anything is written; Ctrl-C exits 130.
+``ODEATTN_THREADS=N`` sets torch's threads (``odeattn.train.threads_from_env``).
 """
 
 from __future__ import annotations
@@ -45,13 +50,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from tqdm import tqdm
 
+from odeattn._env import threads_from_env
 from odeattn.data import DatasetFileError, load_dataset
-from odeattn.models import create_model, plain
+from odeattn.models import create_model, plain, remove_stale_tmp
 from odeattn.train._loop import RECIPES, Diverged, TrainConfig, fit
-from odeattn.train._run_dir import UsageError, checked_checkpoint, free_out
+from odeattn.train._run_dir import UsageError, checked_checkpoint, free_out, rewrite_log, status
 
 _DEFAULT_RECIPE = {
     "digits": "digits",
@@ -200,21 +207,47 @@ def _line(m: dict[str, Any], epochs: int) -> str:
 def _prepare(args):
     """Everything that can fail on bad input, before any training starts."""
 
+    threads = threads_from_env()
+    if threads is not None:
+        torch.set_num_threads(threads)
     model, data, cfg, out, document, ignored = _build(args)
     out = free_out(out, document, explicit=args.out is not None)
     ckpt = out / "checkpoint.pt"
-    start = 0
+    start, history = 0, []
+    if args.resume and not ckpt.is_file():
+        raise UsageError(f"--resume: no checkpoint at {ckpt}; run without --resume first")
     if args.resume:
-        if not ckpt.is_file():
-            raise UsageError(f"--resume: no checkpoint at {ckpt}; run without --resume first")
-        start = checked_checkpoint(ckpt, model)
-    return model, data, cfg, out, document, ignored, start
+        start, history = checked_checkpoint(ckpt, model)
+    finished = status(out, cfg.epochs)
+    if finished is None and not args.resume and ckpt.is_file():
+        raise UsageError(
+            f"{out} holds this run, stopped before its end (checkpoint.pt); add --resume to "
+            f"continue it, or delete {out} to start over"
+        )
+    return model, data, cfg, out, document, ignored, start, history, finished
 
 
-def _run(args, model, data, cfg, out, document, ignored, start) -> int:
+def _report_final(final: dict[str, Any], ckpt: Path) -> None:
+    if "test_accuracy" in final:
+        print(
+            f"test loss {final['test_loss']:.4f}  test top-1 {100 * final['test_accuracy']:.2f}%"
+            + (f"  test top-5 {100 * final['test_top5']:.2f}%" if "test_top5" in final else "")
+        )
+    print(f"checkpoint: {ckpt}")
+
+
+def _run(args, model, data, cfg, out, document, ignored, start, history, finished) -> int:
 
     ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
+    if finished is not None:
+        print(f"{out} holds this run, finished ({cfg.epochs} epochs): nothing to do")
+        _report_final(finished, ckpt)
+        return 0
     out.mkdir(parents=True, exist_ok=True)
+    for path in (ckpt, log):  # what a kill during an atomic write left
+        remove_stale_tmp(path)
+    if args.resume:
+        rewrite_log(log, history, start)
     (out / "model.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     if ignored:
         print(f"note: ignoring top-level key(s) {ignored} of {args.arch}", file=sys.stderr)
@@ -227,6 +260,7 @@ def _run(args, model, data, cfg, out, document, ignored, start) -> int:
             f.write(json.dumps(m) + "\n")
             f.flush()
             bar.write(_line(m, cfg.epochs), file=sys.stdout)
+            sys.stdout.flush()  # a line per epoch also when stdout is a file or a pipe
             bar.update(1)
             return False
 
@@ -240,12 +274,7 @@ def _run(args, model, data, cfg, out, document, ignored, start) -> int:
             return 1
         bar.close()
         f.write(json.dumps({"final": True, **final}) + "\n")
-    if "test_accuracy" in final:
-        print(
-            f"test loss {final['test_loss']:.4f}  test top-1 {100 * final['test_accuracy']:.2f}%"
-            + (f"  test top-5 {100 * final['test_top5']:.2f}%" if "test_top5" in final else "")
-        )
-    print(f"checkpoint: {ckpt}")
+    _report_final(final, ckpt)
     return 0
 
 
@@ -261,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, *prepared)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; re-run the same command with --resume to continue", file=sys.stderr)
         return 130
 
 

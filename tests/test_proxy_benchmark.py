@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +95,49 @@ def test_bad_space_file_exits_2_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "hgih" in err and err.count("\n") == 1
     assert not (tmp_path / "o" / "benchmark.db").exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "ODEATTN_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def test_a_space_the_model_cannot_build_exits_2_before_any_work(tmp_path):
+    space = ROOT / "search_spaces/lth4sa_placement.yaml"  # needs --model-kw adaptor=se
+    argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    r = subprocess.run(
+        [sys.executable, "-m", "odeattn.proxies", *argv, "--out", str(tmp_path / "o")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(
+        f"error: --space {space} samples architectures that --model digits_resnet cannot build "
+        "(`placement` selects blocks for an adaptor, but adaptor=None"
+    )
+    assert r.stderr.rstrip().endswith("--model-kw KEY=VALUE (e.g. --model-kw adaptor=se)")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_progress_lines_reach_a_pipe_while_it_trains(tiny_space, tmp_path):
+    argv = ["benchmark", "--space", str(tiny_space), "--n", "2", "--epochs", "1", "--seeds", "2"]
+    p = subprocess.Popen(
+        [sys.executable, "-m", "odeattn.proxies", *argv, "--out", str(tmp_path / "o")],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = p.stderr.readline()  # blocks until the first network is trained
+        running = p.poll() is None  # three more networks to go: it has not ended
+    finally:
+        p.kill()
+        p.communicate()
+    assert re.fullmatch(r"trained 1/4 networks, \d+ s elapsed, about \d+ s left\n", first), first
+    assert running
 
 
 def _printed(out: str, proxy: str) -> list[float]:

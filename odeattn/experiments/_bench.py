@@ -33,7 +33,15 @@ from odeattn.search.trial import build
 from odeattn.study import data_for, input_batch
 from odeattn.study.config import StudyConfig
 
-__all__ = ["BenchConfig", "bench_rows", "bench_study", "open_study", "proxy_names", "run_benchmark"]
+__all__ = [
+    "BenchConfig",
+    "bench_rows",
+    "bench_study",
+    "check_space",
+    "open_study",
+    "proxy_names",
+    "run_benchmark",
+]
 
 STUDY_NAME = "proxy_benchmark"
 EXTRA = ("tns@init", "tns@1", "flops")  # proxies measured by run_trial, beside PROXIES
@@ -99,6 +107,26 @@ def _zero_cost(study: StudyConfig, space: Space, params: dict[str, Any], batch: 
     torch.manual_seed(0)
     model, _ = build(study, space, params, data)
     return {name: float(proxy(model, x, y)) for name, proxy in PROXIES.items()}
+
+
+def check_space(study: StudyConfig, cfg: BenchConfig, k: int = 3) -> None:
+    """Build the first ``k`` architectures the benchmark samples (an in-memory study: nothing is
+    trained or written), so a space the model cannot build fails before any work, as one line."""
+    space, data = resolve_space(study), data_for(study)
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=cfg.sampler_seed))
+    for _ in range(min(k, cfg.n)):
+        trial = probe.ask()
+        params = sample(trial, space)
+        try:
+            build(study, space, params, data)
+        except (ValueError, TypeError) as e:
+            kw = "".join(f" --model-kw {k}={v}" for k, v in cfg.model_kwargs.items())
+            raise ValueError(
+                f"--space {cfg.space} samples architectures that --model {cfg.model}{kw} cannot "
+                f"build ({e}); change the space, or give the model what it needs with "
+                "--model-kw KEY=VALUE (e.g. --model-kw adaptor=se)"
+            ) from e
+        probe.tell(trial, 0.0)
 
 
 def _evaluate(study: StudyConfig, cfg: BenchConfig, trial: optuna.Trial, tick: Callable) -> float:

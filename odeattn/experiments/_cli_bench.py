@@ -6,8 +6,10 @@
 Trains N sampled architectures S times each (see :mod:`odeattn.experiments._bench`), prints each
 proxy's Kendall τ / Spearman ρ with accuracy (bootstrap 95 % CIs), the partial correlation given
 the parameter count and the noise ceiling, and writes the files of
-:mod:`odeattn.experiments._report`. Re-running the same command resumes; bad input exits 2 with
-one line; Ctrl-C exits 130.
+:mod:`odeattn.experiments._report`. Re-running the same command resumes; bad input (a space the
+model cannot build included: the first sampled architectures are built first) exits 2 with one
+line before anything is written; Ctrl-C exits 130. When the output is not a terminal, each trained
+network prints one progress line to stderr.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 
 import optuna
+import torch
 import yaml
+from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -27,6 +32,7 @@ from odeattn.data import DatasetFileError
 from odeattn.experiments._bench import (
     BenchConfig,
     bench_study,
+    check_space,
     open_study,
     proxy_names,
     run_benchmark,
@@ -35,8 +41,9 @@ from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
 from odeattn.study import data_for
+from odeattn.train import threads_from_env
 
-__all__ = ["add_bench_args", "bench_main", "print_report"]
+__all__ = ["ProgressLines", "add_bench_args", "bench_main", "print_report"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -114,15 +121,49 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     study = bench_study(cfg)
     resolve_space(study)  # a bad space file or model fails here, before anything trains
     data_for(study)  # as does a data set that is not on disk
+    check_space(study, cfg)  # and a space the model cannot build (nothing written yet)
     open_study(cfg)  # as do settings other than those stored in --out
     return cfg
 
 
+class ProgressLines:
+    """One flushed stderr line per trained network (count/total, elapsed, time left), for when
+    the output is a file or a pipe and the progress bar shows nothing. The first ``resumed``
+    ticks (networks trained by an earlier run) make one line together."""
+
+    def __init__(self, total: int, resumed: int = 0) -> None:
+        self.total, self.resumed, self.done, self.t0 = total, resumed, 0, time.monotonic()
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.done < self.resumed:
+            return
+        if self.done == self.resumed:
+            line = f"resumed: {self.done}/{self.total} networks trained by an earlier run"
+        else:
+            spent = time.monotonic() - self.t0
+            left = spent / (self.done - self.resumed) * (self.total - self.done)
+            line = (
+                f"trained {self.done}/{self.total} networks, {spent:.0f} s elapsed, "
+                f"about {left:.0f} s left"
+            )
+        print(line, file=sys.stderr, flush=True)
+
+
 def run_bench(cfg: BenchConfig, console: Console) -> tuple[list[dict], dict]:
     """Run (or resume) with a progress bar, write the report, print it; (correlations, ceiling)."""
+    total = cfg.n * cfg.seeds
+    done = len(open_study(cfg).get_trials(states=(TrialState.COMPLETE,))) * cfg.seeds
+    lines = None if console.is_terminal else ProgressLines(total, resumed=min(done, total))
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("training", total=cfg.n * cfg.seeds)
-        rows = run_benchmark(cfg, tick=lambda: bar.advance(task))
+        task = bar.add_task("training", total=total)
+
+        def tick() -> None:
+            bar.advance(task)
+            if lines is not None:
+                lines()
+
+        rows = run_benchmark(cfg, tick=tick)
     corrs = correlations(rows, [*proxy_names(), "tns_end"])  # tns_end: trained, not zero-cost
     ceil = ceiling(rows, cfg.seeds)
     write_report(cfg.out, rows, corrs, ceil)
@@ -141,6 +182,9 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
+        threads = threads_from_env()
+        if threads is not None:
+            torch.set_num_threads(threads)
         cfg = _config(args)
     except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -85,10 +85,12 @@ def _held(folder: Path) -> dict[str, Any] | None:
 
 
 def _differences(theirs: dict[str, Any], mine: dict[str, Any]) -> str:
+    if not theirs:
+        return "its model.yaml cannot be read by this version"
     keys = sorted(k for k in {*theirs, *mine} if theirs.get(k) != mine.get(k))
     shown = [f"{k}={theirs.get(k)!r} there, {mine.get(k)!r} here" for k in keys[:3]]
     more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return "; ".join(shown) + more if shown else "its model.yaml cannot be read"
+    return "; ".join(shown) + more
 
 
 def free_out(out: Path, document: dict[str, Any], explicit: bool) -> Path:

@@ -123,15 +123,18 @@ def test_other_settings_get_their_own_folder_and_an_explicit_out_is_refused(tmp_
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name, second.name]
 
 
-def test_the_same_finished_run_again_is_finished_not_retrained(tmp_path):
+def test_the_same_finished_run_again_is_finished_not_retrained(tmp_path, capsys):
     first = tmp_path / "runs/train/digits_resnet-digits"
     assert main(_argv(tmp_path, "--epochs", "2", "--out", str(first))) == 0
     kept = _files(first)
     final = json.loads((first / "log.jsonl").read_text().splitlines()[-1])
-    for extra in ([], ["--out", str(first), "--resume"]):
-        r = _train(tmp_path, "--epochs", "2", *extra)
-        assert r.returncode == 0, r.stderr
-        assert "digits_resnet-digits holds this run, finished (2 epochs): nothing to do" in r.stdout
-        assert f"test top-1 {100 * final['test_accuracy']:.2f}%" in r.stdout
-        assert _files(first) == kept
+    r = _train(tmp_path, "--epochs", "2")  # the same settings, default folder
+    assert r.returncode == 0, r.stderr
+    assert "digits_resnet-digits holds this run, finished (2 epochs): nothing to do" in r.stdout
+    assert f"test top-1 {100 * final['test_accuracy']:.2f}%" in r.stdout
+    assert _files(first) == kept
+    capsys.readouterr()
+    assert main(_argv(tmp_path, "--epochs", "2", "--out", str(first), "--resume")) == 0
+    assert f"{first} holds this run, finished (2 epochs)" in capsys.readouterr().out
+    assert _files(first) == kept
     assert [p.name for p in first.parent.iterdir()] == [first.name]  # no -2 folder

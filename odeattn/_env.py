@@ -8,8 +8,8 @@
   under a smaller limit stops with one line and exit 1 instead; a ``MemoryError`` (or a library
   that cannot be mapped) later on, under a limit, is one line and exit 1 too.
 * **Threads.** :func:`threads_from_env` is the one reader of ``ODEATTN_THREADS`` (torch threads
-  per process): unset is ``None``, anything but a positive int (``""``, ``abc``, ``0``, ``-1``) is
-  a ``ValueError`` naming the variable and the fix, and a count above the cores this process may
+  per process): unset is ``None``, anything but a whole number >= 1 (``""``, ``abc``, ``0``,
+  ``-1``) is a ``ValueError`` naming the variable and the fix, and a count above the cores this process may
   use (``ODEATTN_THREADS``, else ``OMP_NUM_THREADS``) prints one warning line.
 
 :func:`check_launch` runs both from ``odeattn/__init__.py`` when ``sys.argv[0] == "-m"``, which is
@@ -24,8 +24,6 @@ import os
 import sys
 from collections.abc import Mapping
 from types import TracebackType
-
-from odeattn._errors import must
 
 __all__ = ["check_launch", "cores", "import_need_mib", "threads_from_env"]
 
@@ -57,15 +55,15 @@ def _positive_int(text: str | None) -> int | None:
 
 def threads_from_env(environ: Mapping[str, str] = os.environ) -> int | None:
     """``ODEATTN_THREADS`` as a thread count, ``None`` when unset; ValueError when it is not a
-    positive int. Prints one warning line (once per process) when the count in effect,
+    whole number >= 1. Prints one warning line (once per process) when the count in effect,
     ``ODEATTN_THREADS`` or else ``OMP_NUM_THREADS``, exceeds :func:`cores`."""
     raw = environ.get(VAR)
-    n = _positive_int(raw)
-    if raw is not None and n is None:
-        fix = f"set e.g. {VAR}={cores()} (the cores this process may use) or unset it"
-        raise ValueError(
-            f"{must(VAR, 'be a positive int (torch threads per process)', raw)}; {fix}"
+    if raw is not None and not (raw.strip().isascii() and raw.strip().isdigit() and int(raw) >= 1):
+        raise ValueError(  # the words of odeattn.search.processes' reader, which should call this
+            f"{VAR} must be a whole number >= 1, but got {VAR}={raw!r}; "
+            f"unset it or give e.g. {VAR}=1"
         )
+    n = int(raw) if raw is not None else None
     name, count = (VAR, n) if n is not None else ("OMP_NUM_THREADS", None)
     if count is None:
         count = _positive_int(environ.get("OMP_NUM_THREADS"))

@@ -1,7 +1,9 @@
 """The house rules that import-linter cannot express, checked on the source tree.
 
 * A package's face (``__init__.py``) is its contract: no module imports a private ``_module`` of
-  another package (``odeattn._errors``, the one did-you-mean helper at the root, is the exception).
+  another package (the root's two helpers are the exceptions: ``odeattn._errors``, the one
+  did-you-mean helper, and ``odeattn._env``, the torch-free checks of ``ulimit -v`` and the thread
+  variables that ``python -m odeattn.…`` runs before anything loads).
 * Modules ≤ 300 lines, functions ≤ 50 lines.
 """
 
@@ -14,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "odeattn"
 FILES = sorted(ROOT.rglob("*.py"))
+ROOT_HELPERS = ("odeattn._errors", "odeattn._env")
 
 
 def _package(path: Path) -> str:
@@ -45,7 +48,7 @@ def private_imports(source: str, here: str) -> list[str]:
                 hit, owner = ".".join(parts[: i + 1]), parts[:i]
                 while not ROOT.parent.joinpath(*owner).is_dir():
                     owner = owner[:-1]  # a private name of a module: its package owns it
-                if ".".join(owner) != here and hit != "odeattn._errors" and hit not in bad:
+                if ".".join(owner) != here and hit not in ROOT_HELPERS and hit not in bad:
                     bad.append(hit)
                 break
     return bad
@@ -70,6 +73,7 @@ def test_no_package_imports_another_packages_private_module() -> None:
         ("from odeattn.search.trial._metrics import cost", []),  # its own package
         ("from odeattn.search.storage import budget_used", []),
         ("from odeattn._errors import must", []),
+        ("from odeattn._env import threads_from_env", []),
     ],
 )
 def test_the_checker_catches_a_private_import(source: str, bad: list[str]) -> None:

@@ -120,7 +120,7 @@ def check_space(study: StudyConfig, cfg: BenchConfig, k: int = 3) -> None:
         try:
             build(study, space, params, data)
         except (ValueError, TypeError) as e:
-            kw = "".join(f" --model-kw {k}={v}" for k, v in cfg.model_kwargs.items())
+            kw = "".join(f" --model-kw {key}={v}" for key, v in cfg.model_kwargs.items())
             raise ValueError(
                 f"--space {cfg.space} samples architectures that --model {cfg.model}{kw} cannot "
                 f"build ({e}); change the space, or give the model what it needs with "

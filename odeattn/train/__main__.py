@@ -54,9 +54,9 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from odeattn._env import threads_from_env
 from odeattn.data import DatasetFileError, load_dataset
 from odeattn.models import create_model, plain, remove_stale_tmp
+from odeattn.train import threads_from_env
 from odeattn.train._loop import RECIPES, Diverged, TrainConfig, fit
 from odeattn.train._run_dir import UsageError, checked_checkpoint, free_out, rewrite_log, status
 

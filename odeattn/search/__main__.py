@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from odeattn.search.processes import env_threads, interrupt_once
+from odeattn._env import threads_from_env
+from odeattn.search.processes import interrupt_once
 from odeattn.study.config import ConfigError, load_study
 
 __all__ = ["main"]
@@ -121,7 +122,7 @@ def _check_flags(a: argparse.Namespace) -> str | None:
     if a.timeout is not None and not a.timeout > 0:
         return f"--timeout must be > 0 seconds, but got --timeout {a.timeout}"
     try:
-        env_threads()  # ODEATTN_THREADS= (empty), abc, 0: one line now, not in every worker
+        threads_from_env()  # ODEATTN_THREADS= (empty), abc, 0: one line now, not in every worker
     except ValueError as e:
         return str(e)
     return None

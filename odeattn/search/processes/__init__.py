@@ -2,13 +2,11 @@
 die with their parent, stopping children) and how many torch threads each trial gets."""
 
 from odeattn.search.processes._signals import die_with_parent, interrupt_once, stop_children
-from odeattn.search.processes._threads import choose_threads, cores, env_threads
+from odeattn.search.processes._threads import choose_threads
 
 __all__ = [
     "choose_threads",
-    "cores",
     "die_with_parent",
-    "env_threads",
     "interrupt_once",
     "stop_children",
 ]

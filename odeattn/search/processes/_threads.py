@@ -16,34 +16,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["choose_threads", "cores", "env_threads"]
+from odeattn._env import cores, threads_from_env
 
-
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity, else ``os.cpu_count``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def env_threads() -> int | None:
-    """``ODEATTN_THREADS`` as a count, ``None`` when unset; a bad value is a ``ValueError``
-    whose message names the variable and the fix."""
-    raw = os.environ.get("ODEATTN_THREADS")
-    if raw is None:
-        return None
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"ODEATTN_THREADS must be a whole number >= 1, but got ODEATTN_THREADS={raw!r}; "
-            "unset it or give e.g. ODEATTN_THREADS=1"
-        )
-    return int(raw)
+__all__ = ["choose_threads"]
 
 
 def choose_threads(workers: int = 1) -> tuple[int, str]:
     """(threads per trial, why) for ``workers`` concurrent trials on this machine."""
-    explicit = env_threads()
+    explicit = threads_from_env()  # the one reader of ODEATTN_THREADS
     if explicit is not None:
         return explicit, "set by --threads / ODEATTN_THREADS"
     n = cores()

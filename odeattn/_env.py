@@ -7,11 +7,11 @@
   C++ abort, or OpenBLAS retrying its thread buffers forever (measured on torch 2.13 CPU). A launch
   under a smaller limit stops with one line and exit 1 instead; a ``MemoryError`` (or a library
   that cannot be mapped) later on, under a limit, is one line and exit 1 too.
-* **Threads.** :func:`threads_from_env` reads ``ODEATTN_THREADS`` (torch threads per process)
-  for the train CLI, the proxy benchmark and every launch: unset is ``None``, anything but a
-  whole number >= 1 (``""``, ``abc``, ``0``, ``-1``) is a ``ValueError`` naming the variable and
-  the fix, and a count above the cores this process may use (``ODEATTN_THREADS``, else
-  ``OMP_NUM_THREADS``) prints one warning line.
+* **Threads.** :func:`threads_from_env` is the one reader of ``ODEATTN_THREADS`` (torch threads
+  per process; the train CLI, the proxy benchmark, search and every launch call it): unset is
+  ``None``, anything but a whole number >= 1 (``""``, ``abc``, ``0``, ``-1``) is a ``ValueError``
+  naming the variable and the fix, and a count above the cores this process may use
+  (``ODEATTN_THREADS``, else ``OMP_NUM_THREADS``) prints one warning line.
 
 :func:`check_launch` runs both from ``odeattn/__init__.py`` when ``sys.argv[0] == "-m"``, which is
 what ``runpy`` sets while it imports the package of ``python -m odeattn.X`` (a library import is

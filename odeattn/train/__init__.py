@@ -1,7 +1,7 @@
 """Training: the loop with one seam ``report(epoch, metrics) -> should_stop``, recipes, checkpoints.
 
 ``python -m odeattn.train`` retrains a named model or an exported architecture.
-:func:`threads_from_env` reads ``ODEATTN_THREADS`` (torch threads per process), checked.
+:func:`threads_from_env` is the one (checked) reader of ``ODEATTN_THREADS``.
 """
 
 from odeattn._env import threads_from_env

@@ -28,12 +28,17 @@ N_TRIALS = 3
 def lth4sa_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     env = {**os.environ, "ODEATTN_THREADS": "1", "MPLBACKEND": "Agg"}
+    doc = yaml.safe_load((ROOT / "studies/lth4sa.yaml").read_text())
+    doc.pop("constraints")  # at 1 epoch no network reaches the shipped 0.9 floor: keep them all
+    doc["search_space"] = str(ROOT / "search_spaces" / Path(doc["search_space"]).name)
+    study = runs / "lth4sa.yaml"
+    study.write_text(yaml.safe_dump(doc))
     r = subprocess.run(
         [
             sys.executable,
             "-m",
             "odeattn.search",
-            "studies/lth4sa.yaml",
+            str(study),
             "--n-trials",
             str(N_TRIALS),
             "--epochs",

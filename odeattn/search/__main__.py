@@ -23,7 +23,7 @@ from odeattn.search._dryrun import dry_run
 from odeattn.search._run import run_search
 from odeattn.search._signals import interrupt_once
 from odeattn.search.backends.ray import check_ray
-from odeattn.search.storage import budget_used
+from odeattn.search.storage import StorageFault, budget_used
 from odeattn.study import check_data, resolve_space
 from odeattn.study.config import ConfigError, SearchFailed, SetupError, StudyConfig, load_study
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SetupError) as e:  # set-up/data problems: one line, budget intact
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except SearchFailed as e:  # every trial failed
+    except (SearchFailed, StorageFault) as e:  # every trial failed; the storage failed mid-run
         print(f"error: {e}", file=sys.stderr)
         return 1
 

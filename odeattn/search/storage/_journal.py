@@ -130,7 +130,7 @@ def damage(path: Path, what: str) -> str:
         for n, line in enumerate(f, start=1):
             if bad is None and not _is_record(line):
                 bad = n
-    where = f" (line {bad} of {n})" if bad is not None else ""
+    where = f"; line {bad} of {n} is the first that is no journal record" if bad else ""
     return (
         f"{path}: {what}{where}; the journal is damaged: restore it from a backup, or move it "
         "away to start the study anew"

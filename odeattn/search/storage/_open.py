@@ -196,14 +196,14 @@ def _new_sqlite(db: Path) -> None:
                 "delete it"
             )
         return
-    fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=db.name + ".", suffix=".creating")
-    os.close(fd)
+    tmp = db.with_name(f"{db.name}.{os.getpid()}.creating")  # under the flock: one at a time
+    os.close(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666))  # mode as SQLite's
     try:
         engine = {"poolclass": sqlalchemy.pool.NullPool}  # no connection outlives the build
         GuardedStorage(f"sqlite:///{tmp}", engine_kwargs=engine)
         os.replace(tmp, db)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _schema_race(e: Exception) -> bool:

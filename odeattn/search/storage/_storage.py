@@ -215,14 +215,12 @@ def recover_stale(study: optuna.Study) -> list[int]:
         return sorted(stale + [n for n in _heartbeat_stale(study) if n not in stale])
 
 
-def disk_fault(e: OSError) -> StorageFault | None:
-    """``e`` said in one line if it is the disk's or its permissions' fault (full, read-only), not
-    the trial's; else ``None``."""
+def disk_fault(e: OSError, folder: Path) -> StorageFault | None:
+    """``e`` in one line if it is the disk's or its permissions' fault (full, read-only), not the
+    trial's (``folder``: where the trial writes its files, named when ``e`` names no file)."""
     if e.errno not in _DISK:
         return None
-    return StorageFault(
-        f"{e.filename + ': ' if e.filename else ''}{e.strerror} (writing trial files)"
-    )
+    return StorageFault(f"{e.filename or folder}: {e.strerror} (writing the trial's files)")
 
 
 def give_back(study: optuna.Study, trial: optuna.Trial, e: StorageFault) -> StorageFault:

@@ -221,7 +221,7 @@ def _run_one(
     except StorageFault:  # issue 18: the storage failed under the trial (_one_trial gives it back)
         raise
     except OSError as e:  # a full or read-only disk is not the trial's fault (issue 18)
-        fault = disk_fault(e)
+        fault = disk_fault(e, study.run_dir)
         if fault is None:
             _fail(s, trial, e, progress)
             return

@@ -20,6 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+pytestmark = pytest.mark.slow
 PROCS, STUDIES, STALE = 4, 6, 2
 
 

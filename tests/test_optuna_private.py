@@ -45,3 +45,33 @@ def test_heartbeat_and_stale_trials_on_an_rdb_storage(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["_storage", "_study_id"])
 def test_study_still_has_the_private_attribute(name: str) -> None:
     assert hasattr(optuna.create_study(), name), f"optuna {optuna.__version__} moved Study.{name}"
+
+
+def test_every_database_call_of_the_cache_and_the_heartbeat_is_retried() -> None:
+    """``_CachedStorage`` and ``fail_stale_trials`` call their backend's methods (some private):
+    each one that opens a database session must be in ``RDB_CALLS`` (else it is not retried
+    through a server outage), and each name there must exist on ``RDBStorage``."""
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage, _heartbeat
+
+    called = set(re.findall(r"_backend\.(\w+)\(", inspect.getsource(_cached_storage)))
+    called |= set(
+        re.findall(r"storage\.(_?\w+)\(", inspect.getsource(_heartbeat.fail_stale_trials))
+    )
+    no_database = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    assert called - no_database <= set(op.RDB_CALLS), called - no_database - set(op.RDB_CALLS)
+    missing = [
+        n for n in op.RDB_CALLS if not callable(getattr(optuna.storages.RDBStorage, n, None))
+    ]
+    assert not missing, f"optuna {optuna.__version__} has no RDBStorage.{missing}"
+
+
+def test_backend_of_sees_through_the_cache(tmp_path: Path) -> None:
+    rdb = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/c.db")
+    study = optuna.create_study(storage=rdb)
+    assert op.storage_of(study) is not rdb  # Optuna wrapped it in its cache
+    assert op.backend_of(op.storage_of(study)) is rdb
+    memory = optuna.storages.InMemoryStorage()
+    assert op.backend_of(memory) is memory

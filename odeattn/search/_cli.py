@@ -15,7 +15,7 @@ from rich.table import Table
 from odeattn.search._dryrun import dry_run
 from odeattn.search._run import run_search
 from odeattn.search.backends.ray import check_ray
-from odeattn.search.storage import budget_used
+from odeattn.search.storage import StorageFault, budget_used
 from odeattn.study import (
     ConfigError,
     SearchFailed,
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
     except (ConfigError, SetupError) as e:  # set-up/data problems: one line, budget intact
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except SearchFailed as e:  # every trial failed
+    except (SearchFailed, StorageFault) as e:  # every trial failed; the storage failed mid-run
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full disk or a read-only folder while writing results: one line

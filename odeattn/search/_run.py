@@ -33,9 +33,11 @@ from odeattn.search.results import (
     write_summary,
 )
 from odeattn.search.storage import (
+    StorageFault,
     budget_used,
     check_storage_url,
     check_study,
+    check_writable,
     default_storage,
     make_storage,
     recover_stale,
@@ -144,6 +146,9 @@ def _worker_entry(
     except (ConfigError, SetupError) as e:  # the parent says it once (exit 2), no traceback
         errors.put(str(e))
         sys.exit(SETUP_EXIT)
+    except StorageFault as e:  # one line, no traceback; the parent sees exit 1
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _warn(message: str) -> None:
@@ -227,13 +232,16 @@ def prepare_storage(study: StudyConfig, space: Space, *, accept_changes: bool = 
     except ValueError as e:
         raise ConfigError(study.file, "storage", str(e)) from None
     try:
+        check_writable(url, study.run_dir)  # issue 18: read-only, full: one line, exit 2
         storage = make_storage(url)
+        check_study(study, space, storage, url, accept_changes=accept_changes)
+    except (StorageFault, ValueError) as e:  # a damaged or empty file, a bad retry setting
+        raise ConfigError(study.file, "storage", str(e)) from None
     except sqlalchemy.exc.SQLAlchemyError as e:
         why = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise ConfigError(
             study.file, "storage", f"cannot open {redact(url)}: {why}; check the URL and the server"
         ) from None
-    check_study(study, space, storage, url, accept_changes=accept_changes)
     return url
 
 

@@ -3,16 +3,28 @@ the storage read back with Optuna's public API afterwards.
 
 The study is the embedded lth4sa (digits, CPU) without the median pruner (so every trial's outcome
 is known), with few epochs; each test runs it in its own ``tmp_path``.
+
+Storage faults (issue 18) use the real thing: a PostgreSQL server the test stops and starts
+(:func:`pg_server`), a small tmpfs mounted for the test and filled up (:func:`small_fs`,
+:func:`fill`), and a process without root's override of file permissions (:data:`NO_OVERRIDE`:
+``setpriv`` drops ``CAP_DAC_OVERRIDE``), so ``chmod`` binds it as it binds any user.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the PostgreSQL fixture of tests/test_postgres.py
 
-from test_postgres import pg_url  # noqa: E402,F401  (a fixture, used by name)
+from test_postgres import _as, _free_port, _os_user, _pg_bin, pg_url  # noqa: E402,F401
 
 ENV = {
     **os.environ,
@@ -52,10 +64,12 @@ def study_file(tmp: Path, *, n_trials: int, epochs: int, **extra: Any) -> Path:
     return path
 
 
-def cli(*args: str, cwd: Path, **kw: Any) -> subprocess.CompletedProcess:
-    """``python -m odeattn.search ARGS`` to its end."""
+def cli(
+    *args: str, cwd: Path, prefix: tuple[str, ...] = (), **kw: Any
+) -> subprocess.CompletedProcess:
+    """``python -m odeattn.search ARGS`` to its end (``prefix``: e.g. :data:`NO_OVERRIDE`)."""
     return subprocess.run(
-        [sys.executable, "-m", "odeattn.search", *args],
+        [*prefix, sys.executable, "-m", "odeattn.search", *args],
         cwd=cwd,
         env={**ENV, **kw.pop("env", {})},
         capture_output=True,
@@ -151,3 +165,146 @@ def counted(ts: list[optuna.trial.FrozenTrial]) -> int:
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# root ignores file modes (CAP_DAC_OVERRIDE); without it chmod binds root like any user
+NO_OVERRIDE = (
+    ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
+    if os.geteuid() == 0
+    else ()
+)
+
+
+def needs_no_override() -> None:
+    if NO_OVERRIDE and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file modes cannot bind the search")
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Any:
+    """A 16 MiB tmpfs mounted at ``tmp_path/fs`` for the test (a real filesystem that fills up)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(fs: Path) -> Path:
+    """Write zeros into ``fs/filler`` until the filesystem is full (ENOSPC); the filler."""
+    filler = fs / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(b"\0" * 65536)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                break
+        for size in (4096, 512, 1):  # the last partial blocks too
+            while True:
+                try:
+                    f.write(b"\0" * size)
+                except OSError:
+                    break
+    assert os.statvfs(fs).f_bavail == 0
+    return filler
+
+
+class PgServer:
+    """A throw-away PostgreSQL on 127.0.0.1 that the test stops and starts (``pg_ctl``)."""
+
+    def __init__(self) -> None:
+        pytest.importorskip("psycopg2")
+        self.bin = _pg_bin()
+        if self.bin is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        self.user = _os_user()
+        self.root = Path(tempfile.mkdtemp(prefix="odeattn-pg-"))
+        if self.user is not None:
+            shutil.chown(self.root, self.user)
+        self.port = _free_port()
+        self._run(
+            "initdb", "-D", str(self.root / "data"), "-U", "odeattn", "--auth=trust", "-E", "UTF8"
+        )
+        self.start()
+        import psycopg2
+
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user="odeattn", dbname="postgres")
+        con.autocommit = True
+        con.cursor().execute("CREATE DATABASE optuna")
+        con.close()
+        # trust auth ignores the password: it is there to prove that no output shows it
+        self.url = f"postgresql+psycopg2://odeattn:s3cret-pw@127.0.0.1:{self.port}/optuna"
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = _as(self.user, [str(self.bin / tool), *args])
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        data, log = str(self.root / "data"), str(self.root / "log")
+        self._run("pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_server() -> Any:
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def dashboard_study(storage: str, name: str = "lth4sa") -> dict[str, Any]:
+    """What optuna-dashboard (a real server on 127.0.0.1) serves for study ``name``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    proc = subprocess.Popen(
+        [str(exe), storage, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def get(path: str) -> Any:
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                return json.loads(r.read())
+
+        def studies() -> Any:
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            try:
+                return get("/api/studies")["study_summaries"]
+            except OSError:
+                return None
+
+        (summary,) = [
+            x for x in wait_for("optuna-dashboard", studies, 60) if x["study_name"] == name
+        ]
+        return get(f"/api/studies/{summary['study_id']}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

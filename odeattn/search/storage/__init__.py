@@ -1,10 +1,15 @@
-"""Where a study lives: storage URLs, the Optuna storage, the budget, heartbeats, name reuse.
+"""Where a study lives: storage URLs, opening a storage, the budget, heartbeats, recovery, faults.
 
-``_storage_url`` checks and redacts URLs; ``_storage`` opens storages, counts the budget, records
-heartbeats and recovers trials of dead processes; ``_study_check`` refuses a study name reused by
-another search; ``_optuna_private`` is the one adapter for Optuna internals.
+``_storage_url`` checks and redacts URLs; ``_open`` says where a study lives, checks it can be
+written and opens it (``_guarded``: an RDB storage that waits out a server's outage; ``_journal``:
+a journal whose torn last record is cut off); ``_storage`` counts the budget, records heartbeats
+and recovers trials of dead processes, each exactly once; ``_faults`` says a storage's fault in
+one line; ``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
+the one adapter for Optuna internals.
 """
 
+from odeattn.search.storage._faults import StorageFault, StorageUnavailable
+from odeattn.search.storage._open import check_writable, default_storage, make_storage
 from odeattn.search.storage._optuna_private import (
     heartbeat_enabled,
     is_optuna_trial,
@@ -18,9 +23,9 @@ from odeattn.search.storage._storage import (
     counts,
     create_or_load,
     created_by_this_launch,
-    default_storage,
+    disk_fault,
+    give_back,
     heartbeat,
-    make_storage,
     mark_process,
     recover_stale,
 )
@@ -28,15 +33,20 @@ from odeattn.search.storage._storage_url import StorageURLError, check_storage_u
 from odeattn.search.storage._study_check import check_study, fingerprint, stamp_study
 
 __all__ = [
+    "StorageFault",
     "StorageURLError",
+    "StorageUnavailable",
     "budget_used",
     "check_storage_url",
     "check_study",
+    "check_writable",
     "counts",
     "create_or_load",
     "created_by_this_launch",
     "default_storage",
+    "disk_fault",
     "fingerprint",
+    "give_back",
     "heartbeat",
     "heartbeat_enabled",
     "is_optuna_trial",

@@ -4,7 +4,10 @@ Optuna 4/5 expose no public accessor for a study's storage or id, for a live tri
 for "is heartbeat on for this storage" or for "which RUNNING trials have a stale heartbeat" (only
 ``optuna.storages.fail_stale_trials``, which fails them without telling which). odeattn needs
 these to record heartbeats from its own thread, to label and re-queue stale trials, and to tell an
-``optuna.Trial`` from a duck-typed one. Every such access goes through this module, and
+``optuna.Trial`` from a duck-typed one; and to retry every database call of an ``RDBStorage``
+through a server outage, which means knowing the backend methods Optuna's ``_CachedStorage`` and
+``fail_stale_trials`` call, five of them private (:data:`RDB_CALLS`). Every such access goes
+through this module, and
 ``tests/test_optuna_private.py`` checks each against the installed Optuna, so an Optuna release
 that moves one fails that test loudly instead of breaking a search at run time.
 """
@@ -17,6 +20,8 @@ import optuna
 from optuna.storages import BaseStorage
 
 __all__ = [
+    "RDB_CALLS",
+    "backend_of",
     "heartbeat_enabled",
     "is_optuna_trial",
     "stale_trial_ids",
@@ -24,6 +29,51 @@ __all__ = [
     "study_id_of",
     "trial_id_of",
 ]
+
+
+# The RDBStorage methods that open a database session (one transaction each): the public storage
+# API and the private methods _CachedStorage and fail_stale_trials call on their backend.
+RDB_CALLS = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "_create_new_trial",
+    "set_trial_param",
+    "_set_trial_param",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial_number_from_id",
+    "get_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial",
+    "get_all_trials",
+    "_get_trials",
+    "get_n_trials",
+    "get_best_trial",
+    "_get_best_trial_id",
+    "get_trial_params",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+)
+
+
+def backend_of(storage: BaseStorage) -> BaseStorage:
+    """The storage under Optuna's in-process cache (``_CachedStorage._backend``), else itself."""
+    from optuna.storages._cached_storage import _CachedStorage  # private module: here only
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:

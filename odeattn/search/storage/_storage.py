@@ -1,8 +1,6 @@
-"""Where a study lives, how many trials count toward its budget, and recovery after a crash.
+"""How many trials count toward a study's budget, and recovery after a crash.
 
-Default storage under ``runs/<study>/``: ``study.db`` (SQLite) for one worker; for ``--workers N``
-local processes ``journal.log`` (``JournalFileBackend``: file appends under a lock, never
-"database is locked"); or any URL given with ``--storage`` (``postgresql://…`` for a cluster).
+Where a study lives and how its storage is opened: ``_open``.
 
 Budget: ``budget.n_trials`` is the total for the study over all invocations. Counted are
 COMPLETE, PRUNED and RUNNING trials, and FAIL trials except those odeattn failed as stale or as
@@ -15,46 +13,59 @@ params are enqueued again (``enqueue_trial``), so the re-run trains that archite
 On an RDB storage (SQLite, PostgreSQL) each worker also records an Optuna heartbeat for its
 running trial (every ``HEARTBEAT_INTERVAL`` s); at startup a RUNNING trial whose heartbeat is
 older than ``HEARTBEAT_GRACE`` s (both can be set with the environment variables
-``ODEATTN_HEARTBEAT_INTERVAL`` / ``ODEATTN_HEARTBEAT_GRACE``), on any host, is failed by ``optuna.storages.fail_stale_trials``
-and re-queued the same way.
+``ODEATTN_HEARTBEAT_INTERVAL`` / ``ODEATTN_HEARTBEAT_GRACE``), on any host, is failed by
+``optuna.storages.fail_stale_trials`` and re-queued the same way.
+
+Exactly once: processes recover at the same moment (every launch at start-up, a waiting one each
+second), so a stale trial is first *failed* — a storage-side check-and-set of which exactly one
+process wins (PostgreSQL: ``SELECT … FOR UPDATE``; journal: the order of the log; the loser gets
+``UpdateFinishedTrialError``) — and only the winner re-queues it. SQLite's check-and-set is no
+such lock (the check reads outside the writing transaction), so there recovery also holds the
+``flock`` on ``<db>.lock``. A trial cut short by a storage or disk fault is given back the same
+way (:func:`give_back`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
+import errno
 import logging
 import os
 import socket
 import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy
-import sqlalchemy.exc
-import sqlalchemy.pool
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from odeattn.search.storage._faults import StorageFault
+from odeattn.search.storage._guarded import GuardedStorage
+from odeattn.search.storage._open import (
+    HEARTBEAT_GRACE,
+    HEARTBEAT_INTERVAL,
+    make_storage,
+    requeued_here,
+    storage_lock,
+)
 from odeattn.search.storage._optuna_private import (
+    backend_of,
     heartbeat_enabled,
     stale_trial_ids,
     storage_of,
     trial_id_of,
 )
-from odeattn.study.config import StudyConfig
 
 __all__ = [
+    "HEARTBEAT_GRACE",
+    "HEARTBEAT_INTERVAL",
     "budget_used",
     "counts",
     "create_or_load",
     "created_by_this_launch",
-    "default_storage",
+    "disk_fault",
+    "give_back",
     "heartbeat",
     "make_storage",
     "mark_process",
@@ -63,98 +74,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL = 30  # seconds between heartbeats of a running trial (RDB storages)
-HEARTBEAT_GRACE = 180  # a RUNNING trial whose last heartbeat is older than this is stale
-_SCHEMA_TRIES = 5
-
-
-def default_storage(study: StudyConfig, workers: int) -> str:
-    """``sqlite:///runs/<name>/study.db`` or, for several workers, ``runs/<name>/journal.log``.
-
-    A study that already exists under ``runs/<name>/`` keeps its storage file (a single-worker
-    study re-run with ``--workers 2`` continues in SQLite, with a 60 s lock timeout).
-    """
-    if study.storage:
-        return study.storage
-    journal, db = study.run_dir / "journal.log", study.run_dir / "study.db"
-    # an existing study is continued in the storage it lives in, whatever --workers says now
-    if journal.exists() or (workers > 1 and not db.exists()):
-        return str(journal)
-    return f"sqlite:///{db}"
-
-
-def make_storage(url: str) -> Any:
-    """An Optuna storage for a URL (RDB, with heartbeats) or a file path (journal): one object
-    (one connection pool) per process and URL, so concurrent launches stay well inside a
-    server's ``max_connections``."""
-    return _make_storage(os.getpid(), url)
-
-
-@functools.cache
-def _make_storage(pid: int, url: str) -> Any:
-    """See :func:`make_storage`.
-
-    Creating an RDB storage creates its schema on first use; concurrent first launches race on
-    it (SQLite: ``UNIQUE constraint failed: alembic_version``; PostgreSQL: ``type
-    "studydirection" already exists``), so the creation holds a lock: an ``flock`` on
-    ``<db>.lock`` (SQLite), a session advisory lock (PostgreSQL); an integrity or "already
-    exists" error during creation (another tool creating the schema) is retried.
-    """
-    if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
-    kw: dict[str, Any] = {
-        "heartbeat_interval": int(os.environ.get("ODEATTN_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL)),
-        "grace_period": int(os.environ.get("ODEATTN_HEARTBEAT_GRACE", HEARTBEAT_GRACE)),
-        "heartbeat_stale_trial_callback": _requeue_heartbeat_stale,
-    }
-    lock: Path | str | None = url if url.startswith("postgresql") else None
-    if url.startswith("sqlite:///"):
-        db = Path(url.removeprefix("sqlite:///"))
-        db.parent.mkdir(parents=True, exist_ok=True)
-        kw["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-        lock = db.with_name(db.name + ".lock")
-    for attempt in range(_SCHEMA_TRIES):
-        try:
-            with _schema_lock(lock), warnings.catch_warnings():  # heartbeat is "experimental"
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, **kw)
-        except sqlalchemy.exc.DatabaseError as e:  # integrity/programming/operational
-            if attempt == _SCHEMA_TRIES - 1 or not _schema_race(e):  # not another creator's
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _schema_race(e: Exception) -> bool:
-    text = str(e).lower()
-    return isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in text
-
-
-@contextlib.contextmanager
-def _schema_lock(lock: Path | str | None) -> Any:
-    """Serialise schema creation: flock on a file path, advisory lock on a PostgreSQL URL."""
-    if lock is None:
-        yield
-        return
-    if isinstance(lock, str):
-        engine = sqlalchemy.create_engine(lock, poolclass=sqlalchemy.pool.NullPool)
-        try:
-            with engine.connect() as con:
-                con.execute(sqlalchemy.text("SELECT pg_advisory_lock(7101968)"))  # "odeattn"
-                try:
-                    yield
-                finally:
-                    con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(7101968)"))
-        finally:
-            engine.dispose()
-        return
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+# OSError numbers that say the disk or its permissions failed, not the trial
+_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def create_or_load(storage: Any, name: str, directions: list[str]) -> optuna.Study:
@@ -174,11 +95,6 @@ def created_by_this_launch(s: optuna.Study) -> bool:
     if not tag or tag.rsplit(":", 2)[0] != socket.gethostname():
         return False
     return int(tag.rsplit(":", 2)[1]) in (os.getpid(), os.getppid())
-
-
-def _requeue_heartbeat_stale(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
-    """``heartbeat_stale_trial_callback``: called once per trial this process failed as stale."""
-    study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
 
 
 class heartbeat:
@@ -207,6 +123,8 @@ class heartbeat:
         while not self._stop.wait(interval):
             try:
                 self.storage.record_heartbeat(self.trial_id)
+            except StorageFault:  # the storage's fault: said once, by whoever hit it first
+                continue
             except Exception as e:  # a transient database error must not kill the trial: say it
                 log.warning("heartbeat of trial id %s not recorded: %s", self.trial_id, e)
 
@@ -245,38 +163,78 @@ def _alive(tag: str) -> bool:
     return start == "None" or _start_time(int(pid)) == start
 
 
+def _recovery_lock(study: optuna.Study) -> Any:
+    """The flock on ``<db>.lock`` for an SQLite storage (see the module docstring), else none."""
+    backend = backend_of(storage_of(study))
+    db = backend.sqlite_file if isinstance(backend, GuardedStorage) else None
+    return storage_lock(db.with_name(db.name + ".lock") if db is not None else None)
+
+
+def _fail_once(study: optuna.Study, trial_id: int, key: str = "odeattn_stale") -> bool:
+    """Label the RUNNING trial ``key`` and fail it; True only in the one process whose fail took
+    effect (the others find it finished: ``UpdateFinishedTrialError``)."""
+    storage = storage_of(study)
+    try:
+        storage.set_trial_user_attr(trial_id, key, True)  # while RUNNING: later it is frozen
+        return bool(storage.set_trial_state_values(trial_id, TrialState.FAIL))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def _requeue(study: optuna.Study, params: dict[str, Any], number: int) -> None:
+    study.enqueue_trial(dict(params), user_attrs={"odeattn_retry_of": number})
+
+
 def _heartbeat_stale(study: optuna.Study) -> list[int]:
-    """Fail (``fail_stale_trials``) and re-queue RUNNING trials with a stale heartbeat, any host."""
+    """Fail (``fail_stale_trials``: fail first, the winner's callback re-queues) RUNNING trials
+    with a stale heartbeat, any host; the numbers this process re-queued."""
     storage = storage_of(study)
     if not heartbeat_enabled(storage):
         return []
-    ids = set(stale_trial_ids(study))
-    for i in ids:  # label them while still RUNNING (a finished trial's attrs cannot be set)
+    for i in stale_trial_ids(study):  # label them while still RUNNING (then attrs are frozen)
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(i, "odeattn_stale", True)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), requeued_here() as got:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # re-queues via _requeue_heartbeat_stale
-    return [
-        t.number
-        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if trial_id_of(t) in ids and t.user_attrs.get("odeattn_stale")
-    ]
+    return got
 
 
 def recover_stale(study: optuna.Study) -> list[int]:
     """Fail and re-queue RUNNING trials whose process is gone (this host: pid; any host on an RDB
-    storage: stale heartbeat); returns their numbers."""
+    storage: stale heartbeat); returns the numbers *this* process re-queued (each stale trial is
+    re-queued by exactly one process, see the module docstring)."""
     stale = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag = t.user_attrs.get("odeattn_pid")
-        if tag is None or _alive(tag):
-            continue
-        storage_of(study).set_trial_user_attr(trial_id_of(t), "odeattn_stale", True)
-        study.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-        stale.append(t.number)
-    return sorted(stale + [n for n in _heartbeat_stale(study) if n not in stale])
+    with _recovery_lock(study):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            tag = t.user_attrs.get("odeattn_pid")
+            if tag is None or _alive(tag) or not _fail_once(study, trial_id_of(t)):
+                continue
+            _requeue(study, t.params, t.number)  # only after this process's fail took effect
+            stale.append(t.number)
+        return sorted(stale + [n for n in _heartbeat_stale(study) if n not in stale])
+
+
+def disk_fault(e: OSError, folder: Path) -> StorageFault | None:
+    """``e`` in one line if it is the disk's or its permissions' fault (full, read-only), not the
+    trial's (``folder``: where the trial writes its files, named when ``e`` names no file)."""
+    if e.errno not in _DISK:
+        return None
+    return StorageFault(f"{e.filename or folder}: {e.strerror} (writing the trial's files)")
+
+
+def give_back(study: optuna.Study, trial: optuna.Trial, e: StorageFault) -> StorageFault:
+    """A trial cut short by a storage or disk fault: failed as stale and re-queued (not counted)
+    if the storage still takes writes, else left RUNNING for the next run's recovery (its process
+    is gone by then); the one-line error to stop with (exit 1)."""
+    try:
+        done = _fail_once(study, trial_id_of(trial))
+        if done:
+            _requeue(study, trial.params, trial.number)
+        then = "re-queued" if done else "finished by another process"
+    except StorageFault:  # the storage takes no writes now: recovered when the study reopens
+        then = "left RUNNING; the next run re-queues it"
+    return StorageFault(f"{e}; trial {trial.number} {then}; fix this, then re-run the same command")
 
 
 def budget_used(study: optuna.Study) -> int:

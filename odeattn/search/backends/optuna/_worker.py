@@ -40,10 +40,13 @@ from odeattn.search.backends.optuna._prune import decide
 from odeattn.search.backends.optuna._sampler import make_sampler
 from odeattn.search.processes import choose_threads
 from odeattn.search.storage import (
+    StorageFault,
     budget_used,
     counts,
     create_or_load,
     created_by_this_launch,
+    disk_fault,
+    give_back,
     heartbeat,
     make_storage,
     mark_process,
@@ -124,7 +127,10 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
         return False
     mark_process(trial)
     with heartbeat(storage_of(s), trial_id_of(trial)):
-        _run_one(study, space, s, trial, progress)
+        try:
+            _run_one(study, space, s, trial, progress)
+        except StorageFault as e:  # re-queued, not counted (or by the next run); exit 1
+            raise give_back(s, trial, e) from None
     return True
 
 
@@ -213,6 +219,14 @@ def _run_one(
     except SetupError as e:  # the study is wrong: stop the search (exit 2), budget untouched
         _fail(s, trial, e, progress)
         raise
+    except StorageFault:  # issue 18: the storage failed under the trial (_one_trial gives it back)
+        raise
+    except OSError as e:  # a full or read-only disk is not the trial's fault (issue 18)
+        fault = disk_fault(e, study.run_dir)
+        if fault is None:
+            _fail(s, trial, e, progress)
+            return
+        raise fault from None
     except Exception as e:
         _fail(s, trial, e, progress)
         return

@@ -1,18 +1,20 @@
 """The embedded backend: an ask/tell loop in this process, or N local worker processes.
 
 Each worker repeats: stop when the study's counted trials reach ``budget.n_trials`` (see
-``_storage.budget_used``) or the invocation's timeout has passed; ``ask`` (enqueued params first);
-if the trial is surplus (workers that passed the budget check together: more counted trials with
-a number ≤ this one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it
-(not counted toward the budget) and stop the worker;
-``sample``; a configuration already in storage is served from there (``_duplicate``); else
-``run_trial`` (``replicates`` seeds) with a ``report`` that stores the per-epoch values the
-pruning rules read (``intermediate``) and applies them (``_prune.decide``); ``tell`` COMPLETE with
-the objective values (the mean over replicates), PRUNED (pruned or screened out) or FAIL (an
-exception, recorded in the ``error`` attribute; the search goes on — except a
-:class:`~odeattn.search.trial._objective.SetupError`, a failure before training, which is not counted
-toward the budget and stops the search). While a trial runs on an RDB
-storage its heartbeat is recorded (``_storage.heartbeat``), so another host can recover it.
+``_storage.budget_used``) or the invocation's deadline T has passed (``budget.timeout``, one time
+for every worker: ``search.trial.Deadline``); ``ask`` (enqueued params first); if the trial is
+surplus (workers that passed the budget check together: more counted trials with a number ≤ this
+one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it (not counted
+toward the budget) and stop the worker; ``sample``; a configuration already in storage is served
+from there (``_duplicate``); else ``run_trial`` (``replicates`` seeds) with a ``report`` that
+stores the per-epoch values the pruning rules read (``intermediate``) and applies them
+(``_prune.decide``); ``tell`` COMPLETE with the objective values (the mean over replicates),
+PRUNED (pruned or screened out) or FAIL (an exception, recorded in the ``error`` attribute; the
+search goes on — except a :class:`~odeattn.search.trial._objective.SetupError`, a failure before
+training, which is not counted toward the budget and stops the search). A trial still training
+at T stops at its next epoch boundary and is re-queued (FAIL ``odeattn_stale``, not counted; its
+params enqueued), as on Ctrl-C. While a trial runs on an RDB storage its heartbeat is recorded
+(``_storage.heartbeat``), so another host can recover it.
 
 Reproducibility: the sampler is seeded with ``sampler.seed`` (worker i adds i) in the launch that
 created the study; any other launch (a resume, or a concurrent launch on the same study) with a
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from odeattn.search.storage import (
     storage_of,
     trial_id_of,
 )
-from odeattn.search.trial import train_replicates
+from odeattn.search.trial import Deadline, DeadlinePassed, train_replicates
 from odeattn.study import (
     STIFFNESS_METRICS,
     SetupError,
@@ -117,15 +118,24 @@ def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
     return None
 
 
-def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Progress) -> bool:
+def _one_trial(
+    study: StudyConfig, space: Space, s: optuna.Study, progress: Progress, deadline: Any = None
+) -> bool:
     """Run one trial; ``False`` when the asked trial was surplus (the budget is spent: stop)."""
     trial = _ask(s, study.budget.n_trials)
     if trial is None:
         return False
     mark_process(trial)
     with heartbeat(storage_of(s), trial_id_of(trial)):
-        _run_one(study, space, s, trial, progress)
+        _run_one(study, space, s, trial, progress, deadline)
     return True
+
+
+def _requeue(s: optuna.Study, trial: optuna.Trial) -> None:
+    """Give the architecture back to the queue: FAIL ``odeattn_stale`` (not counted) + enqueue."""
+    trial.set_user_attr("odeattn_stale", True)
+    s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
+    s.tell(trial, state=TrialState.FAIL)
 
 
 def _per_epoch(study: StudyConfig, key: str, metrics: dict[str, float], epoch: int) -> Any:
@@ -183,7 +193,12 @@ def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Prog
 
 
 def _run_one(
-    study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress
+    study: StudyConfig,
+    space: Space,
+    s: optuna.Study,
+    trial: optuna.Trial,
+    progress: Progress,
+    deadline: Deadline | None,
 ) -> None:
     sample(trial, space)
     dup = find_duplicate(s, trial)
@@ -204,12 +219,15 @@ def _run_one(
             space=space,
             screen=_screen_fn(study, s, trial),
             stopped=lambda: state["pruned"],
+            deadline=deadline,
         )
     except KeyboardInterrupt:  # Ctrl-C: give the architecture back to the queue, then stop
-        trial.set_user_attr("odeattn_stale", True)
-        s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
-        s.tell(trial, state=TrialState.FAIL)
+        _requeue(s, trial)
         raise
+    except DeadlinePassed:  # budget.timeout: the same, and the worker loop ends
+        _requeue(s, trial)
+        progress("requeued", {"trial": trial.number, "why": "budget.timeout passed"})
+        return
     except SetupError as e:  # the study is wrong: stop the search (exit 2), budget untouched
         _fail(s, trial, e, progress)
         raise
@@ -247,26 +265,34 @@ def worker_loop(
     worker: int = 0,
     progress: Progress | None = None,
     threads: int | None = None,
+    deadline: Deadline | None = None,
 ) -> int:
-    """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
+    """Run trials until the budget is reached or the deadline has passed (default: ``timeout``
+    seconds from now); returns the trials this call ran."""
 
     torch.set_num_threads(threads or choose_threads(1)[0])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = resolve_space(study)
     s = open_study(study, storage_url, space, worker)
-    deadline = time.monotonic() + study.budget.timeout if study.budget.timeout else math.inf
+    deadline = deadline or Deadline.after(study.budget.timeout)
     ran = 0
-    while budget_used(s) < study.budget.n_trials and time.monotonic() < deadline:
-        if not _one_trial(study, space, s, progress or (lambda *_: None)):
+    while budget_used(s) < study.budget.n_trials and not deadline.passed():
+        if not _one_trial(study, space, s, progress or (lambda *_: None), deadline):
             break
         ran += 1
     return ran
 
 
 def worker_main(
-    study_file: str, overrides: dict[str, Any], storage_url: str, worker: int, threads: int
+    study_file: str,
+    overrides: dict[str, Any],
+    storage_url: str,
+    worker: int,
+    threads: int,
+    deadline: Deadline | None = None,
 ) -> None:
-    """Entry point of a spawned worker process (``--workers N``)."""
+    """Entry point of a spawned worker process (``--workers N``); ``deadline``: the parent's."""
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    worker_loop(load_study(study_file, **overrides), storage_url, worker=worker, threads=threads)
+    study = load_study(study_file, **overrides)
+    worker_loop(study, storage_url, worker=worker, threads=threads, deadline=deadline)

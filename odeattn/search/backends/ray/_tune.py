@@ -22,6 +22,9 @@ Seam with the search core (``odeattn.search.backends.ray._study.run_ray`` calls 
 * ``n_trials`` is the **study total** still to reach: the searcher asks while the study's
   counted trials (``_storage.budget_used``) are below it, so a trial re-queued after its worker
   died, or left unfinished by Ctrl-C / ``timeout``, never consumes the budget.
+* ``timeout`` (``budget.timeout``): stop at T = the call + ``timeout`` s: the searcher asks
+  nothing after T and Tune's time budget stops the trials still running at T, which are
+  re-queued (``search.trial.Deadline`` states the rule for both backends).
 * ``scheduler="asha"``: ASHA's rule, decided in the worker from the storage
   (``_ray_worker.asha_stops``; rungs strictly before ``max_epochs``), so a stopped trial records
   its attributes and artifacts. ``grace_period`` must be < ``max_epochs``.
@@ -188,6 +191,12 @@ def _tune(ray: Any, trainable: Callable, searcher: Any, settings: dict, path: Pa
     return grid
 
 
+def _experiment_path(study_cfg: Any, study_name: str, storage_path: Any) -> Path:
+    """Where Tune writes: ``storage_path``, default ``<run_dir>/ray``."""
+    run_dir = Path(getattr(study_cfg, "run_dir", Path("runs") / study_name))
+    return Path(storage_path or run_dir / "ray").resolve()
+
+
 def run(
     study_cfg: Any,
     storage_url: str,
@@ -214,7 +223,8 @@ def run(
     trial_fn: Callable,
     progress: Callable[[int, str, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run Ray Tune until ``n_trials`` trials count toward the study's budget; a summary."""
+    """Run Ray Tune to ``n_trials`` counted trials, or stop at now + ``timeout``; a summary."""
+    deadline = Deadline.after(timeout)
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
     plan = _plan(
         objectives, scheduler_metric, scheduler, (max_epochs, grace_period, reduction_factor)
@@ -224,13 +234,12 @@ def run(
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     study = _open(study_name, storage_url, objectives, sampler)
     before, start = len(study.get_trials(deepcopy=False)), time.perf_counter()
-    run_dir = Path(getattr(study_cfg, "run_dir", Path("runs") / study_name))
-    path = Path(storage_path or run_dir / "ray").resolve()
+    path = _experiment_path(study_cfg, study_name, storage_path)
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
     from odeattn.search.backends.ray._searcher import StudySearcher
 
-    names, deadline = [name for name, _ in objectives], Deadline.after(timeout)  # stop at T
+    names = [name for name, _ in objectives]
     searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress, deadline)
     threads, resources = max(1, int(cpus_per_trial)), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
     trainable = make_trainable(study_cfg, storage_url, study_name, trial_fn, names, plan, threads)

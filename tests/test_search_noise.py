@@ -137,6 +137,7 @@ def test_a_timeout_that_fits_k_of_m_retrains_runs_k_and_says_so(
     c = s.user_attrs["noise_ceiling"]
     assert (c["planned"], c["ran"], len(s.user_attrs["noise_retrains"])) == (3, 2, 2)
     assert "noise ceiling: 2 of 3 planned retrains ran; 1 did not fit before budget.timeout" in out
+    assert "n = 2: needs n ≥ 3" in out and "does NOT repeat" not in out  # too few to judge
     monkeypatch.setattr(_deadline, "clock", time.time)
     assert main([str(path), "--quiet"]) == 0  # completes it: only the missing retrain runs
     assert len(calls) == 4 + 3

@@ -123,7 +123,7 @@ def noise_lines(study: StudyConfig, s: optuna.Study) -> list[str]:
         f"{format_corr(c)}{spread}",
         *_ran(c),
     ]
-    if "undefined" in c or c["lo"] <= 0.0:
+    if ("undefined" in c and c["n"] >= 3) or ("undefined" not in c and c["lo"] <= 0.0):
         lines.append(
             f"the ranking of {name} does NOT repeat across seeds (the CI of τ reaches 0): the "
             f"configurations of this space are not distinguishable by {name} at this budget"

@@ -105,8 +105,8 @@ def _ran(c: dict[str, Any]) -> list[str]:
         out[0] += f", {len(failed)} failed (" + "; ".join(failed.values()) + ")"
     if ran + len(failed) < planned:
         out[0] += (
-            f"; {planned - ran - len(failed)} did not fit before budget.timeout or were stopped "
-            "by it: re-run the same command to complete the ceiling"
+            f"; {planned - ran - len(failed)} not run before budget.timeout (or interrupted): "
+            "re-run the same command to complete the ceiling"
         )
     return out
 

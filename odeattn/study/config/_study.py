@@ -152,26 +152,30 @@ class SamplerCfg(_Base):
 
 class NoiseCfg(_Base):
     """The noise ceiling: after the budget, ``trials`` finished trials (spread over the ranking of
-    the first objective) are trained again with fresh seeds (each trial's plan seeds +
-    ``seed_offset``), through the study's backend (``--workers N`` processes, or Ray tasks) and
-    before ``budget.timeout``; the seed-to-seed Kendall τ of the first objective, with a
-    bootstrap 95 % CI (``bootstrap`` resamples), says how well a ranking repeats. ``trials: 0``
-    turns it off; ``"auto"`` (the default) means 6 when one retrain is cheap — the data set is
-    built in memory (digits, synthetic) and trains at most 100 epochs (epochs × replicates) —
-    and 0 otherwise (a CIFAR-scale trial: set it explicitly, the cost is ``trials`` more trials)."""
+    the first objective) are trained again with fresh seeds (plan seeds + ``seed_offset``) through
+    the study's backend (``--workers N`` processes, Ray tasks), before ``budget.timeout``; the
+    seed-to-seed Kendall τ of the first objective with a bootstrap 95 % CI (``bootstrap``
+    resamples) says how well a ranking repeats. ``0``: off; ``"auto"`` (default): 6 when a retrain
+    is cheap (digits or synthetic data, ≤ 100 epochs × replicates), else 0 (set it explicitly)."""
 
-    trials: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
+    trials: Literal["auto"] | int = "auto"
     bootstrap: int = Field(2000, ge=100)
     seed_offset: int = Field(100_003, ge=1)  # fresh seed = trial seed + seed_offset
 
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _trials(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            return v
+        raise ValueError(f"must be 'auto' or a whole number >= 0 (0: off), but got trials={v!r}")
+
 
 class BudgetCfg(_Base):
-    """``n_trials`` counted trials in total (over all invocations). ``timeout`` (``--timeout``):
-    this invocation stops at T = its start + ``timeout`` seconds, on every backend — after T no
-    trial and no noise-ceiling retrain starts (a retrain starts only if its trial's training time
-    fits before T); a trial still training at T is stopped (at its next epoch boundary; Ray: at T)
-    and re-queued: it holds no budget slot and the next invocation trains it again; finished
-    trials and retrains are kept; the summary and exports follow as usual (exit 0)."""
+    """``n_trials``: counted trials over all invocations. ``timeout`` (``--timeout``): *stop at T*
+    = this invocation's start + ``timeout`` s, on every backend: after T no trial and no noise
+    retrain starts (a retrain only if its trial's training time fits before T); a trial training
+    at T stops (next epoch boundary; Ray: at T) and is re-queued, holding no budget slot; finished
+    work is kept; summary and exports follow (exit 0)."""
 
     n_trials: int = Field(ge=1)  # total over all invocations
     timeout: float | None = Field(None, gt=0)  # seconds, per invocation: stop at T

@@ -189,6 +189,39 @@ def test_multi_objective_and_failures(local_ray, tmp_path) -> None:
     assert sorted(done) == [(0, "COMPLETE"), (1, "FAIL"), (2, "COMPLETE")]
 
 
+def retrain_sleepy(study, job, deadline):
+    """A fake retrain: retrains 0 and 1 wait for each other (passes only if they run at once)."""
+    box, start = Path(study.runs_dir), time.time()
+    (box / f"retrain-{job.number}").touch()
+    while job.number < 2 and not all((box / f"retrain-{k}").exists() for k in (0, 1)):
+        if time.time() - start > 120:
+            return {"error": "retrains 0 and 1 did not run at the same time"}
+        time.sleep(0.05)
+    return {"value": job.seeds[0] + deadline.at, "pid": os.getpid()}
+
+
+@pytest.mark.ray
+def test_noise_ceiling_retrains_run_as_ray_tasks_at_once(local_ray, tmp_path) -> None:
+    from odeattn.search.backends.ray import run_retrains
+    from odeattn.search.trial import Deadline, Retrain
+    from odeattn.study.config._load import load_study
+
+    study = load_study(
+        ROOT / "studies/lth4sa.yaml",
+        backend="ray",
+        pruning=None,
+        runs_dir=str(tmp_path),
+        ray={"cpus_per_trial": 1, "max_concurrent_trials": 2},
+    )
+    jobs = [Retrain(n, {"x": n}, (100 + n,), 1.0) for n in range(3)]
+    got = {}
+    run_retrains(
+        study, jobs, Deadline(5.0e9), lambda j, o: got.update({j.number: o}), job=retrain_sleepy
+    )
+    assert {n: o["value"] for n, o in got.items()} == {n: 100 + n + 5.0e9 for n in range(3)}
+    assert os.getpid() not in {o["pid"] for o in got.values()}  # Ray workers, not the driver
+
+
 def test_storage_urls_are_resolved_and_checked(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert _ray.resolve_storage_url("sqlite:///runs/a.db") == f"sqlite:///{tmp_path}/runs/a.db"
@@ -321,6 +354,12 @@ def test_run_ray_maps_the_study_file_and_the_remaining_budget(tmp_path, monkeypa
     assert seen["storage_path"] == study.run_dir / "ray" and seen["space"] == "SPACE"
     assert isinstance(seen["trial_fn"], _ray_study.StudyTrial) and seen["trial_fn"].space == "SPACE"
     assert seen["sample_fn"] is _ray_study.study_sample
+    assert seen["timeout"] is None  # no budget.timeout: no deadline
+    from odeattn.search.trial import Deadline, _deadline
+
+    monkeypatch.setattr(_deadline, "clock", lambda: 1000.0)
+    _ray_study.run_ray(study, "SPACE", url, deadline=Deadline(1042.0))
+    assert seen["timeout"] == 42.0  # the invocation's T, as seconds left
 
 
 @pytest.mark.ray

@@ -1,15 +1,17 @@
 """One invocation of a study: storage, resume, backend, progress, then summary and exports.
 
-Order: resolve the storage (``_storage.default_storage``); open or create the study and fail +
-re-queue trials a killed process left RUNNING (pid on this host; stale heartbeat, any host, on an
-RDB storage); run the backend (optuna in-process, N spawned
-local workers, or ``odeattn.search.backends.ray._study.run_ray``; the optuna backend then waits for trials
-other processes still run, and takes over any whose process dies); print the summary table; export
+Order: the deadline T (``budget.timeout``: stop at T, ``search.trial.Deadline``); resolve the
+storage (``_storage.default_storage``); open or create the study and fail + re-queue trials a
+killed process left RUNNING (pid on this host; stale heartbeat, any host, on an RDB storage); run
+the backend (optuna in-process, N spawned local workers, or ``backends.ray.run_ray``; the optuna
+backend then waits for trials other processes still run, and takes over any whose process dies);
+the noise ceiling through the same backend (``_retrains``); print the summary table; export
 ``runs/<study>/best/*.yaml``; write the plots; print the optuna-dashboard command.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import sys
@@ -19,9 +21,10 @@ from typing import Any
 import optuna
 import sqlalchemy.exc
 from optuna.trial import TrialState
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from odeattn.search._progress import progress_cb
+from odeattn.search._retrains import retrain_runner
 from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
 from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
 from odeattn.search.processes import choose_threads, die_with_parent, interrupt_once, stop_children
@@ -44,7 +47,7 @@ from odeattn.search.storage import (
     redact,
     stamp_study,
 )
-from odeattn.search.trial import dashboard_command
+from odeattn.search.trial import Deadline, dashboard_command
 from odeattn.study import ConfigError, SetupError, Space, StudyConfig
 
 #: A worker's exit status for a set-up failure of the study (no restart; the search stops).
@@ -53,52 +56,23 @@ SETUP_EXIT = 2
 __all__ = ["prepare_storage", "run_search"]
 
 
-def _progress_cb(console: Any, bar: Any, task: Any) -> Any:
-    def cb(kind: str, info: dict[str, Any]) -> None:
-        n = info.get("trial")
-        if kind == "start":
-            bar.update(task, description=f"trial {n}: building")
-        elif kind == "epoch":
-            acc = info.get("val_accuracy")
-            line = f"trial {n}: epoch {info['epoch']}" + (
-                f", val acc {acc:.3f}" if acc is not None else ""
-            )
-            bar.update(task, description=line)
-            if not console.is_terminal:  # a log file sees each epoch, not only finished trials
-                console.print(line, highlight=False)
-        elif kind in ("done", "pruned"):
-            bar.advance(task)
-            extra = ", ".join(
-                f"{k}={info[k]:.4g}"
-                for k in ("val_accuracy", "tns", "attention_blocks")
-                if k in info
-            )
-            console.print(
-                f"trial {n} {'complete' if kind == 'done' else 'pruned'}: {extra} "
-                f"({info.get('epochs_run', 0):.0f} epochs, {info.get('seconds', 0):.1f} s)"
-            )
-        elif kind == "fail":
-            bar.advance(task)
-            console.print(f"[red]trial {n} failed[/]: {escape(str(info['error']))}")  # issue 12
-
-    return cb
-
-
-def _start(ctx: Any, study: StudyConfig, url: str, i: int, threads: int, errors: Any) -> Any:
+def _start(
+    ctx: Any, study: StudyConfig, url: str, i: int, threads: int, errors: Any, dl: Any
+) -> Any:
     overrides = study.model_dump(exclude={"file"})  # the validated study, not the file's text
-    args = (study.file, overrides, url, i, threads, os.getpid(), errors)
+    args = (study.file, overrides, url, i, threads, os.getpid(), errors, dl)
     p = ctx.Process(target=_worker_entry, args=args)
     p.start()
     return p
 
 
-def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> None:
+def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any, dl: Deadline) -> None:
     """N local workers; a worker that dies has its trial failed and re-queued at once (its pid
     is gone) and is replaced while the budget is not reached; Ctrl-C / SIGTERM stops them all."""
     ctx, n = mp.get_context("spawn"), study.workers
     threads = choose_threads(n)[0]
     errors = ctx.SimpleQueue()  # a worker's set-up failure, said once by this process
-    procs = [_start(ctx, study, url, i, threads, errors) for i in range(n)]
+    procs = [_start(ctx, study, url, i, threads, errors, dl) for i in range(n)]
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
     restarts, handled = 0, set()
     try:
@@ -115,9 +89,9 @@ def _spawn(study: StudyConfig, url: str, console: Any, bar: Any, task: Any) -> N
                 stale = recover_stale(s)
                 if stale:
                     _warn(f"trials {stale} of the dead worker: marked FAIL and re-queued")
-                if budget_used(s) < study.budget.n_trials and restarts < n:
+                if budget_used(s) < study.budget.n_trials and restarts < n and not dl.passed():
                     restarts += 1
-                    procs[i] = _start(ctx, study, url, i, threads, errors)
+                    procs[i] = _start(ctx, study, url, i, threads, errors, dl)
             bar.update(task, completed=min(budget_used(s), study.budget.n_trials))
     except KeyboardInterrupt:
         stop_children(procs)
@@ -134,13 +108,14 @@ def _worker_entry(
     threads: int,
     parent: int,
     errors: Any,
+    dl: Any,
 ) -> None:
     """A spawned worker: dies with its parent; an interrupt re-queues its trial and exits 130
     without a traceback (the parent prints the one message)."""
     interrupt_once()
     try:
         die_with_parent(parent)
-        _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads))
+        _loop_past_stalls(lambda: worker_main(file, overrides, url, worker, threads, dl))
     except KeyboardInterrupt:
         sys.exit(130)
     except (ConfigError, SetupError) as e:  # the parent says it once (exit 2), no traceback
@@ -172,17 +147,19 @@ def _storage(url: str) -> Any:
     return make_storage(url)
 
 
-def _run_ray(study: StudyConfig, space: Space, url: str, console: Any) -> None:
+def _run_ray(study: StudyConfig, space: Space, url: str, console: Any, dl: Deadline) -> None:
     """Hand the study to the Ray backend (``_ray_study.run_ray``: remaining budget, ``study.ray``)."""
 
-    out = run_ray(study, space, url, console=console)
+    out = run_ray(study, space, url, console=console, deadline=dl)
     console.print(f"ray: {out}", soft_wrap=True, highlight=False)
 
 
-def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress: bool) -> None:
+def _backend(
+    study: StudyConfig, space: Space, url: str, console: Any, progress: bool, dl: Deadline
+) -> None:
 
     if study.backend == "ray":
-        _run_ray(study, space, url, console)
+        _run_ray(study, space, url, console, dl)
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -199,19 +176,22 @@ def _backend(study: StudyConfig, space: Space, url: str, console: Any, progress:
             completed=min(budget_used(s), study.budget.n_trials),
         )
         if study.workers == 1:
-            cb = _progress_cb(console, bar, task)
-            loop = lambda: _loop_past_stalls(lambda: worker_loop(study, url, progress=cb))  # noqa: E731
+            cb = progress_cb(console, bar, task)
+            run = functools.partial(worker_loop, study, url, progress=cb, deadline=dl)
+            loop = lambda: _loop_past_stalls(run)  # noqa: E731
         else:
-            loop = lambda: _spawn(study, url, console, bar, task)  # noqa: E731
+            loop = lambda: _spawn(study, url, console, bar, task, dl)  # noqa: E731
         loop()
-        _settle(s, study, loop, console)
+        _settle(s, study, loop, console, dl)
 
 
-def _settle(s: optuna.Study, study: StudyConfig, loop: Any, console: Any) -> None:
-    """The budget is taken, but trials of other processes may still be RUNNING: wait for them;
-    one whose process dies (gone pid, or stale heartbeat on any host) is failed, re-queued and
-    run here, so the study ends at exactly its budget."""
+def _settle(s: optuna.Study, study: StudyConfig, loop: Any, console: Any, dl: Deadline) -> None:
+    """The budget is taken, but trials of other processes may still be RUNNING: wait for them
+    (until the deadline); one whose process dies (gone pid, or stale heartbeat on any host) is
+    failed, re-queued and run here, so the study ends at exactly its budget."""
     while any(t.state == TrialState.RUNNING for t in s.get_trials(deepcopy=False)):
+        if dl.passed():
+            return
         time.sleep(1.0)
         stale = recover_stale(s)
         if stale:
@@ -254,6 +234,7 @@ def run_search(
     accept_changes: bool = False,
 ) -> optuna.Study:
     """Run (or continue) ``study`` to its budget; returns the Optuna study."""
+    deadline = Deadline.after(study.budget.timeout)  # T: stop at T (BudgetCfg)
     url = prepare_storage(study, space, accept_changes=accept_changes)
     s = open_study(study, url, space)
     stamp_study(study, space, s)
@@ -270,10 +251,10 @@ def run_search(
         soft_wrap=True,
     )
     console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
-    if done < study.budget.n_trials:
-        _backend(study, space, url, console, progress)
+    if done < study.budget.n_trials and not deadline.passed():
+        _backend(study, space, url, console, progress, deadline)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
-    conclude(study, s, console)  # issue 12: raise on set-up/all-failed; measure the noise ceiling
+    conclude(study, s, console, retrain_runner(study), deadline)  # + the noise ceiling, before T
     table = summary_table(study, s)
     console.print(table)
     for p in write_summary(study, s, table):

@@ -5,14 +5,13 @@ Tibshirani 1993, ch. 13: resample the n pairs with replacement B times, τ of ea
 2.5th and 97.5th percentiles), or as "undefined" with the reason (n < 3, constant values), never
 "nan".
 
-The *noise ceiling* asks whether the study's ranking repeats. After the budget, ``noise.trials``
-finished trials, spread evenly over the ranking of the first objective, are trained again with
-fresh seeds (``seed + noise.seed_offset``, as many replicates as the study uses). Reported:
-Kendall τ between the stored and the fresh values with its bootstrap CI, and the per-
-configuration seed noise ``sd = sd(stored − fresh) / √2``. Two front members whose first
+The *noise ceiling* asks whether the study's ranking repeats: ``noise.trials`` finished trials
+(``"auto"``: :func:`planned_retrains`) are trained again with fresh seeds (``_ceiling``: which
+trials, which seeds, through which backend, before which deadline). Reported: Kendall τ between
+the stored and the fresh values with its bootstrap CI, how many of the planned retrains ran, and
+the per-configuration seed noise ``sd = sd(stored − fresh) / √2``. Two front members whose first
 objectives differ by less than ``1.96 · √2 · sd`` are *within noise*. When the CI of τ contains
-0 the study says plainly that its ranking does not repeat across seeds. The result is stored as
-the study user attribute ``noise_ceiling`` (measured again only when more trials finished).
+0 the study says plainly that its ranking does not repeat across seeds.
 """
 
 from __future__ import annotations
@@ -25,11 +24,36 @@ import numpy as np
 import optuna
 from scipy.stats import kendalltau
 
-from odeattn.search.results._front import best_of, check_outcome, finished
-from odeattn.search.trial import run_trial
-from odeattn.study import StudyConfig, replicate_seeds, resolve_space
+from odeattn.search.results._front import best_of, finished
+from odeattn.study import StudyConfig, plan_for
 
-__all__ = ["conclude", "format_corr", "kendall_ci", "noise_lines"]
+__all__ = [
+    "AUTO_MAX_EPOCHS",
+    "AUTO_TRIALS",
+    "SMALL_DATA",
+    "format_corr",
+    "kendall_ci",
+    "noise_lines",
+    "planned_retrains",
+]
+
+#: ``noise.trials: auto``: this many retrains when a trial is cheap (see :func:`planned_retrains`).
+AUTO_TRIALS = 6
+#: Data sets built in memory, whose epoch takes about a second on a CPU.
+SMALL_DATA = ("digits", "synthetic")
+#: ``auto`` stays on while one retrain trains at most this many epochs (epochs × replicates).
+AUTO_MAX_EPOCHS = 100
+
+
+def planned_retrains(study: StudyConfig) -> int:
+    """``noise.trials``, with ``"auto"`` resolved from the plan: :data:`AUTO_TRIALS` when the data
+    set is small (:data:`SMALL_DATA`) and one retrain trains ≤ :data:`AUTO_MAX_EPOCHS` epochs
+    (``plan.epochs × plan.replicates``), else 0 (off)."""
+    if study.noise.trials != "auto":
+        return int(study.noise.trials)
+    plan = plan_for(study)
+    cheap = study.data.name in SMALL_DATA and plan.epochs * plan.replicates <= AUTO_MAX_EPOCHS
+    return AUTO_TRIALS if cheap else 0
 
 
 def kendall_ci(
@@ -58,51 +82,32 @@ def format_corr(c: dict[str, Any], name: str = "Kendall τ") -> str:
     return f"{name} = {c['tau']:.2f} [95 % CI {c['lo']:.2f}, {c['hi']:.2f}], n = {c['n']}"
 
 
-def _sample(done: list, m: int) -> list:
-    """``m`` of ``done`` evenly spread over the ranking of the first objective."""
-    ranked = sorted(done, key=lambda tv: tv[1][0])
-    grid = np.rint(np.linspace(0, len(ranked) - 1, min(m, len(ranked)))).astype(int)
-    idx = sorted(set(grid.tolist()))
-    return [ranked[i] for i in idx]
+def _not_measured(study: StudyConfig) -> str:
+    m, plan = planned_retrains(study), plan_for(study)
+    if study.noise.trials == "auto" and m == 0:
+        return (
+            f"noise ceiling: not measured (noise.trials: auto is off when one trial is expensive: "
+            f"{plan.epochs} epochs × {plan.replicates} replicate(s) of {study.data.name}; set "
+            f"noise.trials: {AUTO_TRIALS} to measure it)"
+        )
+    if m == 0:
+        return "noise ceiling: not measured (noise.trials: 0)"
+    return "noise ceiling: not measured (it needs noise.trials ≥ 3 and 3 finished trials)"
 
 
-def _retrain(study: StudyConfig, t: Any, console: Any) -> float:
-    base = t.user_attrs.get("seeds") or [t.user_attrs.get("seed")]
-    seeds = replicate_seeds(
-        None if base[0] is None else int(base[0]) + study.noise.seed_offset, study.replicates
-    )
-    name = study.objective_names[0]
-    vals = [
-        run_trial(study, dict(t.params), None, space=resolve_space(study), seed=sd)[name]
-        for sd in seeds
-    ]
-    console.print(f"noise ceiling: trial {t.number} again with seeds {seeds}: {name} {vals}")
-    return float(np.mean(vals))
-
-
-def measure_ceiling(study: StudyConfig, s: optuna.Study, console: Any) -> dict[str, Any] | None:
-    """Measure (once) and store the noise ceiling; ``None`` when off or too few trials."""
-    done = [(t, v) for t, v in finished(study, s) if "duplicate_of" not in t.user_attrs]
-    old = s.user_attrs.get("noise_ceiling")
-    if old and old.get("finished") == len(done):
-        return old  # measured on this set of trials already
-    if study.noise.trials == 0 or len(done) < 3 or study.noise.trials < 3:
-        return None
-    pick = _sample(done, study.noise.trials)
-    stored = [v[0] for _, v in pick]
-    fresh = [_retrain(study, t, console) for t, _ in pick]
-    diff = np.asarray(stored) - np.asarray(fresh)
-    out = {
-        "objective": study.objective_names[0],
-        "trials": [t.number for t, _ in pick],
-        "stored": stored,
-        "fresh": fresh,
-        "seed_sd": float(diff.std(ddof=1) / math.sqrt(2)),
-        "replicates": study.replicates,
-        "finished": len(done),
-        **kendall_ci(stored, fresh, n_boot=study.noise.bootstrap),
-    }
-    s.set_user_attr("noise_ceiling", out)
+def _ran(c: dict[str, Any]) -> list[str]:
+    """How many of the planned retrains ran (records before issue 18 ran them all)."""
+    planned, ran, failed = c.get("planned"), c.get("ran"), c.get("failed") or {}
+    if planned is None or ran == planned:
+        return []
+    out = [f"noise ceiling: {ran} of {planned} planned retrains ran"]
+    if failed:
+        out[0] += f", {len(failed)} failed (" + "; ".join(failed.values()) + ")"
+    if ran + len(failed) < planned:
+        out[0] += (
+            f"; {planned - ran - len(failed)} not run before budget.timeout (or interrupted): "
+            "re-run the same command to complete the ceiling"
+        )
     return out
 
 
@@ -110,23 +115,22 @@ def noise_lines(study: StudyConfig, s: optuna.Study) -> list[str]:
     """What the summary says about noise: the ceiling and whether the front is within it."""
     c = s.user_attrs.get("noise_ceiling")
     if not c:
-        return [
-            "noise ceiling: not measured (noise.trials: 0 or fewer than 3 finished trials)",
-            *_relations(study, s),
-        ]
+        return [_not_measured(study), *_relations(study, s)]
     name, sd = c["objective"], c["seed_sd"]
+    spread = f"; seed sd per configuration {sd:.4g}" if sd is not None else ""
     lines = [
         f"noise ceiling of {name} (seed to seed, {c['replicates']} replicate(s) per value): "
-        f"{format_corr(c)}; seed sd per configuration {sd:.4g}"
+        f"{format_corr(c)}{spread}",
+        *_ran(c),
     ]
-    if "undefined" in c or c["lo"] <= 0.0:
+    if ("undefined" in c and c["n"] >= 3) or ("undefined" not in c and c["lo"] <= 0.0):
         lines.append(
             f"the ranking of {name} does NOT repeat across seeds (the CI of τ reaches 0): the "
             f"configurations of this space are not distinguishable by {name} at this budget"
         )
     lines += _relations(study, s)
     front = [v[0] for _, v in best_of(study, s)]
-    if len(front) >= 2:
+    if len(front) >= 2 and sd is not None:
         bar = 1.96 * math.sqrt(2) * sd
         pairs = [(a, b) for i, a in enumerate(front) for b in front[i + 1 :]]
         within = sum(abs(a - b) < bar for a, b in pairs)
@@ -151,9 +155,3 @@ def _relations(study: StudyConfig, s: optuna.Study) -> list[str]:
             + ("  -> no detectable relation" if none else "")
         )
     return out
-
-
-def conclude(study: StudyConfig, s: optuna.Study, console: Any) -> None:
-    """After the backend: fail loudly (``check_outcome``), then measure the noise ceiling."""
-    check_outcome(study, s)
-    measure_ceiling(study, s, console)

@@ -2,7 +2,9 @@
 
 ``run_trial(study, params, report, *, trial=None)`` (``_objective``) is the seam both backends
 share; ``_metrics`` measures stiffness, cost and attention blocks; ``_dashboard`` writes a trial's
-user attributes and artifacts for optuna-dashboard.
+user attributes and artifacts for optuna-dashboard; ``_replicates`` trains a configuration with
+every seed of the plan (and a noise-ceiling retrain with fresh ones); ``_deadline`` is
+``budget.timeout``'s one rule (stop at T).
 """
 
 from odeattn.search.trial._dashboard import (
@@ -12,13 +14,17 @@ from odeattn.search.trial._dashboard import (
     json_safe,
     record_trial,
 )
+from odeattn.search.trial._deadline import Deadline, DeadlinePassed, stop_at
 from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
 from odeattn.search.trial._objective import ConfigurationRefused, Report, Screen, build, run_trial
-from odeattn.search.trial._replicates import aggregate, train_replicates
+from odeattn.search.trial._replicates import Retrain, aggregate, retrain, train_replicates
 
 __all__ = [
     "ConfigurationRefused",
+    "Deadline",
+    "DeadlinePassed",
     "Report",
+    "Retrain",
     "Screen",
     "aggregate",
     "arch_document",
@@ -29,7 +35,9 @@ __all__ = [
     "dashboard_command",
     "json_safe",
     "record_trial",
+    "retrain",
     "run_trial",
     "stiffness",
+    "stop_at",
     "train_replicates",
 ]

@@ -6,19 +6,27 @@ it); later replicates run only when the first was neither pruned nor screened ou
 the first replicate's measurements with every objective, ``val_accuracy`` and ``tns`` replaced by
 the mean over replicates and ``SE = sd/√k`` stored beside (k ≥ 2), so the trial's value, its
 ``objectives`` attribute and the dashboard's ``val_accuracy``/``tns`` columns are the same number.
+The training seconds of all replicates are stored as ``seconds`` (what a retrain is expected to
+take). With a ``deadline`` (``budget.timeout``) every replicate stops at the first epoch boundary
+past it (:class:`DeadlinePassed`) and no further replicate starts.
+
+A noise-ceiling *retrain* (:func:`retrain`) is the same loop on a configuration the study has
+finished, with fresh seeds and no trial to record into: the mean of the first objective.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from odeattn.search.trial._deadline import Deadline, DeadlinePassed, stop_at
 from odeattn.search.trial._objective import Report, Screen, run_trial
 from odeattn.study import Space, StudyConfig, plan_for
 
-__all__ = ["aggregate", "set_constraints", "train_replicates"]
+__all__ = ["Retrain", "aggregate", "retrain", "set_constraints", "train_replicates"]
 
 #: The value of a constraint whose metric was not measured (infeasible, finite for storage).
 _UNMEASURED = 1e12
@@ -72,26 +80,71 @@ def train_replicates(
     space: Space | None = None,
     screen: Screen | None = None,
     stopped: Any = None,
+    deadline: Deadline | None = None,
+    seeds: list[int | None] | None = None,
 ) -> dict[str, Any]:
-    """Every replicate of ``params`` for ``trial`` (an ``optuna.Trial``); the aggregate.
-    ``stopped()`` says whether the first replicate was pruned (then no further replicate runs).
-    The trial's ``seeds``, ``objectives``, ``objectives_se`` and the mean ``val_accuracy`` /
+    """Every replicate of ``params`` for ``trial`` (an ``optuna.Trial``, or ``None``: nothing
+    recorded); the aggregate. ``seeds`` default to the plan's seeds of ``trial``. ``stopped()``
+    says whether the first replicate was pruned (then no further replicate runs). The trial's
+    ``seeds``, ``seconds``, ``objectives``, ``objectives_se`` and the mean ``val_accuracy`` /
     ``tns`` attributes are written here."""
-    seeds = plan_for(study).seeds(trial.number)
-    outs = [
-        run_trial(study, params, report, trial=trial, space=space, screen=screen, seed=seeds[0])
-    ]
+    plan = plan_for(study)
+    seeds = list(seeds) if seeds is not None else plan.seeds(trial.number)
+    first = stop_at(deadline, report, plan.epochs)
+    outs = [run_trial(study, params, first, trial=trial, space=space, screen=screen, seed=seeds[0])]
     if not ((stopped is not None and stopped()) or outs[0].get("screened_out")):
-        outs += [run_trial(study, params, None, space=space, seed=sd) for sd in seeds[1:]]
+        for sd in seeds[1:]:
+            if deadline is not None and deadline.passed():
+                raise DeadlinePassed(f"budget.timeout passed before replicate {len(outs) + 1}")
+            later = stop_at(deadline, None, plan.epochs)
+            outs.append(run_trial(study, params, later, space=space, seed=sd))
     out = aggregate(study, outs)
-    trial.set_user_attr("seeds", seeds[: len(outs)])
+    if trial is not None:
+        _record(study, trial, out, seeds[: len(outs)])
+    return out
+
+
+def _record(study: StudyConfig, trial: Any, out: dict[str, Any], seeds: list) -> None:
+    trial.set_user_attr("seeds", seeds)
+    trial.set_user_attr("seconds", _finite(out.get("seconds")))
     trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
     trial.set_user_attr("objectives_se", out["objectives_se"])
     if study.constraints:
         set_constraints(study, trial, plan_for(study).violations(out))
-    if len(outs) > 1:  # the dashboard's columns hold the mean, as the trial's values do
+    if len(seeds) > 1:  # the dashboard's columns hold the mean, as the trial's values do
         for k in _MEANS:
             if k in out:
                 trial.set_user_attr(k, _finite(out[k]))
         trial.set_user_attr("replicate_values", out["replicate_values"])
-    return out
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """One noise-ceiling retrain: trial ``number``'s ``params`` with fresh ``seeds``;
+    ``expected_s``: the training seconds of the trial (it starts only if they fit the deadline)."""
+
+    number: int
+    params: dict[str, Any]
+    seeds: tuple[int | None, ...]
+    expected_s: float = 0.0
+
+
+def retrain(study: StudyConfig, job: Retrain, deadline: Deadline | None = None) -> dict[str, Any]:
+    """Run ``job``: ``{"value": mean of the first objective}``, ``{"error": one line}`` (a
+    failure: stored, not retried) or ``{"skipped": why}`` (did not fit before, or was stopped at,
+    the deadline: run again by the next invocation)."""
+    deadline = deadline or Deadline()
+    if not deadline.fits(job.expected_s):
+        return {"skipped": "did not fit before budget.timeout"}
+    try:
+        out = train_replicates(
+            study, job.params, None, trial=None, deadline=deadline, seeds=list(job.seeds)
+        )
+    except DeadlinePassed:
+        return {"skipped": "stopped at budget.timeout"}
+    except Exception as e:  # a retrain that diverges: the ceiling says so and goes on
+        return {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
+    value = out.get(study.objective_names[0], math.nan)
+    if not math.isfinite(value):
+        return {"error": f"non-finite {study.objective_names[0]} {value}"}
+    return {"value": float(value)}

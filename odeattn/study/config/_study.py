@@ -152,18 +152,33 @@ class SamplerCfg(_Base):
 
 class NoiseCfg(_Base):
     """The noise ceiling: after the budget, ``trials`` finished trials (spread over the ranking of
-    the first objective) are trained again with fresh seeds; the seed-to-seed Kendall τ of the
-    first objective, with a bootstrap 95 % CI (``bootstrap`` resamples), says how well a ranking
-    repeats. ``trials: 0`` turns it off."""
+    the first objective) are trained again with fresh seeds (plan seeds + ``seed_offset``) through
+    the study's backend (``--workers N`` processes, Ray tasks), before ``budget.timeout``; the
+    seed-to-seed Kendall τ of the first objective with a bootstrap 95 % CI (``bootstrap``
+    resamples) says how well a ranking repeats. ``0``: off; ``"auto"`` (default): 6 when a retrain
+    is cheap (digits or synthetic data, ≤ 100 epochs × replicates), else 0 (set it explicitly)."""
 
-    trials: int = Field(6, ge=0)
+    trials: Literal["auto"] | int = "auto"
     bootstrap: int = Field(2000, ge=100)
     seed_offset: int = Field(100_003, ge=1)  # fresh seed = trial seed + seed_offset
 
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _trials(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            return v
+        raise ValueError(f"must be 'auto' or a whole number >= 0 (0: off), but got trials={v!r}")
+
 
 class BudgetCfg(_Base):
+    """``n_trials``: counted trials over all invocations. ``timeout`` (``--timeout``): *stop at T*
+    = this invocation's start + ``timeout`` s, on every backend: after T no trial and no noise
+    retrain starts (a retrain only if its trial's training time fits before T); a trial training
+    at T stops (next epoch boundary; Ray: at T) and is re-queued, holding no budget slot; finished
+    work is kept; summary and exports follow (exit 0)."""
+
     n_trials: int = Field(ge=1)  # total over all invocations
-    timeout: float | None = Field(None, gt=0)  # seconds, per invocation
+    timeout: float | None = Field(None, gt=0)  # seconds, per invocation: stop at T
 
 
 class AshaCfg(_Base):

@@ -1,18 +1,20 @@
 """The embedded backend: an ask/tell loop in this process, or N local worker processes.
 
 Each worker repeats: stop when the study's counted trials reach ``budget.n_trials`` (see
-``_storage.budget_used``) or the invocation's timeout has passed; ``ask`` (enqueued params first);
-if the trial is surplus (workers that passed the budget check together: more counted trials with
-a number ≤ this one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it
-(not counted toward the budget) and stop the worker;
-``sample``; a configuration already in storage is served from there (``_duplicate``); else
-``run_trial`` (``replicates`` seeds) with a ``report`` that stores the per-epoch values the
-pruning rules read (``intermediate``) and applies them (``_prune.decide``); ``tell`` COMPLETE with
-the objective values (the mean over replicates), PRUNED (pruned or screened out) or FAIL (an
-exception, recorded in the ``error`` attribute; the search goes on — except a
-:class:`~odeattn.search.trial._objective.SetupError`, a failure before training, which is not counted
-toward the budget and stops the search). While a trial runs on an RDB
-storage its heartbeat is recorded (``_storage.heartbeat``), so another host can recover it.
+``_storage.budget_used``) or the invocation's deadline T has passed (``budget.timeout``, one time
+for every worker: ``search.trial.Deadline``); ``ask`` (enqueued params first); if the trial is
+surplus (workers that passed the budget check together: more counted trials with a number ≤ this
+one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it (not counted
+toward the budget) and stop the worker; ``sample``; a configuration already in storage is served
+from there (``_duplicate``); else ``run_trial`` (``replicates`` seeds) with a ``report`` that
+stores the per-epoch values the pruning rules read (``intermediate``) and applies them
+(``_prune.decide``); ``tell`` COMPLETE with the objective values (the mean over replicates),
+PRUNED (pruned or screened out) or FAIL (an exception, recorded in the ``error`` attribute; the
+search goes on — except a :class:`~odeattn.search.trial._objective.SetupError`, a failure before
+training, which is not counted toward the budget and stops the search). A trial still training
+at T stops at its next epoch boundary and is re-queued (FAIL ``odeattn_stale``, not counted; its
+params enqueued), as on Ctrl-C. While a trial runs on an RDB storage its heartbeat is recorded
+(``_storage.heartbeat``), so another host can recover it.
 
 Reproducibility: the sampler is seeded with ``sampler.seed`` (worker i adds i) in the launch that
 created the study; any other launch (a resume, or a concurrent launch on the same study) with a
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -34,9 +35,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from odeattn.proxies import Screen
 from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
-from odeattn.search.backends.optuna._prune import decide
+from odeattn.search.backends.optuna._report import report_fn, screen_fn
 from odeattn.search.backends.optuna._sampler import make_sampler
 from odeattn.search.processes import choose_threads
 from odeattn.search.storage import (
@@ -53,9 +53,8 @@ from odeattn.search.storage import (
     storage_of,
     trial_id_of,
 )
-from odeattn.search.trial import train_replicates
+from odeattn.search.trial import Deadline, DeadlinePassed, train_replicates
 from odeattn.study import (
-    STIFFNESS_METRICS,
     SetupError,
     Space,
     StudyConfig,
@@ -89,15 +88,6 @@ def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int =
     return s
 
 
-def _screen_scores(s: optuna.Study) -> list[float]:
-    out = []
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        score = t.user_attrs.get("screen_score")
-        if score is not None:
-            out.append(float(score))
-    return out
-
-
 def _surplus(s: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     """Whether ``trial`` (just asked) lies beyond the budget: more than ``n_trials`` counted trials
     have a number ≤ its number (numbers are assigned atomically by the storage, so of workers that
@@ -120,7 +110,9 @@ def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
     return None
 
 
-def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Progress) -> bool:
+def _one_trial(
+    study: StudyConfig, space: Space, s: optuna.Study, progress: Progress, deadline: Any = None
+) -> bool:
     """Run one trial; ``False`` when the asked trial was surplus (the budget is spent: stop)."""
     trial = _ask(s, study.budget.n_trials)
     if trial is None:
@@ -128,55 +120,17 @@ def _one_trial(study: StudyConfig, space: Space, s: optuna.Study, progress: Prog
     mark_process(trial)
     with heartbeat(storage_of(s), trial_id_of(trial)):
         try:
-            _run_one(study, space, s, trial, progress)
+            _run_one(study, space, s, trial, progress, deadline)
         except StorageFault as e:  # re-queued, not counted (or by the next run); exit 1
             raise give_back(s, trial, e) from None
     return True
 
 
-def _per_epoch(study: StudyConfig, key: str, metrics: dict[str, float], epoch: int) -> Any:
-    """The value a pruning rule reads for ``key`` (an objective name or the pruning metric)."""
-    v = metrics.get(key)
-    if v is None and "@" not in key and key in STIFFNESS_METRICS:
-        v = metrics.get(f"{key}@{epoch}")  # an end-of-training stiffness objective, this epoch
-    return v if v is not None and math.isfinite(v) else None
-
-
-def _report_fn(
-    study: StudyConfig, s: optuna.Study, trial: optuna.Trial, progress: Progress, state: dict
-) -> Callable[[int, dict[str, float]], bool]:
-    """The per-epoch ``report``: short ``intermediate`` attribute, Optuna report, pruning rule."""
-    keys = [*study.objective_names, *([study.pruning.metric] if study.pruning else [])]
-    seen: dict[str, list[Any]] = {}
-    single = len(study.directions) == 1
-
-    def report(epoch: int, metrics: dict[str, float]) -> bool:
-        for k in dict.fromkeys(keys):
-            seen.setdefault(k, []).append(_per_epoch(study, k, metrics, epoch))
-        trial.set_user_attr("intermediate", seen)
-        key = study.pruning.metric if study.pruning else study.objectives[0].name
-        if single and seen[key][-1] is not None:
-            trial.report(seen[key][-1], epoch)  # the dashboard's learning curve (one objective)
-        progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
-        state["pruned"] = decide(study, s, trial.number, seen, epoch)
-        return state["pruned"]
-
-    return report
-
-
-def _screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
-    if study.screen is None:
-        return None
-    sc = study.screen
-    rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
-
-    def screen(score: float) -> bool:
-        decision = rule.decide(score, _screen_scores(s))
-        for k, v in decision.as_user_attrs().items():
-            trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
-        return decision.kept
-
-    return screen
+def _requeue(s: optuna.Study, trial: optuna.Trial) -> None:
+    """Give the architecture back to the queue: FAIL ``odeattn_stale`` (not counted) + enqueue."""
+    trial.set_user_attr("odeattn_stale", True)
+    s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
+    s.tell(trial, state=TrialState.FAIL)
 
 
 def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Progress) -> None:
@@ -188,18 +142,30 @@ def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Prog
     progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
 
 
+def _served(s: optuna.Study, trial: optuna.Trial, progress: Progress) -> bool:
+    """Serve ``trial`` from storage when its configuration ran before (not retrained)."""
+    dup = find_duplicate(s, trial)
+    if dup is None:
+        return False
+    st = serve_duplicate(s, trial, dup)
+    info = {"trial": trial.number, **(dup.user_attrs.get("objectives") or {})}
+    progress("done" if st == TrialState.COMPLETE else "pruned", info | {"epochs_run": 0})
+    return True
+
+
 def _run_one(
-    study: StudyConfig, space: Space, s: optuna.Study, trial: optuna.Trial, progress: Progress
+    study: StudyConfig,
+    space: Space,
+    s: optuna.Study,
+    trial: optuna.Trial,
+    progress: Progress,
+    deadline: Deadline | None,
 ) -> None:
     sample(trial, space)
-    dup = find_duplicate(s, trial)
-    if dup is not None:  # served from storage, not retrained
-        st = serve_duplicate(s, trial, dup)
-        info = {"trial": trial.number, **(dup.user_attrs.get("objectives") or {})}
-        progress("done" if st == TrialState.COMPLETE else "pruned", info | {"epochs_run": 0})
+    if _served(s, trial, progress):
         return
     state = {"pruned": False}
-    report = _report_fn(study, s, trial, progress, state)
+    report = report_fn(study, s, trial, progress, state)
     progress("start", {"trial": trial.number, "params": dict(trial.params)})
     try:
         out = train_replicates(
@@ -208,14 +174,17 @@ def _run_one(
             report,
             trial=trial,
             space=space,
-            screen=_screen_fn(study, s, trial),
+            screen=screen_fn(study, s, trial),
             stopped=lambda: state["pruned"],
+            deadline=deadline,
         )
     except KeyboardInterrupt:  # Ctrl-C: give the architecture back to the queue, then stop
-        trial.set_user_attr("odeattn_stale", True)
-        s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
-        s.tell(trial, state=TrialState.FAIL)
+        _requeue(s, trial)
         raise
+    except DeadlinePassed:  # budget.timeout: the same, and the worker loop ends
+        _requeue(s, trial)
+        progress("requeued", {"trial": trial.number, "why": "budget.timeout passed"})
+        return
     except SetupError as e:  # the study is wrong: stop the search (exit 2), budget untouched
         _fail(s, trial, e, progress)
         raise
@@ -261,26 +230,34 @@ def worker_loop(
     worker: int = 0,
     progress: Progress | None = None,
     threads: int | None = None,
+    deadline: Deadline | None = None,
 ) -> int:
-    """Run trials until the budget or the timeout is reached; returns the trials this call ran."""
+    """Run trials until the budget is reached or the deadline has passed (default: ``timeout``
+    seconds from now); returns the trials this call ran."""
 
     torch.set_num_threads(threads or choose_threads(1)[0])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = resolve_space(study)
     s = open_study(study, storage_url, space, worker)
-    deadline = time.monotonic() + study.budget.timeout if study.budget.timeout else math.inf
+    deadline = deadline or Deadline.after(study.budget.timeout)
     ran = 0
-    while budget_used(s) < study.budget.n_trials and time.monotonic() < deadline:
-        if not _one_trial(study, space, s, progress or (lambda *_: None)):
+    while budget_used(s) < study.budget.n_trials and not deadline.passed():
+        if not _one_trial(study, space, s, progress or (lambda *_: None), deadline):
             break
         ran += 1
     return ran
 
 
 def worker_main(
-    study_file: str, overrides: dict[str, Any], storage_url: str, worker: int, threads: int
+    study_file: str,
+    overrides: dict[str, Any],
+    storage_url: str,
+    worker: int,
+    threads: int,
+    deadline: Deadline | None = None,
 ) -> None:
-    """Entry point of a spawned worker process (``--workers N``)."""
+    """Entry point of a spawned worker process (``--workers N``); ``deadline``: the parent's."""
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    worker_loop(load_study(study_file, **overrides), storage_url, worker=worker, threads=threads)
+    study = load_study(study_file, **overrides)
+    worker_loop(study, storage_url, worker=worker, threads=threads, deadline=deadline)

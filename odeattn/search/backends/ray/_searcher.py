@@ -13,6 +13,9 @@ tells Optuna, with public API only:
   is failed with ``odeattn_stale`` (not counted toward the budget) and its params are enqueued
   again, once (a retry that dies again is a counted FAIL), so no budget slot is lost.
 
+Deadline (``budget.timeout``, stop at T): after T nothing is asked; Tune's time budget stops the
+trials still running at T, which are then re-queued as above.
+
 Budget: the searcher asks while ``budget_used(study) < n_trials`` (``_storage.budget_used``:
 RUNNING trials of every process count), so a re-queued trial is run again in the same invocation
 and the study ends at exactly its budget; a trial asked beyond the budget by a concurrent driver
@@ -34,6 +37,7 @@ from ray.tune.search import Searcher
 
 from odeattn.search.backends.ray._worker import ERROR, FINAL, META, PARAMS, PRUNED, SETUP
 from odeattn.search.storage import budget_used, counts
+from odeattn.search.trial import Deadline
 
 __all__ = ["StudySearcher", "outcome"]
 
@@ -61,8 +65,10 @@ class StudySearcher(Searcher):
         space: Any,
         sample_fn: Callable,
         progress: Callable[[int, str, dict], None] | None,
+        deadline: Deadline | None = None,
     ) -> None:
         super().__init__()
+        self.deadline = deadline or Deadline()
         self.study, self.n_trials, self.names = study, n_trials, list(names)
         self.space, self.sample_fn, self.progress = space, sample_fn, progress
         self.running: dict[str, optuna.Trial] = {}  # Tune trial id -> Optuna trial
@@ -81,7 +87,7 @@ class StudySearcher(Searcher):
         return None  # per-epoch values are written by the worker
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if self.setup_error or budget_used(self.study) >= self.n_trials:
+        if self.setup_error or self.deadline.passed() or budget_used(self.study) >= self.n_trials:
             return None if self.running else Searcher.FINISHED
         with warnings.catch_warnings():  # heartbeats are recorded by the worker
             warnings.filterwarnings("ignore", message=".*[Hh]eartbeat.*")

@@ -22,7 +22,7 @@ from odeattn.proxies import Screen
 from odeattn.search.backends.optuna import make_sampler
 from odeattn.search.backends.ray import _tune as _ray
 from odeattn.search.storage import mark_process
-from odeattn.search.trial import train_replicates
+from odeattn.search.trial import Deadline, train_replicates
 from odeattn.study import ConfigError, plan_for, sample
 
 __all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]
@@ -126,9 +126,13 @@ def check_ray(study_cfg: Any) -> None:
         )
 
 
-def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None) -> dict[str, Any]:
-    """Run the study to its budget on Ray Tune; returns :func:`_ray.run`'s summary."""
+def run_ray(
+    study_cfg: Any, space: Any, storage_url: str, *, console: Any = None, deadline: Any = None
+) -> dict[str, Any]:
+    """Run the study to its budget on Ray Tune; returns :func:`_ray.run`'s summary. ``deadline``
+    (a ``search.trial.Deadline``; default ``budget.timeout`` from now): Tune stops at T."""
     check_ray(study_cfg)
+    deadline = deadline or Deadline.after(study_cfg.budget.timeout)
     storage = _ray.open_storage(_ray.resolve_storage_url(storage_url))
     try:
         existing = optuna.load_study(study_name=study_cfg.name, storage=storage)
@@ -145,7 +149,7 @@ def run_ray(study_cfg: Any, space: Any, storage_url: str, *, console: Any = None
         n_trials=study_cfg.budget.n_trials,
         address=rc.address,
         sampler=make_sampler(study_cfg, space, n_existing),
-        timeout=study_cfg.budget.timeout,
+        timeout=deadline.left(),
         cpus_per_trial=rc.cpus_per_trial,
         gpus_per_trial=rc.gpus_per_trial,
         max_concurrent=rc.max_concurrent_trials,

@@ -22,6 +22,9 @@ Seam with the search core (``odeattn.search.backends.ray._study.run_ray`` calls 
 * ``n_trials`` is the **study total** still to reach: the searcher asks while the study's
   counted trials (``_storage.budget_used``) are below it, so a trial re-queued after its worker
   died, or left unfinished by Ctrl-C / ``timeout``, never consumes the budget.
+* ``timeout`` (``budget.timeout``): stop at T = the call + ``timeout`` s: the searcher asks
+  nothing after T and Tune's time budget stops the trials still running at T, which are
+  re-queued (``search.trial.Deadline`` states the rule for both backends).
 * ``scheduler="asha"``: ASHA's rule, decided in the worker from the storage
   (``_ray_worker.asha_stops``; rungs strictly before ``max_epochs``), so a stopped trial records
   its attributes and artifacts. ``grace_period`` must be < ``max_epochs``.
@@ -37,10 +40,7 @@ Seam with the search core (``odeattn.search.backends.ray._study.run_ray`` calls 
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
-import tempfile
 import time
 import uuid
 import warnings
@@ -51,44 +51,16 @@ from typing import Any
 import optuna
 
 from odeattn._errors import did_you_mean
+from odeattn.search.backends.ray._start import QUIET_ENV, _import_ray, _init_ray, ray_available
 from odeattn.search.backends.ray._storage import open_storage, resolve_storage_url
 from odeattn.search.backends.ray._worker import make_trainable, rungs
+from odeattn.search.trial import Deadline
 from odeattn.study.config import SetupError
 
 __all__ = ["QUIET_ENV", "SCHEDULERS", "open_storage", "ray_available", "resolve_storage_url", "run"]
 
-#: Environment set (if unset) before ``import ray``: silent, loopback-only, no files outside the run.
-QUIET_ENV = {
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C is ours: re-queue, then exit 130
-    "RAY_AIR_NEW_OUTPUT": "0",
-    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # per-epoch reports need not carry every objective
-}
 SCHEDULERS = ("fifo", "asha")
 _DIRECTIONS = {"maximize": "max", "minimize": "min"}
-_OBJECT_STORE = 256 * 1024**2
-
-
-def ray_available() -> bool:
-    """True when ``ray[tune]`` can be imported (without importing it)."""
-    return importlib.util.find_spec("ray") is not None
-
-
-def _import_ray() -> Any:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    try:
-        import ray
-        from ray import tune  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "backend 'ray' needs Ray Tune, but `import ray` failed "
-            f"({exc}); install it with `pip install 'odeattn[ray]'` or use `backend: optuna`"
-        ) from exc
-    return ray
 
 
 def _check_args(
@@ -123,35 +95,6 @@ def _check_args(
         raise ValueError(
             f"`max_failures` must be >= -1 (-1: retry forever), but got {max_failures}"
         )
-
-
-def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
-    """Start (or attach to) Ray; True when this call started it (so we shut it down)."""
-    if ray.is_initialized():
-        return False
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-    address = address or os.environ.get("RAY_ADDRESS") or None  # set inside `ray job submit`
-    if address is not None:
-        ray.init(address=address, **quiet)
-        return True
-    temp_dir = Path(tempfile.gettempdir()) / f"ray-odeattn-{os.getuid()}"  # sockets < 107 chars
-    ray.init(
-        address="local",
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        object_store_memory=_OBJECT_STORE,
-        _node_ip_address="127.0.0.1",
-        _temp_dir=str(temp_dir),
-        **quiet,
-    )
-    node_ip = ray.util.get_node_ip_address()
-    if node_ip != "127.0.0.1":
-        ray.shutdown()
-        raise RuntimeError(
-            f"local Ray must bind 127.0.0.1 only, but its node address is {node_ip}; "
-            "set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray is imported"
-        )
-    return True
 
 
 def _summary(study: optuna.Study, before: int, wall_s: float, path: str) -> dict[str, Any]:
@@ -201,6 +144,12 @@ def _plan(objectives: Sequence, metric: str | None, scheduler: str, asha: tuple)
     }
 
 
+def _left(deadline: Deadline) -> float | None:
+    """Tune's time budget: the seconds left until T (at least 1 ms: 0 would mean none)."""
+    left = deadline.left()
+    return None if left is None else max(left, 1e-3)
+
+
 def _fit(tune: Any, trainable: Callable, searcher: Any, settings: dict, path: Path) -> Any:
     tuner = tune.Tuner(
         tune.with_resources(trainable, settings["resources"]),
@@ -209,7 +158,7 @@ def _fit(tune: Any, trainable: Callable, searcher: Any, settings: dict, path: Pa
             num_samples=-1,  # the searcher says FINISHED when the study's budget is reached
             reuse_actors=True,
             max_concurrent_trials=settings["max_concurrent"],
-            time_budget_s=settings["timeout"],
+            time_budget_s=_left(searcher.deadline),  # stop at T (Ray already up: T, not T + start)
         ),
         run_config=tune.RunConfig(
             name=f"{settings['name']}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
@@ -242,6 +191,12 @@ def _tune(ray: Any, trainable: Callable, searcher: Any, settings: dict, path: Pa
     return grid
 
 
+def _experiment_path(study_cfg: Any, study_name: str, storage_path: Any) -> Path:
+    """Where Tune writes: ``storage_path``, default ``<run_dir>/ray``."""
+    run_dir = Path(getattr(study_cfg, "run_dir", Path("runs") / study_name))
+    return Path(storage_path or run_dir / "ray").resolve()
+
+
 def run(
     study_cfg: Any,
     storage_url: str,
@@ -268,7 +223,8 @@ def run(
     trial_fn: Callable,
     progress: Callable[[int, str, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run Ray Tune until ``n_trials`` trials count toward the study's budget; a summary."""
+    """Run Ray Tune to ``n_trials`` counted trials, or stop at now + ``timeout``; a summary."""
+    deadline = Deadline.after(timeout)
     _check_args(objectives, n_trials, scheduler, cpus_per_trial, gpus_per_trial, max_failures)
     plan = _plan(
         objectives, scheduler_metric, scheduler, (max_epochs, grace_period, reduction_factor)
@@ -278,17 +234,16 @@ def run(
     ray = _import_ray() if n_trials > 0 else None  # fail before anything is written
     study = _open(study_name, storage_url, objectives, sampler)
     before, start = len(study.get_trials(deepcopy=False)), time.perf_counter()
-    run_dir = Path(getattr(study_cfg, "run_dir", Path("runs") / study_name))
-    path = Path(storage_path or run_dir / "ray").resolve()
+    path = _experiment_path(study_cfg, study_name, storage_path)
     if n_trials == 0:
         return _summary(study, before, 0.0, str(path))
     from odeattn.search.backends.ray._searcher import StudySearcher
 
     names = [name for name, _ in objectives]
-    searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress)
+    searcher = StudySearcher(study, n_trials, names, space, sample_fn, progress, deadline)
     threads, resources = max(1, int(cpus_per_trial)), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
     trainable = make_trainable(study_cfg, storage_url, study_name, trial_fn, names, plan, threads)
-    settings = dict(max_concurrent=max_concurrent, timeout=timeout, max_failures=max_failures)
+    settings = dict(max_concurrent=max_concurrent, max_failures=max_failures)
     settings |= dict(name=study_name, address=address, num_cpus=num_cpus, resources=resources)
     grid = _tune(ray, trainable, searcher, settings, path)
     return _summary(study, before, time.perf_counter() - start, str(grid.experiment_path))

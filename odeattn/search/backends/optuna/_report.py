@@ -1,0 +1,78 @@
+"""What a trial reports while it trains on the optuna backend: per-epoch values, pruning, screen.
+
+``report_fn`` is the ``report(epoch, metrics) -> should_stop`` handed to ``train_replicates``: it
+keeps the per-epoch values the pruning rules read in the ``intermediate`` attribute, reports the
+learning curve to Optuna (single-objective studies) and applies the rule (``_prune.decide``).
+``screen_fn`` decides the proxy screen (``odeattn.proxies.Screen``) against the scores stored so far.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from odeattn.proxies import Screen
+from odeattn.search.backends.optuna._prune import decide
+from odeattn.study import STIFFNESS_METRICS, StudyConfig
+
+__all__ = ["report_fn", "screen_fn"]
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def _screen_scores(s: optuna.Study) -> list[float]:
+    out = []
+    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        score = t.user_attrs.get("screen_score")
+        if score is not None:
+            out.append(float(score))
+    return out
+
+
+def _per_epoch(study: StudyConfig, key: str, metrics: dict[str, float], epoch: int) -> Any:
+    """The value a pruning rule reads for ``key`` (an objective name or the pruning metric)."""
+    v = metrics.get(key)
+    if v is None and "@" not in key and key in STIFFNESS_METRICS:
+        v = metrics.get(f"{key}@{epoch}")  # an end-of-training stiffness objective, this epoch
+    return v if v is not None and math.isfinite(v) else None
+
+
+def report_fn(
+    study: StudyConfig, s: optuna.Study, trial: optuna.Trial, progress: Progress, state: dict
+) -> Callable[[int, dict[str, float]], bool]:
+    """The per-epoch ``report``: short ``intermediate`` attribute, Optuna report, pruning rule."""
+    keys = [*study.objective_names, *([study.pruning.metric] if study.pruning else [])]
+    seen: dict[str, list[Any]] = {}
+    single = len(study.directions) == 1
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        for k in dict.fromkeys(keys):
+            seen.setdefault(k, []).append(_per_epoch(study, k, metrics, epoch))
+        trial.set_user_attr("intermediate", seen)
+        key = study.pruning.metric if study.pruning else study.objectives[0].name
+        if single and seen[key][-1] is not None:
+            trial.report(seen[key][-1], epoch)  # the dashboard's learning curve (one objective)
+        progress("epoch", {"trial": trial.number, "epoch": epoch, **metrics})
+        state["pruned"] = decide(study, s, trial.number, seen, epoch)
+        return state["pruned"]
+
+    return report
+
+
+def screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
+    if study.screen is None:
+        return None
+    sc = study.screen
+    rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
+
+    def screen(score: float) -> bool:
+        decision = rule.decide(score, _screen_scores(s))
+        for k, v in decision.as_user_attrs().items():
+            trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
+        return decision.kept
+
+    return screen

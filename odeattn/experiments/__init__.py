@@ -9,24 +9,32 @@ from odeattn.experiments._bench import BenchConfig, bench_rows, run_benchmark
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import (
     bootstrap_ci,
+    corr_diff_ci,
     kendall,
     mean_ci,
     noise_ceiling,
+    noise_ceiling_ci,
     partial_spearman,
     spearman,
 )
+from odeattn.experiments._verdict import RULES, VERDICTS, verdict
 
 __all__ = [
+    "RULES",
+    "VERDICTS",
     "BenchConfig",
     "bench_rows",
     "bootstrap_ci",
     "ceiling",
+    "corr_diff_ci",
     "correlations",
     "kendall",
     "mean_ci",
     "noise_ceiling",
+    "noise_ceiling_ci",
     "partial_spearman",
     "run_benchmark",
     "spearman",
+    "verdict",
     "write_report",
 ]

@@ -1,9 +1,10 @@
 """``python -m odeattn.proxies benchmark`` (also ``python -m odeattn.experiments benchmark``).
 
     python -m odeattn.proxies benchmark --space search_spaces/NAME.yaml --n N --epochs E \\
-        --seeds S [--data digits] [--out DIR]
+        --seeds S [--data digits] [--out DIR] [--jobs J]
 
-Trains N sampled architectures S times each (see :mod:`odeattn.experiments._bench`), prints each
+Trains N sampled architectures S times each, J at a time on one torch thread each (see
+:mod:`odeattn.experiments._bench`; the result does not depend on J or the load), prints each
 proxy's Kendall τ / Spearman ρ with accuracy (bootstrap 95 % CIs), the partial correlation given
 the parameter count and the noise ceiling, and writes the files of
 :mod:`odeattn.experiments._report`. Re-running the same command resumes; bad input exits 2 with
@@ -30,7 +31,9 @@ from odeattn.experiments._bench import (
     open_study,
     proxy_names,
     run_benchmark,
+    trial_provenance,
 )
+from odeattn.experiments._provenance import pinned
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
@@ -56,6 +59,7 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="digits_resnet", help="model family (default digits_resnet)")
     p.add_argument("--out", default="runs/proxy_benchmark", help="output folder (resumable)")
     p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="architectures at once, one thread each")
     p.add_argument(
         "--model-kw",
         action="append",
@@ -118,14 +122,14 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     return cfg
 
 
-def run_bench(cfg: BenchConfig, console: Console) -> tuple[list[dict], dict]:
+def run_bench(cfg: BenchConfig, console: Console, jobs: int = 1) -> tuple[list[dict], dict]:
     """Run (or resume) with a progress bar, write the report, print it; (correlations, ceiling)."""
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("training", total=cfg.n * cfg.seeds)
-        rows = run_benchmark(cfg, tick=lambda: bar.advance(task))
+        rows = run_benchmark(cfg, tick=lambda: bar.advance(task), jobs=jobs)
     corrs = correlations(rows, [*proxy_names(), "tns_end"])  # tns_end: trained, not zero-cost
     ceil = ceiling(rows, cfg.seeds)
-    write_report(cfg.out, rows, corrs, ceil)
+    write_report(cfg.out, rows, corrs, ceil, trial_provenance(open_study(cfg)))
     print_report(console, corrs, ceil)
     console.print(f"files: {cfg.out}/values.csv correlations.csv summary.json scatter.png")
     console.print(f"dashboard: optuna-dashboard sqlite:///{cfg.out}/benchmark.db")
@@ -142,11 +146,14 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
         cfg = _config(args)
+        if args.jobs < 1:
+            raise must("--jobs", "be >= 1", args.jobs)
     except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     try:
-        run_bench(cfg, console)
+        with pinned(sys.argv[1:] if argv is None else argv, prog):
+            run_bench(cfg, console, args.jobs)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to continue the benchmark", file=sys.stderr)
         return 130

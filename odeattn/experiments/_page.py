@@ -84,8 +84,8 @@ def _plan(data: Path) -> str:
 
 def _arms(data: Path) -> str:
     v = lth4sa_variants(FULL)
-    rows = [row(a, f"`{v[a]['placement']}`") for a in LTH_ARMS]
-    return table(["arm", "placement at full size (8 blocks a stage, `|` between stages)"], rows)
+    rows = [row(a, "`" + v[a]["placement"].replace("|", "\\|") + "`") for a in LTH_ARMS]
+    return table(["arm", "placement at full size (8 blocks a stage; stages split by \\|)"], rows)
 
 
 def _dia_arithmetic(data: Path) -> str:

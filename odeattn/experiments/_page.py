@@ -56,7 +56,7 @@ def _summary(data: Path) -> str:
         res = load(data, f"{claim}/result.json")
         primary = [t for t in PLAN if t.claim == claim and t.role != "secondary"]
         if res is None:
-            rows.append(row(claim, "not run yet", f"{len(primary)} pre-registered tests"))
+            rows.append(row(claim, "not run yet", f"planned: {', '.join(t.id for t in primary)}"))
             continue
         word = combine(claim, res["tests"])
         est = "; ".join(

@@ -49,6 +49,23 @@ def test_list_names_the_six_claims(capsys):
     "argv, message",
     [
         (["run", "lth4as"], "did you mean 'lth4sa'?"),
+        (["run", "lth4sa", "--jobs", "0"], "`--jobs` must be >= 1"),
+        (
+            [
+                "benchmark",
+                "--space",
+                "SPACE",
+                "--n",
+                "2",
+                "--epochs",
+                "1",
+                "--seeds",
+                "2",
+                "--jobs",
+                "0",
+            ],
+            "`--jobs` must be >= 1",
+        ),
         (["efficiency", "--space", "x.yaml", "--seconds", "5"], "`space` must be an existing"),
         (["efficiency", "--space", "SPACE", "--seconds", "5", "--arms", "none,snipp"], "'snip'"),
         (["efficiency", "--space", "SPACE", "--seconds", "0"], "must be > 0"),

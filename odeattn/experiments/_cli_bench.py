@@ -145,9 +145,9 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
-        cfg = _config(args)
-        if args.jobs < 1:
+        if args.jobs < 1:  # before _config, which opens (creates) the study
             raise must("--jobs", "be >= 1", args.jobs)
+        cfg = _config(args)
     except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

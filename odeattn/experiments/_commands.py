@@ -2,10 +2,9 @@
 
 A full-size claim trains ``networks`` new networks (the ones it shares with an earlier claim are
 cached) for :data:`~._sizes.FULL` ``.epochs`` epochs each. Its time is an estimate, not a
-measurement of the full run: ``networks × epochs × s`` / 2, with ``s`` the seconds one network
-takes for one epoch on one torch thread, measured with ``--quick`` (3 seeds, 1 epoch, nothing
-else heavy running) on the 2-core machine of issue 21 (:data:`EPOCH_SECONDS`), and 2 runs in
-parallel (``--jobs 2``, one per core).
+measurement of the full run: ``networks × epochs × s / 2``, with ``s`` the CPU seconds of one
+epoch of one network on one torch thread (:data:`EPOCH_SECONDS`) and 2 runs in parallel
+(``--jobs 2``, one per core of the 2-core machine of issue 21).
 """
 
 from __future__ import annotations
@@ -15,13 +14,12 @@ from odeattn.experiments._tables import row, table
 
 __all__ = ["EPOCH_SECONDS", "commands_table", "paper_table"]
 
-#: seconds per network and epoch, one torch thread (``run NAME --quick --jobs 1``, wall time of
-#: its training divided by networks × 1 epoch; includes the measurement pass).
-EPOCH_SECONDS = {
-    "deep": 2.0,  # digits_resnet 8-8-8, plain / SE / ECA / StepNet, SE shared
-    "dia": 2.3,  # digits_resnet 9-9-9, SE / ECA / SRM
-    "bench": 3.0,  # one evidence_deep architecture, one seed (mean over the sample)
-}
+#: CPU seconds (``time.process_time``) per network and epoch on one torch thread, AMD EPYC of the
+#: issue-21 machine: ``train_variant`` for 2 epochs minus 1 epoch (build, data and measurement
+#: cancel), per variant: 8-8-8 plain 1.5, SE 2.0, ECA 1.7, StepNet 3.0, SE shared 1.8; 9-9-9 SE
+#: 2.7, SRM 2.1, ECA shared 2.7; the benchmark: ``_bench.evaluate`` of its first 6 draws of
+#: evidence_deep at 1 epoch, 2 seeds: 3.4 a seed (proxies included), 3.0 a training epoch.
+EPOCH_SECONDS = {"deep": 2.0, "dia": 2.5, "bench": 3.0}
 RUN = "python -m odeattn.experiments run {} --jobs 2 --out runs/evidence"
 
 # (claim, new networks at full size, which EPOCH_SECONDS, epochs each)
@@ -48,7 +46,12 @@ def commands_table() -> str:
         what = f"{n} × {epochs} epochs" if n else "none (the claim-1 networks)"
         rows.append(row(f"`{RUN.format(claim)}`", what, _hours(t) if n else "seconds"))
     rows.append(row(f"`{RUN.format('all')}`", "all of the above", _hours(total)))
-    return table(["command (full size)", "networks trained", "estimated time, 2 cores"], rows)
+    head = [
+        "command (full size)",
+        "networks trained (run in this order)",
+        "estimated time, 2 cores",
+    ]
+    return table(head, rows)
 
 
 _PAPER = (

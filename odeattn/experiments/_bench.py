@@ -177,21 +177,28 @@ def open_study(cfg: BenchConfig) -> optuna.Study:
 def run_benchmark(
     cfg: BenchConfig, tick: Callable[[], None] = lambda: None, jobs: int = 1
 ) -> list[dict]:
-    """Train until the first ``cfg.n`` draws are complete (resuming, ``jobs`` architectures at a
-    time, one torch thread each), then return :func:`bench_rows`."""
+    """Train until the first ``cfg.n`` draws are stored (resuming, ``jobs`` architectures at a
+    time, one torch thread each), then return :func:`bench_rows` (a draw whose training diverged
+    is stored as FAIL and has no row)."""
     study = open_study(cfg)
     every = draws(cfg, resolve_space(bench_study(cfg)))
-    done = {t.user_attrs.get("draw") for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    stored = study.get_trials(states=(TrialState.COMPLETE, TrialState.FAIL))
+    done = {t.user_attrs.get("draw") for t in stored}  # a FAIL with a draw: diverged, stored
     todo = [k for k in range(cfg.n) if k not in done]
     for _ in range((cfg.n - len(todo)) * cfg.seeds):
         tick()
     results = run_jobs(evaluate, [(cfg, every[k][0]) for k in todo], jobs)
     for k, (value, attrs) in zip(todo, results):
         params, dists = every[k]
+        ok = math.isfinite(value)  # a diverged draw (NaN accuracy) is stored as FAIL: no row
         trial = optuna.trial.create_trial(
-            value=value, params=params, distributions=dists, user_attrs=attrs | {"draw": k}
+            state=TrialState.COMPLETE if ok else TrialState.FAIL,
+            value=value if ok else None,
+            params=params,
+            distributions=dists,
+            user_attrs=attrs | {"draw": k},
         )
-        study.add_trial(trial)  # stored whole, COMPLETE: an interrupt leaves nothing half-done
+        study.add_trial(trial)  # stored whole: an interrupt leaves nothing half-done
         for _ in range(cfg.seeds):
             tick()
     return bench_rows(study, cfg.seeds, cfg.n)

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from odeattn.experiments import _claims, _runs
+from odeattn.experiments import _runs
 from odeattn.experiments.__main__ import main
 from odeattn.experiments._efficiency import EffConfig, curves, hypervolume
+from odeattn.experiments._registry import CLAIMS
 from odeattn.experiments._stats import mean_ci
 
 
@@ -40,13 +42,30 @@ def test_curves_are_best_so_far_per_seed_and_nan_before_the_first():
 def test_list_names_the_six_claims(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in _claims.CLAIMS) and len(_claims.CLAIMS) == 6
+    assert all(name in out for name in CLAIMS) and len(CLAIMS) == 6
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["run", "lth4as"], "did you mean 'lth4sa'?"),
+        (["run", "lth4sa", "--jobs", "0"], "`--jobs` must be >= 1"),
+        (
+            [
+                "benchmark",
+                "--space",
+                "SPACE",
+                "--n",
+                "2",
+                "--epochs",
+                "1",
+                "--seeds",
+                "2",
+                "--jobs",
+                "0",
+            ],
+            "`--jobs` must be >= 1",
+        ),
         (["efficiency", "--space", "x.yaml", "--seconds", "5"], "`space` must be an existing"),
         (["efficiency", "--space", "SPACE", "--seconds", "5", "--arms", "none,snipp"], "'snip'"),
         (["efficiency", "--space", "SPACE", "--seconds", "0"], "must be > 0"),
@@ -96,43 +115,118 @@ def _fake_train(kwargs, seed, epochs, **setting):
     """A deterministic stand-in for training: accuracy from the variant and seed."""
     rng = np.random.default_rng(seed)
     bonus = {"stepnet": 0.02, "se": 0.0}.get(kwargs.get("adaptor"), -0.01)
+    if kwargs.get("sharing") == "stage":
+        bonus += (
+            0.05
+            if "placement" not in kwargs
+            else (0.05 if "1100" in kwargs["placement"] else -0.05)
+        )
     grid = rng.uniform(0, 0.2, size=(11, 11)).tolist()
+    n = kwargs.get("blocks", [3, 3, 3])
     return {
         "val_accuracy": 0.9 + bonus + 0.001 * rng.normal(),
         "params": 1000,
-        "adaptor_params": 100 if kwargs.get("sharing") != "block" else 800,
-        "tns_step": 0.1 + bonus,
-        "tns_fd": 0.1,
+        "adaptor_params": 100 if kwargs.get("sharing") == "stage" else 800,
+        "measured_blocks": {str(s): b - 1 for s, b in enumerate(n)},
+        "tns_step": 0.1 + bonus + 0.001 * rng.normal(),
+        "tns_fd": 0.1 + 0.001 * rng.normal(),
         "p_hat_step": grid,
         "p_hat_fd": grid,
+        "gates": [{"name": f"b{i}", "stage": 0, "first": i == 0, "gate": 0.5} for i in range(3)],
     }
 
 
+def _verdicts(res: dict) -> dict[str, str]:
+    return {t["id"]: t["verdict"] for t in res["tests"]}
+
+
 def test_claims_judge_paired_differences_and_resume_from_the_cache(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        _runs, "train_variant", lambda *a, **k: calls.append(a) or _fake_train(*a, **k)
-    )
+    calls, threads = [], []
+
+    def fake(*a, **k):
+        calls.append(a)
+        threads.append(torch.get_num_threads())
+        return _fake_train(*a, **k)
+
+    monkeypatch.setattr(_runs, "train_variant", fake)
+    before = torch.get_num_threads()
     assert main(["run", "stepnet_vs_se", "--quick", "--out", str(tmp_path)]) == 0
+    assert set(threads) == {1} and torch.get_num_threads() == before  # pinned, then restored
     res = json.loads((tmp_path / "stepnet_vs_se" / "result.json").read_text())
     acc = res["accuracy"]
     diffs = [a - b for a, b in zip(acc["stepnet"], acc["se"], strict=True)]
-    assert len(diffs) == 3 and res["differences"]["stepnet-se"] == pytest.approx(
+    t = res["tests"][0]
+    assert len(diffs) == 3 and [t["estimate"], t["lo"], t["hi"]] == pytest.approx(
         list(mean_ci(diffs))
     )
-    assert res["held"] is True and (tmp_path / "stepnet_vs_se" / "stepnet_vs_se.png").is_file()
-    n = len(calls)
-    assert n == 6  # 2 variants x 3 seeds
+    assert res["verdict"] == "held" and (tmp_path / "stepnet_vs_se" / "stepnet_vs_se.png").is_file()
+    assert all(c[0]["blocks"] == [8, 8, 8] for c in calls) and len(calls) == 6
+    assert res["provenance"]["threads"] == 1 and res["size_name"] == "quick"
     assert main(["run", "attention_tns", "--quick", "--out", str(tmp_path)]) == 0
-    assert len(calls) == n + 3  # only the plain network is new; se and stepnet are cached
-    assert main(["run", "dia_sharing", "--quick", "--out", str(tmp_path)]) == 0
-    dia = json.loads((tmp_path / "dia_sharing" / "result.json").read_text())
-    assert dia["reduction"] == pytest.approx(1 - 100 / 800) and dia["held"] is True
+    assert len(calls) == 12  # plain and ECA are new; SE and StepNet are cached
+    at = json.loads((tmp_path / "attention_tns" / "result.json").read_text())
+    assert _verdicts(at)["stepnet-plain step"] == "held"  # +0.03 TNS, noise 0.001
+    assert _verdicts(at)["se-plain fd"] == "not held" and at["verdict"] == "not held"
+    assert at["gates"]["se"][0]["gate"] == 0.5
     assert main(["run", "stiff_blocks", "--quick", "--out", str(tmp_path)]) == 0
     sb = json.loads((tmp_path / "stiff_blocks" / "result.json").read_text())
-    assert sb["fraction_le_10pct"]["se"][0] == pytest.approx(
-        float((np.asarray(_fake_train({"adaptor": "se"}, 0, 1)["p_hat_step"]) <= 0.1).mean())
-    )
+    grid = np.asarray(_fake_train({}, 0, 1)["p_hat_step"])
+    assert sb["share_le_10pct"]["step"]["se"][0] == pytest.approx(float((grid <= 0.1).mean()))
+    assert sb["p_hat_00"]["step"]["plain"][0] == grid[0, 0] and len(calls) == 12
+
+
+def test_dia_sharing_is_paired_per_module_with_the_cut_as_arithmetic(tmp_path, monkeypatch):
+    monkeypatch.setattr(_runs, "train_variant", _fake_train)
+    assert main(["run", "dia_sharing", "--quick", "--out", str(tmp_path)]) == 0
+    dia = json.loads((tmp_path / "dia_sharing" / "result.json").read_text())
+    assert set(dia["accuracy"]) == {
+        "plain",
+        *(f"{m} {s}" for m in ("se", "eca", "srm") for s in ("block", "stage")),
+    }
+    assert dia["cut"]["se"] == pytest.approx(1 - 100 / 800)
+    assert _verdicts(dia)["se stage-block"] == "held" and _verdicts(dia)["se gain"] == "held"
+    r164 = dia["arithmetic"]["resnet164"]
+    assert r164["blocks"] == [18, 18, 18] and r164["se"]["cut"] == pytest.approx(17 / 18)
+    assert dia["arithmetic"]["resnet83"]["eca"]["cut"] == pytest.approx(8 / 9)
+
+
+def test_lth4sa_names_its_arms_before_the_runs_and_needs_its_premise(tmp_path, monkeypatch):
+    monkeypatch.setattr(_runs, "train_variant", _fake_train)
+    assert main(["run", "lth4sa", "--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "lth4sa" / "result.json").read_text())
+    assert res["placements"]["first"] == "11000000|11000000|11000000"
+    assert res["placements"]["last"] == "00000011|00000011|00000011"
+    v = _verdicts(res)
+    assert v["full-none"] == "held"  # +0.06 > the 1-point margin
+    assert v["first-full"] == "held" and v["last-full"] == "not held" and res["verdict"] == "held"
+    levels = {t["id"]: t["level"] for t in res["tests"]}
+    assert levels["first-full"] == pytest.approx(1 - 0.05 / 6)
+    d = [a - b for a, b in zip(res["accuracy"]["first"], res["accuracy"]["full"], strict=True)]
+    t = next(t for t in res["tests"] if t["id"] == "first-full")
+    assert [t["estimate"], t["lo"], t["hi"]] == pytest.approx(list(mean_ci(d, 1 - 0.05 / 6)))
+
+
+def test_lth4sa_without_its_premise_is_untestable(tmp_path, monkeypatch):
+    def flat(kwargs, seed, epochs, **setting):  # attention changes nothing: no premise
+        return _fake_train({**kwargs, "adaptor": "none", "sharing": None}, seed, epochs)
+
+    monkeypatch.setattr(_runs, "train_variant", flat)
+    assert main(["run", "lth4sa", "--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "lth4sa" / "result.json").read_text())
+    assert res["verdict"] == "untestable here"
+    assert {t["verdict"] for t in res["tests"] if t["id"] != "full-none"} == {"untestable here"}
+
+
+def test_a_shallow_network_makes_the_tns_claims_untestable(tmp_path, monkeypatch):
+    def shallow(kwargs, seed, epochs, **setting):
+        return _fake_train({**kwargs, "blocks": [3, 3, 3]}, seed, epochs)
+
+    monkeypatch.setattr(_runs, "train_variant", shallow)
+    assert main(["run", "attention_tns", "--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "attention_tns" / "result.json").read_text())
+    assert res["verdict"] == "untestable here" and set(_verdicts(res).values()) == {
+        "untestable here"
+    }
 
 
 @pytest.mark.slow
@@ -140,7 +234,7 @@ def test_a_claim_trains_for_real(tmp_path):
     assert main(["run", "stepnet_vs_se", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "stepnet_vs_se" / "result.json").read_text())
     assert all(0.0 < a <= 1.0 for a in res["accuracy"]["se"])
-    assert res["adaptor_params"]["se"] > 0 and "nan" not in res["verdict"]
+    assert res["adaptor_params"]["se"] > 0 and "nan" not in res["summary"]
 
 
 def _efficiency_argv(space: Path, out: Path, seconds: float) -> list[str]:
@@ -154,7 +248,9 @@ def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tiny_space, t
     assert main(_efficiency_argv(space, out, 5)) == 0
     runs = sorted(out.glob("*_seed*.json"))
     assert [f.name.split("_")[0] for f in runs] == ["multi"] * 4 + ["single"] * 4
-    events = {f.name: json.loads(f.read_text()) for f in runs}
+    stored = {f.name: json.loads(f.read_text()) for f in runs}
+    assert all(r["provenance"]["threads"] == 1 for r in stored.values())
+    events = {name: r["events"] for name, r in stored.items()}
     assert all(
         ev and all(0 < e["acc"] <= 1 and e["params"] > 0 and "adaptor" in e["arch"] for e in ev)
         for ev in events.values()

@@ -206,3 +206,26 @@ def test_interrupt_exits_130_with_the_resume_hint(tiny_space, tmp_path, capsys, 
     argv = ["benchmark", "--space", str(space), "--n", "2", "--epochs", "1", "--seeds", "2"]
     assert bench_main([*argv, "--out", str(tmp_path / "o")]) == 130
     assert "re-run the same command" in capsys.readouterr().err
+
+
+def test_the_sample_is_the_seeded_draws_and_a_diverged_draw_is_stored_once(
+    tiny_space, tmp_path, monkeypatch
+):
+    """Draw k is the same for any n; a NaN accuracy is stored as FAIL (no row) and not retried."""
+    cfg = _bench.BenchConfig(space=str(tiny_space), n=4, epochs=1, seeds=2, out=str(tmp_path))
+    space = _bench.resolve_space(_bench.bench_study(cfg))
+    four = _bench.draws(cfg, space)
+    two = _bench.draws(_bench.BenchConfig(**{**cfg.__dict__, "n": 2}), space)
+    assert [p for p, _ in two] == [p for p, _ in four[:2]]
+    calls = []
+
+    def fake(c, params):
+        calls.append(params)
+        value = math.nan if len(calls) == 2 else 0.5 + 0.1 * len(calls)
+        return value, {"acc@seed0": value, "acc@seed1": value}
+
+    monkeypatch.setattr(_bench, "evaluate", fake)
+    rows = _bench.run_benchmark(cfg)
+    assert calls == [p for p, _ in four] and [r["number"] for r in rows] == [0, 2, 3]
+    assert [r["arch"] for r in rows] == [four[k][0] for k in (0, 2, 3)]
+    assert _bench.run_benchmark(cfg) == rows and len(calls) == 4  # resumed: nothing retrained

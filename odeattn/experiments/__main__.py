@@ -1,18 +1,20 @@
-"""``python -m odeattn.experiments``: the evidence of issue 14, one command each.
+"""``python -m odeattn.experiments``: the evidence of issues 14 and 21, one command each.
 
     python -m odeattn.experiments list
-    python -m odeattn.experiments run NAME [--quick] [--out runs/evidence]   # a claim of §4
-    python -m odeattn.experiments efficiency --space S.yaml --seconds T [--seeds 5] [--arms …]
-    python -m odeattn.experiments benchmark --space S.yaml --n N --epochs E --seeds S  # §2
+    python -m odeattn.experiments run NAME|all [--quick] [--jobs 2] [--out runs/evidence]
+    python -m odeattn.experiments efficiency --space S.yaml --seconds T [--seeds 5] [--jobs 2] …
+    python -m odeattn.experiments benchmark --space S.yaml --n N --epochs E --seeds S [--jobs 2]
+    python -m odeattn.experiments report [--collect OUT …] [--check]   # docs/results.md tables
 
-Every command resumes: re-running it trains only what is missing. Bad input exits 2 with one
-line; Ctrl-C exits 130 (re-run the same command to continue).
+Every network trains on one torch thread (``--jobs`` runs side by side in processes), so a seed
+names the same network on any load, and every result file records its provenance. Every command
+resumes: re-running it trains only what is missing. Bad input exits 2 with one line; Ctrl-C
+exits 130 (re-run the same command to continue).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -20,31 +22,36 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
-from odeattn._errors import unknown_name
+from odeattn._errors import must, unknown_name
 from odeattn.data import DatasetFileError
-from odeattn.experiments._claims import CLAIMS, SIZES
 from odeattn.experiments._cli_bench import OneLineParser, add_bench_args, bench_main
-from odeattn.experiments._efficiency import EffConfig, curves, preflight, run_efficiency
-from odeattn.experiments._plots import curves_plot
-from odeattn.experiments._stats import fmt_ci, mean_ci
+from odeattn.experiments._eff_summary import efficiency_summary
+from odeattn.experiments._efficiency import EffConfig, preflight
+from odeattn.experiments._page import page_main
+from odeattn.experiments._provenance import pinned, provenance
+from odeattn.experiments._registry import CLAIMS
+from odeattn.experiments._sizes import SIZES, Ctx
 from odeattn.search import interrupt_once
 from odeattn.search.trial import json_safe
 
+PROG = "python -m odeattn.experiments"
+
 
 def _parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m odeattn.experiments", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the claims")
-    r = sub.add_parser("run", help="reproduce one claim")
+    r = sub.add_parser("run", help="reproduce one claim (or all)")
     r.add_argument("name")
     r.add_argument(
         "--size",
-        choices=["quick", "full", "paper"],
+        choices=list(SIZES),
         default="full",
-        help="quick: 3 seeds, 1 epoch (tests); full: the CPU size; paper: ResNet-164 CIFAR-10 (GPU)",
+        help="full: the CPU size of the plan; quick: 3 seeds, 1 epoch (tests); paper: ResNet-164",
     )
     r.add_argument("--quick", action="store_true", help="same as --size quick")
     r.add_argument("--out", default="runs/evidence")
+    r.add_argument("--jobs", type=int, default=1, help="networks at once, one torch thread each")
     e = sub.add_parser("efficiency", help="TPE with each screen at equal wall time (§3)")
     e.add_argument("--space", required=True)
     e.add_argument("--seconds", type=float, required=True, help="wall time per run")
@@ -64,112 +71,80 @@ def _parser() -> OneLineParser:
     )
     e.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each")
     add_bench_args(sub.add_parser("benchmark", help="the proxy benchmark (§2)"))
+    sub.add_parser("report", help="rewrite the tables of docs/results.md", add_help=False)
     return p
 
 
-def _run_claim(name: str, size_name: str, out: str, console: Console) -> None:
+def _run_claim(name: str, size_name: str, out: str, jobs: int, console: Console) -> None:
     title, fn = CLAIMS[name]
-    size = SIZES[size_name]
     folder = Path(out) / name
     folder.mkdir(parents=True, exist_ok=True)
-    res = fn(folder, size)
-    res |= {"claim": title, "size": size.__dict__, "size_name": size_name}
+    res = fn(Ctx(folder, SIZES[size_name], jobs))
+    res |= {"claim": title, "size": SIZES[size_name].__dict__, "size_name": size_name}
+    res["provenance"] = provenance()
     (folder / "result.json").write_text(json.dumps(json_safe(res), indent=1, default=float))
     console.print(f"[bold]{name}[/]: {title}")
-    console.print(f"held: {res['held']}. {res['verdict']}")
+    console.print(f"verdict: {res['verdict']}. {res['summary']}")
     console.print(f"files: {folder}/result.json and {folder}/*.png")
 
 
-def _paired(final: dict[str, list[float]]) -> dict[str, list[float]]:
-    """Differences paired by sampler seed: every arm − none, and every proxy arm − random."""
-    pairs = [(a, "none") for a in final if a != "none"]
-    pairs += [(a, "random") for a in final if a not in ("none", "random")]
-    return {
-        f"{a} - {b}": mean_ci([x - y for x, y in zip(final[a], final[b], strict=True)])
-        for a, b in pairs
-        if b in final
-    }
+def _eff_config(args) -> EffConfig:
+    cfg = EffConfig(
+        args.space,
+        args.seconds,
+        args.seeds,
+        args.epochs,
+        tuple(a.strip() for a in args.arms.split(",") if a.strip()),
+        args.keep_fraction,
+        args.warmup,
+        out=args.out,
+        data=args.data,
+        model=args.model,
+        recipe=args.recipe,
+        device=args.device,
+        studies=tuple(k.strip() for k in args.studies.split(",") if k.strip()),
+        jobs=args.jobs,
+    )
+    preflight(cfg)  # a bad space, model or data set fails here, before anything runs
+    return cfg
 
 
-def _efficiency(cfg: EffConfig, console: Console) -> None:
-    runs = run_efficiency(cfg, tick=lambda: console.print(".", end=""))
-    console.print()
-    every = [
-        e["params"] for arms in runs.values() for evs in arms.values() for ev in evs for e in ev
-    ]
-    ref_cost = 1.1 * math.log10(max(every, default=10.0))  # one box for every study and arm
-    summary: dict[str, dict] = {"config": cfg.__dict__, "ref_cost": ref_cost}
-    for kind, events in runs.items():
-        c = {arm: curves(evs, cfg.seconds, ref_cost) for arm, evs in events.items()}
-        t = next(iter(c.values()))["t"]
-        title = f"{kind}-objective TPE, {cfg.seeds} seeds, {cfg.seconds:g} s each"
-        curves_plot(Path(cfg.out) / f"efficiency_{kind}.png", t, c, title)
-        console.print(f"[bold]{kind}-objective TPE[/] (n = {cfg.seeds} sampler seeds)")
-        final = {
-            arm: {"best": list(cc["best"][:, -1]), "hv": list(cc["hv"][:, -1])}
-            for arm, cc in c.items()
-        }
-        for arm in c:
-            n_trained = [len(ev) for ev in events[arm]]
-            console.print(
-                f"{arm:>10}: best val. accuracy at T {fmt_ci(*mean_ci(final[arm]['best']), digits=3)}, "
-                f"hypervolume {fmt_ci(*mean_ci(final[arm]['hv']), digits=3)}, "
-                f"trained per run {fmt_ci(*mean_ci(n_trained), digits=1)}"
-            )
-        diffs = {m: _paired({a: f[m] for a, f in final.items()}) for m in ("best", "hv")}
-        for m, label in (("best", "best accuracy"), ("hv", "hypervolume")):
-            for pair, ci in diffs[m].items():
-                noise = " — within noise" if ci[1] <= 0 <= ci[2] else ""
-                console.print(f"{pair:>18}: {label} {fmt_ci(*ci, digits=3)} (paired){noise}")
-        summary[kind] = {"final": final, "paired": diffs}
-    (Path(cfg.out) / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
-    console.print(f"files: {cfg.out}/efficiency_*.png, summary.json")
+def _validate(args):
+    if args.command == "run":
+        if args.name != "all" and args.name not in CLAIMS:
+            raise unknown_name("claim", args.name, [*CLAIMS, "all"], f"See `{PROG} list`.")
+        if args.jobs < 1:
+            raise must("--jobs", "be >= 1", args.jobs)
+    return _eff_config(args) if args.command == "efficiency" else None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["benchmark"]:
-        return bench_main(argv, prog="python -m odeattn.experiments")
+        return bench_main(argv, prog=PROG)
+    if argv[:1] == ["report"]:
+        return page_main(argv[1:], prog=f"{PROG} report")
     args = _parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
+    if args.command == "list":
+        for name, (title, _) in CLAIMS.items():
+            console.print(f"{name:>14}  {title}")
+        return 0
     try:
-        if args.command == "list":
-            for name, (title, _) in CLAIMS.items():
-                console.print(f"{name:>14}  {title}")
-            return 0
-        if args.command == "run" and args.name not in CLAIMS:
-            raise unknown_name(
-                "claim", args.name, CLAIMS, "See `python -m odeattn.experiments list`."
-            )
-        if args.command == "efficiency":
-            arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
-            cfg = EffConfig(
-                args.space,
-                args.seconds,
-                args.seeds,
-                args.epochs,
-                arms,
-                args.keep_fraction,
-                args.warmup,
-                out=args.out,
-                data=args.data,
-                model=args.model,
-                recipe=args.recipe,
-                device=args.device,
-                studies=tuple(k.strip() for k in args.studies.split(",") if k.strip()),
-                jobs=args.jobs,
-            )
-            preflight(cfg)  # a bad space, model or data set fails here, before anything runs
+        cfg = _validate(args)
     except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     try:
-        if args.command == "run":
-            _run_claim(args.name, "quick" if args.quick else args.size, args.out, console)
-        else:
-            interrupt_once()  # SIGTERM as Ctrl-C: the running runs stop, the stored ones stay
-            _efficiency(cfg, console)
+        with pinned(argv, PROG):
+            if args.command == "run":
+                size = "quick" if args.quick else args.size
+                for name in CLAIMS if args.name == "all" else [args.name]:
+                    _run_claim(name, size, args.out, args.jobs, console)
+            else:
+                interrupt_once()  # SIGTERM as Ctrl-C: the running runs stop, the stored ones stay
+                efficiency_summary(cfg, console)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to continue", file=sys.stderr)
         return 130

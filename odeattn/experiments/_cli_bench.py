@@ -1,15 +1,14 @@
 """``python -m odeattn.proxies benchmark`` (also ``python -m odeattn.experiments benchmark``).
 
     python -m odeattn.proxies benchmark --space search_spaces/NAME.yaml --n N --epochs E \\
-        --seeds S [--data digits] [--out DIR]
+        --seeds S [--data digits] [--out DIR] [--jobs J]
 
-Trains N sampled architectures S times each (see :mod:`odeattn.experiments._bench`), prints each
+Trains N sampled architectures S times each, J at a time on one torch thread each (see
+:mod:`odeattn.experiments._bench`; the result does not depend on J or the load), prints each
 proxy's Kendall τ / Spearman ρ with accuracy (bootstrap 95 % CIs), the partial correlation given
 the parameter count and the noise ceiling, and writes the files of
-:mod:`odeattn.experiments._report`. Re-running the same command resumes; bad input (a space the
-model cannot build included: the first sampled architectures are built first) exits 2 with one
-line before anything is written; Ctrl-C exits 130. When the output is not a terminal, each trained
-network prints one progress line to stderr.
+:mod:`odeattn.experiments._report`. Re-running the same command resumes; bad input exits 2 with
+one line; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import sys
 import time
 
 import optuna
-import torch
 import yaml
 from optuna.trial import TrialState
 from rich.console import Console
@@ -36,12 +34,13 @@ from odeattn.experiments._bench import (
     open_study,
     proxy_names,
     run_benchmark,
+    trial_provenance,
 )
+from odeattn.experiments._provenance import pinned
 from odeattn.experiments._report import ceiling, correlations, write_report
 from odeattn.experiments._stats import fmt_ci
 from odeattn.search import resolve_space
 from odeattn.study import data_for
-from odeattn.train import threads_from_env
 
 __all__ = ["ProgressLines", "add_bench_args", "bench_main", "print_report"]
 
@@ -63,6 +62,7 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="digits_resnet", help="model family (default digits_resnet)")
     p.add_argument("--out", default="runs/proxy_benchmark", help="output folder (resumable)")
     p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="architectures at once, one thread each")
     p.add_argument(
         "--model-kw",
         action="append",
@@ -150,7 +150,7 @@ class ProgressLines:
         print(line, file=sys.stderr, flush=True)
 
 
-def run_bench(cfg: BenchConfig, console: Console) -> tuple[list[dict], dict]:
+def run_bench(cfg: BenchConfig, console: Console, jobs: int = 1) -> tuple[list[dict], dict]:
     """Run (or resume) with a progress bar, write the report, print it; (correlations, ceiling)."""
     total = cfg.n * cfg.seeds
     done = len(open_study(cfg).get_trials(states=(TrialState.COMPLETE,))) * cfg.seeds
@@ -163,10 +163,10 @@ def run_bench(cfg: BenchConfig, console: Console) -> tuple[list[dict], dict]:
             if lines is not None:
                 lines()
 
-        rows = run_benchmark(cfg, tick=tick)
+        rows = run_benchmark(cfg, tick=tick, jobs=jobs)
     corrs = correlations(rows, [*proxy_names(), "tns_end"])  # tns_end: trained, not zero-cost
     ceil = ceiling(rows, cfg.seeds)
-    write_report(cfg.out, rows, corrs, ceil)
+    write_report(cfg.out, rows, corrs, ceil, trial_provenance(open_study(cfg)))
     print_report(console, corrs, ceil)
     console.print(f"files: {cfg.out}/values.csv correlations.csv summary.json scatter.png")
     console.print(f"dashboard: optuna-dashboard sqlite:///{cfg.out}/benchmark.db")
@@ -182,15 +182,15 @@ def bench_main(argv: list[str] | None = None, prog: str = "python -m odeattn.pro
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:
-        threads = threads_from_env()
-        if threads is not None:
-            torch.set_num_threads(threads)
+        if args.jobs < 1:  # before _config, which opens (creates) the study
+            raise must("--jobs", "be >= 1", args.jobs)
         cfg = _config(args)
     except (ValueError, DatasetFileError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     try:
-        run_bench(cfg, console)
+        with pinned(sys.argv[1:] if argv is None else argv, prog):
+            run_bench(cfg, console, args.jobs)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to continue the benchmark", file=sys.stderr)
         return 130

@@ -15,16 +15,16 @@ arm, seed) run is stored as JSON when done, so a re-run only runs what is missin
 Two studies per arm and seed (``studies``): ``single`` — TPE on validation accuracy alone, for
 the best-so-far curve — and ``multi`` — multi-objective TPE (Ozaki et al. 2020; Optuna's
 ``TPESampler`` with two directions) on (accuracy ↑, log10 params ↓), whose hypervolume on that
-plane is the multi-objective curve. With ``jobs > 1`` the runs go to that many processes, each
-on one torch thread, arms interleaved so that every arm shares the machine alike.
+plane is the multi-objective curve. Every run trains on one torch thread (with ``jobs > 1`` in
+that many processes), arms interleaved so that every arm shares the machine alike, and is stored
+with its provenance. Unlike the claims, a run is NOT reproducible bit for bit: its budget is wall
+time, so how many candidates it trains depends on the machine and its load.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -37,12 +37,22 @@ import torch
 
 from odeattn._errors import must, unknown_name
 from odeattn.experiments._bench import BenchConfig, bench_study
+from odeattn.experiments._pool import run_jobs
+from odeattn.experiments._provenance import provenance, stable
 from odeattn.proxies import PROXIES, Screen
-from odeattn.search import Space, die_with_parent, resolve_space, run_trial, sample
+from odeattn.search import Space, resolve_space, run_trial, sample
 from odeattn.search.trial import build, stiffness
 from odeattn.study import data_for, input_batch
 
-__all__ = ["STUDIES", "EffConfig", "curves", "hypervolume", "preflight", "run_efficiency"]
+__all__ = [
+    "STUDIES",
+    "EffConfig",
+    "curves",
+    "hypervolume",
+    "preflight",
+    "run_efficiency",
+    "run_provenance",
+]
 
 BASE_ARMS = ("none", "tns", "random")
 STUDIES = ("single", "multi")
@@ -155,22 +165,12 @@ def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, f
     return events
 
 
-def _init_worker(parent_pid: int) -> None:
-    """A worker of ``jobs > 1``: one torch thread (alike for every arm); dies with its parent."""
-    die_with_parent(parent_pid)
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def _job(cfg: EffConfig, kind: str, arm: str, seed: int) -> None:
     path = _path(cfg, kind, arm, seed)
     tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(_run_arm(cfg, arm, seed, kind)))
+    events = _run_arm(cfg, arm, seed, kind)
+    tmp.write_text(json.dumps({"provenance": provenance(), "events": events}))
     tmp.replace(path)  # a run is stored whole or not at all
-
-
-def _star_job(args: tuple) -> None:
-    _job(*args)
 
 
 def _path(cfg: EffConfig, kind: str, arm: str, seed: int) -> Path:
@@ -183,34 +183,31 @@ def run_efficiency(cfg: EffConfig, tick=lambda: None) -> dict[str, dict[str, lis
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     # interleaved by seed, then study, then arm: a shared machine's load hits every arm alike
     jobs = [(k, a, s) for s in range(cfg.seeds) for k in cfg.studies for a in cfg.arms]
-    todo = [j for j in jobs if not _path(cfg, *j).is_file()]
-    if cfg.jobs == 1:
-        for job in todo:
-            _job(cfg, *job)
-            tick()
-        return _load(cfg)
-    ctx = multiprocessing.get_context("spawn")
-    pool = ctx.Pool(cfg.jobs, _init_worker, (os.getpid(),))
-    try:
-        for _ in pool.imap_unordered(_star_job, [(cfg, *j) for j in todo]):
-            tick()
-    except BaseException:  # interrupted or failed: stop the running runs now (none is stored)
-        pool.terminate()
-        raise
-    finally:
-        pool.close()
-        pool.join()
-    return _load(cfg)
-
-
-def _load(cfg: EffConfig) -> dict[str, dict[str, list[list[dict]]]]:
+    todo = [(cfg, *j) for j in jobs if not _path(cfg, *j).is_file()]
+    for _ in run_jobs(_job, todo, cfg.jobs):
+        tick()
     return {
-        k: {
-            a: [json.loads(_path(cfg, k, a, s).read_text()) for s in range(cfg.seeds)]
-            for a in cfg.arms
-        }
+        k: {a: [_read(cfg, k, a, s)["events"] for s in range(cfg.seeds)] for a in cfg.arms}
         for k in cfg.studies
     }
+
+
+def _read(cfg: EffConfig, kind: str, arm: str, seed: int) -> dict[str, Any]:
+    """A stored run: ``{"provenance", "events"}`` (a bare event list before issue 21)."""
+    data = json.loads(_path(cfg, kind, arm, seed).read_text())
+    return data if isinstance(data, dict) else {"provenance": None, "events": data}
+
+
+def run_provenance(cfg: EffConfig) -> list[dict[str, Any]]:
+    """The distinct provenance records of the stored runs (date and command left out)."""
+    seen: list[dict[str, Any]] = []
+    for k in cfg.studies:
+        for a in cfg.arms:
+            for s in range(cfg.seeds):
+                p = stable({"provenance": _read(cfg, k, a, s)["provenance"] or {}})["provenance"]
+                if p not in seen:
+                    seen.append(p)
+    return seen
 
 
 def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:

@@ -1,10 +1,14 @@
 """The benchmark's report: per-proxy rank correlations with CIs, the noise ceiling, files, figure.
 
 For each proxy column of the benchmark rows: Kendall τ and Spearman ρ against the mean final
-accuracy with bootstrap 95 % CIs over architectures, and the Spearman partial correlation with
-accuracy controlling for the parameter count; the noise ceiling (mean Kendall τ between two
-training seeds' accuracies, with its CI) sits beside them. Written: ``values.csv`` (every stored
-value), ``correlations.csv``, ``summary.json`` and ``scatter.png`` (one panel per proxy).
+accuracy with bootstrap 95 % CIs over architectures, the Spearman partial correlation with
+accuracy controlling for the parameter count, and the difference of its τ from the parameter
+count's τ with a paired bootstrap CI (the same resampled architectures for both); the noise
+ceiling (mean Kendall τ between two training seeds' accuracies, with a CI that resamples seed
+pairs and architectures) sits beside them. Written: ``values.csv`` (every stored value),
+``correlations.csv``, ``summary.json`` and ``scatter.png`` (one panel per proxy); every file
+carries the provenance (the CSVs as a first ``# provenance: {…}`` line: ``pandas.read_csv(…,
+comment="#")``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from odeattn.experiments._provenance import provenance
 from odeattn.experiments._stats import (
     bootstrap_ci,
+    corr_diff_ci,
     kendall,
-    noise_ceiling,
+    noise_ceiling_ci,
     partial_spearman,
     spearman,
 )
@@ -36,7 +42,8 @@ def _n_finite(*cols: list[float]) -> int:
 
 
 def correlations(rows: list[dict], proxies: list[str], n_boot: int = 1000) -> list[dict]:
-    """One dict per proxy: n, tau, rho, partial (vs params) and their ``_lo`` / ``_hi`` CIs."""
+    """One dict per proxy: n, tau, rho, partial (vs params), d_params (τ − τ of params) and their
+    ``_lo`` / ``_hi`` CIs."""
     acc, par = _col(rows, "mean_accuracy"), _col(rows, "params")
     out = []
     for name in proxies:
@@ -49,21 +56,24 @@ def correlations(rows: list[dict], proxies: list[str], n_boot: int = 1000) -> li
         ):
             rec[key] = fn(*cols)
             rec[f"{key}_lo"], rec[f"{key}_hi"] = bootstrap_ci(cols, fn, n_boot=n_boot)
+        d = corr_diff_ci(x, par, acc, n_boot=n_boot) if name != "params" else (math.nan,) * 3
+        rec["d_params"], rec["d_params_lo"], rec["d_params_hi"] = d
         out.append(rec)
     return out
 
 
 def ceiling(rows: list[dict], seeds: int, n_boot: int = 1000) -> dict[str, float]:
-    """Noise ceiling: mean pairwise Kendall τ of the seeds' accuracies, bootstrap CI, n, seeds."""
+    """Noise ceiling: mean pairwise Kendall τ of the seeds' accuracies, its CI resampling seed
+    pairs and architectures, n, seeds."""
     accs = [_col(rows, f"acc@seed{s}") for s in range(seeds)]
-    tau = noise_ceiling(*accs)
-    lo, hi = bootstrap_ci(accs, noise_ceiling, n_boot=n_boot)
+    tau, lo, hi = noise_ceiling_ci(accs, n_boot=n_boot)
     return {"tau": tau, "tau_lo": lo, "tau_hi": hi, "n": len(rows), "seeds": seeds}
 
 
-def _csv(path: Path, rows: list[dict]) -> None:
+def _csv(path: Path, rows: list[dict], prov: dict[str, Any]) -> None:
     keys = list(rows[0]) if rows else []
     with path.open("w", newline="") as f:
+        f.write(f"# provenance: {json.dumps(prov)}\n")
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
@@ -95,12 +105,22 @@ def _scatter(path: Path, rows: list[dict], corrs: list[dict]) -> None:
     plt.close(fig)
 
 
-def write_report(out: str | Path, rows: list[dict], corrs: list[dict], ceil: dict) -> None:
-    """values.csv, correlations.csv, summary.json and scatter.png under ``out``."""
+def write_report(
+    out: str | Path, rows: list[dict], corrs: list[dict], ceil: dict, runs: list[dict] | None = None
+) -> None:
+    """values.csv, correlations.csv, summary.json and scatter.png under ``out``; ``runs``: the
+    distinct provenance of the trained architectures (see ``_bench.trial_provenance``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _csv(out / "values.csv", rows)
-    _csv(out / "correlations.csv", corrs)
-    summary = {"noise_ceiling": ceil, "correlations": corrs, "rows": rows}
+    prov = provenance()
+    _csv(out / "values.csv", rows, prov)
+    _csv(out / "correlations.csv", corrs, prov)
+    summary = {
+        "provenance": prov,
+        "runs": runs or [],
+        "noise_ceiling": ceil,
+        "correlations": corrs,
+        "rows": rows,
+    }
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     _scatter(out / "scatter.png", rows, corrs)

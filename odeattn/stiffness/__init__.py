@@ -7,8 +7,16 @@ StepNet (ICCV 2023), Def. 1–2 and Sec. 3.1:
 
 A leaf: it records any model whose blocks are :class:`odeattn.compile.Recordable`, and never
 imports train or search. ``python -m odeattn.stiffness`` compares models side by side.
+TNS and p̂ measure something only where every stage has >= 3 measured blocks (the first block of a
+stage is not measured): :func:`degenerate_stages` says where not, and the metrics warn.
 """
 
+from odeattn.stiffness._depth import (
+    MIN_MEASURED,
+    DegenerateStageWarning,
+    degenerate_stages,
+    measured_blocks,
+)
 from odeattn.stiffness._measure import measure
 from odeattn.stiffness._metrics import (
     delta,
@@ -25,12 +33,16 @@ from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
 
 __all__ = [
     "BN_MODES",
+    "MIN_MEASURED",
     "NSI_DEFINITIONS",
+    "DegenerateStageWarning",
     "Recorder",
     "as_found",
+    "degenerate_stages",
     "delta",
     "delta_grid",
     "measure",
+    "measured_blocks",
     "preserved",
     "record",
     "record_batch",

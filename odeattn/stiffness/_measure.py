@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from odeattn._errors import must
 from odeattn.data import BatchTransform
 from odeattn.stiffness import _tns
+from odeattn.stiffness._depth import degenerate_stages, measured_blocks
 from odeattn.stiffness._metrics import stiffness_proportion, tns_per_sample
 from odeattn.stiffness._probe import preserved
 from odeattn.stiffness._recorder import NSI_DEFINITIONS, Recorder, record
@@ -165,6 +166,8 @@ def _report(
         "include_first": bool(include_first),
         "n_samples": int(nsi.shape[0]),
         "n_blocks": int(nsi.shape[1]),
+        "measured_blocks": measured_blocks(stage),
+        "degenerate_stages": degenerate_stages(stage),  # < 3 measured blocks: TNS/p̂ constant
         "tns": float(per[kind].mean()),
         "tns_by_definition": {k: float(v.mean()) for k, v in per.items()},
         "accuracy": accuracy,

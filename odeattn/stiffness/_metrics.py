@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from odeattn.stiffness import _tns
+from odeattn.stiffness._depth import warn_degenerate
 
 __all__ = [
     "delta",
@@ -45,12 +46,19 @@ _CHUNK = 1 << 22  # elements per temporary (N, L, K) / (N, K) block
 
 
 def tns(nsi: Any, stage: Sequence[Any], *, mu: str = "sample") -> float:
-    """Total Neural Stiffness, exact: the mean over samples of the area where Eq. 5's indicator is 1."""
+    """Total Neural Stiffness, exact: the mean over samples of the area where Eq. 5's indicator is 1.
+
+    Warns (:class:`~odeattn.stiffness.DegenerateStageWarning`) when a stage has fewer than 3
+    measured blocks: such a stage adds a constant (see :func:`~odeattn.stiffness.degenerate_stages`).
+    """
+    warn_degenerate(stage, "TNS")
     return float(_tns.tns_per_sample(nsi, stage, mu).mean())
 
 
 def tns_per_sample(nsi: Any, stage: Sequence[Any], *, mu: str = "sample") -> np.ndarray:
-    """Per-sample TNS contribution (the area of its indicator region); shape (N,)."""
+    """Per-sample TNS contribution (the area of its indicator region); shape (N,). Warns as
+    :func:`tns` does."""
+    warn_degenerate(stage, "TNS")
     return _tns.tns_per_sample(nsi, stage, mu)
 
 
@@ -85,7 +93,9 @@ def _shaped(values: np.ndarray, shape: tuple[int, ...]) -> float | np.ndarray:
 def delta(
     nsi: Any, stage: Sequence[Any], m1: Any, m2: Any, *, mu: str = "sample"
 ) -> float | np.ndarray:
-    """δ(M1, M2) of Eq. 5; ``m1`` and ``m2`` broadcast (a float for scalar inputs)."""
+    """δ(M1, M2) of Eq. 5; ``m1`` and ``m2`` broadcast (a float for scalar inputs). Warns as
+    :func:`tns` does."""
+    warn_degenerate(stage, "δ")
     z, r = _prepare(nsi, stage, mu)
     a, b, shape = _pairs(m1, m2)
     step = max(1, _CHUNK // z.shape[0])
@@ -99,7 +109,9 @@ def delta(
 def delta_grid(
     nsi: Any, stage: Sequence[Any], m1: Any, m2: Any, *, mu: str = "sample"
 ) -> np.ndarray:
-    """δ on the grid m1 × m2 (1-D level lists), shape (len(m1), len(m2)); vectorised via sorting."""
+    """δ on the grid m1 × m2 (1-D level lists), shape (len(m1), len(m2)); vectorised via sorting.
+    Warns as :func:`tns` does."""
+    warn_degenerate(stage, "δ")
     z, r = _prepare(nsi, stage, mu)
     a, b = _tns.as_levels(m1, "m1"), _tns.as_levels(m2, "m2")
     h = _tns.staircase(z, r, a)  # (N, G1)
@@ -112,7 +124,12 @@ def delta_grid(
 def stiffness_proportion(
     nsi: Any, stage: Sequence[Any], m1: Any, m2: Any, *, mu: str = "sample"
 ) -> float | np.ndarray:
-    """p̂(M1, M2): expected fraction of measured blocks with NSI ≥ max(μ(1 + M1), M2)."""
+    """p̂(M1, M2): expected fraction of measured blocks with NSI ≥ max(μ(1 + M1), M2).
+
+    Warns (:class:`~odeattn.stiffness.DegenerateStageWarning`) when a stage has fewer than 3
+    measured blocks: with 2, p̂(0, 0) is ½ for every network.
+    """
+    warn_degenerate(stage, "p̂")
     z, r = _prepare(nsi, stage, mu)
     a, b, shape = _pairs(m1, m2)
     step = max(1, _CHUNK // z.size)
@@ -126,7 +143,9 @@ def stiffness_proportion(
 def stiffness_proportion_grid(
     nsi: Any, stage: Sequence[Any], m1: Any, m2: Any, *, mu: str = "sample"
 ) -> np.ndarray:
-    """p̂ on the grid m1 × m2, shape (len(m1), len(m2)); one indicator matrix product."""
+    """p̂ on the grid m1 × m2, shape (len(m1), len(m2)); one indicator matrix product. Warns as
+    :func:`stiffness_proportion` does."""
+    warn_degenerate(stage, "p̂")
     z, r = _prepare(nsi, stage, mu)
     a, b = _tns.as_levels(m1, "m1"), _tns.as_levels(m2, "m2")
     zf, rf = z.reshape(-1, 1), r.reshape(-1, 1)  # (N·L, 1)

@@ -11,6 +11,7 @@ FLOPs and latency come from ``odeattn.proxies``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from odeattn.proxies import count_flops, measure_latency
-from odeattn.stiffness import record_batch, stiffness_proportion, tns, tns_per_sample
+from odeattn.stiffness import (
+    DegenerateStageWarning,
+    record_batch,
+    stiffness_proportion,
+    tns,
+    tns_per_sample,
+)
 
 __all__ = ["attention_blocks", "cost", "stiffness"]
 
@@ -91,6 +98,19 @@ def stiffness(
     with batch statistics, since an untrained network's running statistics are meaningless.
     """
 
+    with warnings.catch_warnings():  # said once per study at validation (search/_cli.py)
+        warnings.simplefilter("ignore", DegenerateStageWarning)
+        return _summary(model, x, kind, p_hat_m, bn_mode, batch)
+
+
+def _summary(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    kind: str,
+    p_hat_m: tuple[float, float],
+    bn_mode: str,
+    batch: int | None,
+) -> dict[str, Any]:
     nsi, stage = _nsi_batches(model, x, kind, batch or len(x), bn_mode)
     if not stage:  # no measurable block (one block per stage): nothing to summarise
         return _empty(kind)

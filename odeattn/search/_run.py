@@ -215,6 +215,8 @@ def prepare_storage(study: StudyConfig, space: Space, *, accept_changes: bool = 
         check_writable(url, study.run_dir)  # issue 18: read-only, full: one line, exit 2
         storage = make_storage(url)
         check_study(study, space, storage, url, accept_changes=accept_changes)
+    except ConfigError:  # check_study's refusal, already one line
+        raise
     except (StorageFault, ValueError) as e:  # a damaged or empty file, a bad retry setting
         raise ConfigError(study.file, "storage", str(e)) from None
     except sqlalchemy.exc.SQLAlchemyError as e:

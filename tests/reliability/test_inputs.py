@@ -17,6 +17,7 @@ def _one_line_exit_2(r, *needles: str) -> str:
     err = r.stderr.strip()
     assert r.returncode == 2, r.stderr[-2000:] + r.stdout[-2000:]
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.count(".yaml: ") <= 1, err  # the file named once, not an error wrapped in another
     for n in needles:
         assert n in err, err
     return err

@@ -23,6 +23,7 @@ from odeattn.search._dryrun import dry_run
 from odeattn.search._run import run_search
 from odeattn.search._signals import interrupt_once
 from odeattn.search.backends.ray import check_ray
+from odeattn.search.oneshot import check_supernet, dry_run_supernet  # issue 19
 from odeattn.search.storage import budget_used
 from odeattn.study import check_data, resolve_space
 from odeattn.study.config import ConfigError, SearchFailed, SetupError, StudyConfig, load_study
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         study = load_study(args.study, **_overrides(args, _raw(args.study)))
         space = resolve_space(study)
         check_ray(study)
+        check_supernet(study, space)  # issue 19: a space one supernet can share
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -170,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         _print_dry(console, study, rows)
+        if study.strategy == "supernet":  # issue 19: the supernet runs each configuration
+            for line in dry_run_supernet(study, [r["params"] for r in rows]):
+                console.print(line, highlight=False, soft_wrap=True)
         return 0
     try:
         check_data(study)  # issue 12: the data loads before any storage or study is created

@@ -25,7 +25,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from odeattn.search._signals import die_with_parent, interrupt_once, stop_children
 from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
 from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
-from odeattn.search.results import conclude, export_best, study_plots, summary_table
+from odeattn.search.oneshot import conclude_for, prepare_supernet, retrain_best  # issue 19
+from odeattn.search.results import export_best, study_plots, summary_table
 from odeattn.search.storage import (
     budget_used,
     check_storage_url,
@@ -241,10 +242,11 @@ def run_search(
         soft_wrap=True,
     )
     console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
+    prepare_supernet(study, s, console)  # issue 19: step 1 of strategy: supernet (else no-op)
     if done < study.budget.n_trials:
         _backend(study, space, url, console, progress)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
-    conclude(study, s, console)  # issue 12: raise on set-up/all-failed; measure the noise ceiling
+    conclude_for(study)(study, s, console)  # issue 12: raise on set-up/all-failed; noise ceiling
     console.print(summary_table(study, s))
     for p in export_best(study, s):
         console.print(
@@ -255,4 +257,7 @@ def run_search(
     for p in study_plots(study, s):
         console.print(f"plot: {p}", soft_wrap=True, highlight=False)
     console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
+    if study.strategy == "supernet":  # issue 19: step 3, the best trained from scratch
+        again = lambda r: run_search(r, space, console=console, progress=progress)  # noqa: E731
+        retrain_best(study, s, url, console, again)
     return s

@@ -26,6 +26,7 @@ from odeattn.study.config._base import (
     _KeyedError,
     closest,
 )
+from odeattn.study.config._supernet import Strategy, SupernetCfg, check_strategy  # issue 19
 
 __all__ = ["Objective", "StudyConfig"]
 
@@ -144,7 +145,7 @@ class ScreenCfg(_Base):
 
 
 class SamplerCfg(_Base):
-    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid"] = "tpe"
+    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid", "reinforce"] = "tpe"  # issue 19
     seed: int | None = 0
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
@@ -203,6 +204,8 @@ class StudyConfig(_Base):
     storage: str | None = None  # default under runs_dir/<name>/
     runs_dir: str = "runs"
     ray: RayCfg = RayCfg()
+    strategy: Strategy = "scratch"  # issue 19: one-shot search (study/config/_supernet.py)
+    supernet: SupernetCfg | None = None  # issue 19
     # set by load_study: absolute path of the file (for messages and relative paths)
     file: str = Field("", exclude=True)
 
@@ -248,6 +251,7 @@ class StudyConfig(_Base):
             )
         if self.sampler.name == "nsga3" and len(self.objectives) < 2:
             raise _KeyedError("sampler.name", "nsga3 needs two or more objectives; use tpe")
+        check_strategy(self)  # issue 19
         return self
 
     @property

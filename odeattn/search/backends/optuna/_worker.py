@@ -49,7 +49,7 @@ from odeattn.search.storage import (
     storage_of,
     trial_id_of,
 )
-from odeattn.search.trial import train_replicates
+from odeattn.search.trial import trial_function  # issue 19: scratch or supernet trial
 from odeattn.study import (
     STIFFNESS_METRICS,
     SetupError,
@@ -195,7 +195,7 @@ def _run_one(
     report = _report_fn(study, s, trial, progress, state)
     progress("start", {"trial": trial.number, "params": dict(trial.params)})
     try:
-        out = train_replicates(
+        out = trial_function(study)(  # issue 19: train_replicates, or score_trial (supernet)
             study,
             dict(trial.params),
             report,

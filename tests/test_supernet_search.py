@@ -113,6 +113,14 @@ def test_strategy_supernet_end_to_end_and_a_rerun_does_nothing(tmp_path: Path, c
     assert "supernet score vs stand-alone accuracy" in out and "Kendall τ" in out
     assert ck.stat().st_mtime_ns == stamp
     assert len(_load(runs).trials) == 6 and len(_load(runs, "tiny_sn" + SUFFIX).trials) == 3
+    scratch = tmp_path / "scratch.yaml"  # the same study trained from scratch: not mixed in
+    lines = path.read_text().splitlines()
+    scratch.write_text("\n".join(ln for ln in lines if not ln.startswith(("strategy", "supernet"))))
+    assert main([str(scratch), "--runs-dir", str(runs), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1 and ": strategy: study 'tiny_sn' was scored by a supernet" in err
+    )
 
 
 def test_a_study_the_supernet_cannot_share_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ study's data with the plan's training config (``supernet_plan``: the recipe stre
 loses at most the running epoch and the next run resumes from it; ``<fingerprint>.json`` marks it
 finished (and holds the training time), after which step 1 is skipped. The study records the
 score fingerprint (``odeattn_supernet``): a study scored by one supernet is never continued with
-another (exit 2, one line, naming the fix).
+another, nor a scratch study with a supernet or the reverse (exit 2, one line, naming the fix).
 """
 
 from __future__ import annotations
@@ -112,19 +112,28 @@ def train_supernet(study: StudyConfig, console: Any) -> dict[str, Any]:
     return doc
 
 
+def _refuse(study: StudyConfig, what: str) -> ConfigError:
+    return ConfigError(
+        study.file,
+        "strategy",
+        f"study {study.name!r} {what}; use another name (--study-name NEW) or another --storage",
+    )
+
+
 def prepare_supernet(study: StudyConfig, s: optuna.Study, console: Any) -> None:
-    """Before the backend: record which supernet scores this study (refusing another one) and
-    train it while the study's budget is not spent. A no-op for ``strategy: scratch``."""
+    """Before the backend: refuse to mix strategies or supernets in one study, record which
+    supernet scores it, and train that supernet while the study's budget is not spent."""
+    old = s.user_attrs.get(_KEY)
     if study.strategy != "supernet":
+        if old is not None:
+            raise _refuse(study, "was scored by a supernet (strategy: supernet)")
         return
     fp = supernet_plan(study).score_fingerprint
-    old = s.user_attrs.get(_KEY)
+    if old is None and s.get_trials(deepcopy=False):
+        raise _refuse(study, "holds trials trained from scratch (strategy: scratch)")
     if old is not None and old != fp:
-        raise ConfigError(
-            study.file,
-            "supernet",
-            f"study {study.name!r} was scored with another supernet or scoring settings "
-            f"({old}, now {fp}); use another name (--study-name NEW) or another --storage",
+        raise _refuse(
+            study, f"was scored with another supernet or scoring settings ({old}, now {fp})"
         )
     if old is None:
         s.set_user_attr(_KEY, fp)

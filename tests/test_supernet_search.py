@@ -18,7 +18,7 @@ from rich.console import Console
 from odeattn.models import create_model
 from odeattn.proxies import count_params
 from odeattn.search.__main__ import main
-from odeattn.search.oneshot import SUFFIX, picks, train_supernet
+from odeattn.search.oneshot import SUFFIX, picks, retrain_best, train_supernet
 from odeattn.search.storage import budget_used
 from odeattn.search.trial import score_trial
 from odeattn.study import data_for, load_study, resolve_space, sample
@@ -121,6 +121,43 @@ def test_strategy_supernet_end_to_end_and_a_rerun_does_nothing(tmp_path: Path, c
     assert (
         len(err.splitlines()) == 1 and ": strategy: study 'tiny_sn' was scored by a supernet" in err
     )
+
+
+def test_step_3_resumed_after_an_interrupt_enqueues_nothing_twice(tmp_path: Path) -> None:
+    study = load_study(_tiny(tmp_path), runs_dir=str(tmp_path / "runs"))
+    space, url = resolve_space(study), f"sqlite:///{tmp_path / 's.db'}"
+    s = optuna.create_study(study_name=study.name, storage=url, directions=study.directions)
+    for i in range(5):  # five scored architectures, all on the front: top 3 = trials 4, 3, 2
+        s.enqueue_trial(
+            {f"placement.s{j}.b{k}": int(2 * j + k < i) for j in range(3) for k in range(2)}
+        )
+        t = s.ask()
+        sample(t, space)
+        t.set_user_attr("val_accuracy", 0.9 + i / 100)
+        s.tell(t, [0.9 + i / 100, float(i)])
+    assert [t.number for t, _ in picks(study, s)] == [4, 3, 2]
+
+    def interrupted(cfg):  # the first pick starts, Ctrl-C: re-queued as the worker does
+        rs = optuna.load_study(study_name=cfg.name, storage=url)
+        t = rs.ask()
+        sample(t, space)
+        t.set_user_attr("odeattn_stale", True)
+        rs.enqueue_trial(dict(t.params), user_attrs={"odeattn_retry_of": t.number})
+        rs.tell(t, state=TrialState.FAIL)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        retrain_best(study, s, url, Console(quiet=True), interrupted)
+    budgets = []
+
+    def resumed(cfg):
+        budgets.append(cfg.budget.n_trials)
+        return optuna.load_study(study_name=cfg.name, storage=url)
+
+    retrain_best(study, s, url, Console(quiet=True), resumed)
+    rs = optuna.load_study(study_name=study.name + SUFFIX, storage=url)
+    assert budgets == [3] and len(rs.trials) == 4  # three picks and the one re-queue
+    assert [t.state for t in rs.trials] == [TrialState.FAIL] + [TrialState.WAITING] * 3
 
 
 def test_a_study_the_supernet_cannot_share_exits_2_with_one_line(tmp_path: Path) -> None:

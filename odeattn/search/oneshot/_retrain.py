@@ -82,10 +82,27 @@ def retrain_config(study: StudyConfig, url: str, n: int) -> StudyConfig:
     return StudyConfig.model_validate({**doc, "file": study.file})
 
 
-def _enqueue(study: StudyConfig, url: str, chosen: list) -> int:
-    """Enqueue the chosen configurations the retrain study lacks; returns its budget."""
+def _configurations(s: optuna.Study, rs: optuna.Study) -> set[str]:
+    """The configurations the retrain study holds, in any state. A WAITING trial shows no params
+    until it runs: it is known by the supernet trial it was enqueued for, or by the trial whose
+    re-queue it is (``odeattn_retry_of``: an interrupted or dead trial)."""
+    trials = {t.number: t for t in rs.get_trials(deepcopy=False)}
+    out = set()
+    for t in trials.values():
+        if t.state != TrialState.WAITING:
+            out.add(_key(t.params))
+        elif "supernet_trial" in t.user_attrs:
+            out.add(_key(s.trials[int(t.user_attrs["supernet_trial"])].params))
+        elif "odeattn_retry_of" in t.user_attrs:
+            out.add(_key(trials[int(t.user_attrs["odeattn_retry_of"])].params))
+    return out
+
+
+def _enqueue(study: StudyConfig, s: optuna.Study, url: str, chosen: list) -> int:
+    """Enqueue the chosen configurations the retrain study lacks; returns its budget (the number
+    of distinct configurations it then holds)."""
     rs = create_or_load(make_storage(url), study.name + SUFFIX, study.directions)
-    present = {_key(t.params) for t in rs.get_trials(deepcopy=False)}
+    present = _configurations(s, rs)
     for t, v in chosen:
         if _key(t.params) not in present:
             attrs = {"supernet_trial": t.number, "supernet_score": v[0]}
@@ -96,9 +113,8 @@ def _enqueue(study: StudyConfig, url: str, chosen: list) -> int:
 
 def comparison(study: StudyConfig, s: optuna.Study, rs: optuna.Study) -> dict[str, Any]:
     """Supernet score vs stand-alone accuracy per retrained configuration, and Kendall τ."""
-    by_params = {
-        _key(t.params): t for t in rs.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
+    done = rs.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    by_params = {_key(t.params): t for t in done if "duplicate_of" not in t.user_attrs}
     rows = []
     for t, _ in picks(study, s):
         r = by_params.get(_key(t.params))
@@ -156,7 +172,7 @@ def retrain_best(
     if not chosen:
         console.print("step 3: nothing to retrain (supernet.top_k: 0 or no finished trial)")
         return None
-    cfg = retrain_config(study, url, _enqueue(study, url, chosen))
+    cfg = retrain_config(study, url, _enqueue(study, s, url, chosen))
     console.print(f"step 3: {len(chosen)} architecture(s) trained from scratch in {cfg.name!r}")
     rs = run(cfg)
     result = comparison(study, s, rs)

@@ -43,7 +43,8 @@ def _epoch_line(console: Any, plan: SupernetPlan) -> Any:
     def report(epoch: int, m: dict[str, float]) -> bool:
         console.print(
             f"supernet epoch {epoch}/{plan.train.epochs}: train loss {m['train_loss']:.4f}, "
-            f"val acc of the largest path {m.get('val_accuracy', float('nan')):.4f} "
+            f"val acc of the largest path {m.get('val_accuracy', float('nan')):.4f} (BatchNorm "
+            f"statistics of all paths; scores recalibrate them) "
             f"({m['epoch_time_s']:.1f} s)",
             highlight=False,
         )

@@ -31,6 +31,11 @@ backend, on top of ``_ray.py``) runs the study's remaining budget with ``OptunaS
 ``storage_url`` until ``budget_used`` reaches ``study_cfg.budget.n_trials`` and returns a summary
 dict. ``study_cfg.ray`` holds its settings (:class:`odeattn.study.config._study.RayCfg`).
 
+``trial_function(study_cfg)`` (``trial/``) is what both backends call per trial: the replicate
+loop over ``run_trial`` (``strategy: scratch``) or ``score_trial`` (``strategy: supernet``: the
+architecture scored with the study's trained supernet, no training; ``oneshot/`` trains that
+supernet before the backend and retrains the best from scratch after it).
+
 After either backend, ``_noise.conclude`` fails loudly (set-up failure: exit 2; every trial
 failed: exit 1) and measures the study's noise ceiling; the summary, ``best/`` and the plots use
 every finished trial (``_front``), pruned-at-the-final-epoch ones included.

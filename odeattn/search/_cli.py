@@ -15,6 +15,7 @@ from rich.table import Table
 from odeattn.search._dryrun import dry_run
 from odeattn.search._run import run_search
 from odeattn.search.backends.ray import check_ray
+from odeattn.search.oneshot import check_supernet, dry_run_supernet
 from odeattn.search.storage import StorageFault, budget_used
 from odeattn.study import (
     STIFFNESS_METRICS,
@@ -87,6 +88,9 @@ def _dry(args: argparse.Namespace, study: StudyConfig, space: Any, console: Any)
         )
         return 2
     _print_dry(console, study, rows)
+    if study.strategy == "supernet":  # issue 19: the supernet runs each configuration
+        for line in dry_run_supernet(study, [r["params"] for r in rows]):
+            console.print(line, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
     try:
         space = resolve_space(study)
         check_ray(study)
+        check_supernet(study, space)  # issue 19: a space one supernet can share
         _warn_degenerate(study, space, console)
         if args.dry_run:
             return _dry(args, study, space, console)

@@ -27,9 +27,9 @@ from odeattn.search._progress import progress_cb
 from odeattn.search._retrains import retrain_runner
 from odeattn.search.backends.optuna import open_study, worker_loop, worker_main
 from odeattn.search.backends.ray import check_ray, resolve_storage_url, run_ray
+from odeattn.search.oneshot import conclude_for, prepare_supernet, retrain_best  # issue 19
 from odeattn.search.processes import choose_threads, die_with_parent, interrupt_once, stop_children
 from odeattn.search.results import (
-    conclude,
     export_best,
     study_plots,
     summary_table,
@@ -253,10 +253,12 @@ def run_search(
         soft_wrap=True,
     )
     console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
+    prepare_supernet(study, s, console)  # issue 19: step 1 of strategy: supernet (else no-op)
     if done < study.budget.n_trials and not deadline.passed():
         _backend(study, space, url, console, progress, deadline)
     s = optuna.load_study(study_name=study.name, storage=_storage(url))
-    conclude(study, s, console, retrain_runner(study), deadline)  # + the noise ceiling, before T
+    # raise on set-up/all-failed; the noise ceiling before T (strategy: scratch)
+    conclude_for(study)(study, s, console, retrain_runner(study), deadline)
     table = summary_table(study, s)
     console.print(table)
     for p in write_summary(study, s, table):
@@ -270,4 +272,7 @@ def run_search(
     for p in study_plots(study, s):
         console.print(f"plot: {p}", soft_wrap=True, highlight=False)
     console.print(f"dashboard: {dashboard_command(shown, study)}", soft_wrap=True, highlight=False)
+    if study.strategy == "supernet":  # issue 19: step 3, the best trained from scratch
+        again = lambda r: run_search(r, space, console=console, progress=progress)  # noqa: E731
+        retrain_best(study, s, url, console, again)
     return s

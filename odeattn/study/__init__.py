@@ -5,7 +5,9 @@ arguments, the training recipe, the objectives, the budget, the sampler and the 
 (``config/``: pydantic schemas, read with ``yaml.safe_load``, every problem one
 :class:`ConfigError` line). ``resolve_space`` checks it against the registries and returns the
 :class:`Space`; ``sample``/``decode`` turn an Optuna trial into model and training arguments
-(``_space``); ``_build`` turns those into a model's kwargs, the data and a training config.
+(``_space``); ``_build`` turns those into a model's kwargs, the data and a training config; ``encode`` inverts
+``decode`` for architecture parameters and ``draw`` samples a space from a generator (``_encode``);
+``samplers/`` holds odeattn's own samplers (EAN's REINFORCE controller).
 
 The face is lazy (PEP 562): ``odeattn.study.config`` — the schema — imports neither torch nor
 the registries, so ``python -m odeattn.search --help`` and a schema error answer at once.
@@ -52,6 +54,13 @@ _LAZY = {
     "sample": "odeattn.study._space",
     "sampler_class": "odeattn.study._resolve",
     "train_config": "odeattn.study._build",
+    "STRATEGIES": "odeattn.study.config",
+    "SupernetCfg": "odeattn.study.config",
+    "supernet_settings": "odeattn.study.config",
+    "draw": "odeattn.study._encode",
+    "encode": "odeattn.study._encode",
+    "density_mask": "odeattn.study._space",
+    "target_of": "odeattn.study._space",
 }
 
 __all__ = sorted(_LAZY)

@@ -23,6 +23,7 @@ from odeattn.study._build import config_fields, data_for, train_config
 from odeattn.study._params import check_adaptor, check_methods, check_params, model_keywords
 from odeattn.study._space import Space, grid_space, target_of
 from odeattn.study.config import ConfigError, StudyConfig, closest, load_search_space
+from odeattn.study.samplers import ReinforceSampler
 from odeattn.train import RECIPES
 
 __all__ = ["check_data", "resolve_space", "sampler_class"]
@@ -34,13 +35,15 @@ _SAMPLERS = {
     "gp": "GPSampler",
     "random": "RandomSampler",
     "grid": "GridSampler",
+    "reinforce": ReinforceSampler,  # EAN's controller (study/samplers)
 }
 _EPOCH_METRICS = ("val_accuracy", "val_loss", "train_loss")
 
 
 def sampler_class(name: str) -> Any:
-
-    return getattr(optuna.samplers, _SAMPLERS[name])
+    """The sampler class of ``sampler.name``: Optuna's (by name), or odeattn's own."""
+    cls = _SAMPLERS[name]
+    return getattr(optuna.samplers, cls) if isinstance(cls, str) else cls
 
 
 def _check_model(study: StudyConfig) -> dict[str, Any]:
@@ -202,6 +205,11 @@ def _check_run(study: StudyConfig, space: Space) -> None:
             raise ConfigError(
                 f, f"sampler.kwargs.{k}", f"not an argument of {cls.__name__}; {closest(k, valid)}"
             )
+    if cls is ReinforceSampler:  # its values too (odeattn's own sampler checks them)
+        try:
+            cls(**study.sampler.kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f, "sampler.kwargs", str(e).splitlines()[0]) from None
 
 
 def resolve_space(study: StudyConfig) -> Space:

@@ -28,7 +28,7 @@ from odeattn.study.config import (
     SearchSpaceConfig,
 )
 
-__all__ = ["Decoded", "Space", "decode", "grid_space", "sample"]
+__all__ = ["Decoded", "Space", "decode", "density_mask", "grid_space", "sample"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,13 @@ def _active(p: Any, values: dict[str, Any]) -> bool:
     return True
 
 
+def density_mask(n: int, d: float) -> list[int]:
+    """Density placement of one stage of ``n`` blocks: round(d·n) blocks, evenly spaced."""
+    k = min(n, round(d * n))
+    on = {math.floor((j + 0.5) * n / k) for j in range(k)} if k else set()
+    return [int(b in on) for b in range(n)]
+
+
 def _placement(
     name: str, p: PlacementParam, blocks: tuple[int, ...], src: _Source
 ) -> tuple[tuple[bool, ...], ...]:
@@ -130,9 +137,7 @@ def _placement(
         masks = []
         for s, n in enumerate(blocks):
             d = src.float(f"{name}.s{s}", p.density[0], p.density[1], None, False)
-            k = min(n, round(d * n))
-            on = {math.floor((j + 0.5) * n / k) for j in range(k)} if k else set()
-            masks.append([int(b in on) for b in range(n)])
+            masks.append(density_mask(n, d))
     else:
         total = sum(blocks)
         assert p.k is not None

@@ -10,19 +10,33 @@ architecture is a plain dict of those ``create_model`` kwargs; ``supernet(x, arc
 :func:`recalibrate` re-estimates BatchNorm statistics for one path; :func:`score` gives its
 validation accuracy and loss without training it.
 
+From a study file: :func:`from_study` maps the study's search space onto :class:`Choices`
+(refusing what one set of weights cannot serve) and returns a supernet that speaks the study's
+flat Optuna params (``sample`` gives them; ``arch_of`` / ``params_of`` convert);
+:func:`supernet_plan` gives its training config, fingerprint and checkpoint under
+``runs/<study>/supernet/``.
+
 May import ``train`` and everything below it; ``search`` imports this package, never the reverse.
 """
 
 from odeattn.supernet._choices import SHARINGS, UNSHAREABLE, Choices
+from odeattn.supernet._plan import SupernetPlan, supernet_plan
 from odeattn.supernet._recal import calibration_batches, recalibrate, score
+from odeattn.supernet._study import DIMENSIONS, StudyMap, from_study, study_choices
 from odeattn.supernet._supernet import Supernet
 
 __all__ = [
+    "DIMENSIONS",
     "SHARINGS",
     "UNSHAREABLE",
     "Choices",
+    "StudyMap",
     "Supernet",
+    "SupernetPlan",
     "calibration_batches",
+    "from_study",
     "recalibrate",
     "score",
+    "study_choices",
+    "supernet_plan",
 ]

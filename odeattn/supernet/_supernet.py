@@ -98,6 +98,7 @@ class Supernet(nn.Module):
         if sandwich is not None and sandwich < 0:
             raise must("sandwich", "be None (SPOS) or an int ≥ 0 (random paths)", sandwich)
         self.space = ArchSpace.build(name, dict(fixed or {}), choices)
+        self.study_map: Any = None  # set by from_study: the study's params <-> architectures
         self._build_weights()
         self.sandwich = sandwich
         self._gen = torch.Generator().manual_seed(int(seed))
@@ -132,8 +133,28 @@ class Supernet(nn.Module):
 
     # -- architectures ---------------------------------------------------------------------
     def sample(self, generator: torch.Generator) -> dict[str, Any]:
-        """One architecture, each dimension drawn independently and uniformly."""
+        """One architecture, each dimension drawn independently and uniformly; for a supernet
+        made by ``from_study``, the flat params a trial of the study stores (its space drawn
+        uniformly, parameter by parameter)."""
+        if self.study_map is not None:
+            return self.study_map.draw(generator)
         return sample(self.space, generator)
+
+    def _path(self, arch: Mapping[str, Any]) -> Path:
+        if self.study_map is not None and self.study_map.is_params(arch):
+            arch = self.study_map.to_arch(arch)
+        return self.space.resolve(arch)
+
+    def arch_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical architecture of ``arch`` (an architecture or, for a supernet made by
+        ``from_study``, a study's flat params)."""
+        return self.space.to_arch(self._path(arch))
+
+    def params_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """The study's flat params of ``arch`` (a supernet made by ``from_study`` only)."""
+        if self.study_map is None:
+            raise ValueError("params_of needs a supernet made by from_study (no study space)")
+        return self.study_map.to_params(self.arch_of(arch))
 
     def largest(self) -> dict[str, Any]:
         """Deepest, every attention bit on, the adaptor with most parameters, most stages."""
@@ -150,25 +171,23 @@ class Supernet(nn.Module):
 
     @eval_arch.setter
     def eval_arch(self, arch: Mapping[str, Any]) -> None:
-        self._eval_path = self.space.resolve(arch)
+        self._eval_path = self._path(arch)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, x: Tensor, arch: Mapping[str, Any] | None = None) -> Tensor:
         """(B, C, H, W) -> (B, num_classes) logits of ``arch`` (see the class docstring for None)."""
         if arch is not None:
-            return self._run(x, self.space.resolve(arch))
+            return self._run(x, self._path(arch))
         if not self.training:
             return self._run(x, self._eval_path)
         if self.sandwich is None:
             self.last_archs = [self.sample(self._gen)]
-            return self._run(x, self.space.resolve(self.last_archs[0]))
+            return self._run(x, self._path(self.last_archs[0]))
         drawn = [self.sample(self._gen) for _ in range(self.sandwich)]
         self.last_archs = [self.largest(), self.smallest(), *drawn]
-        big = self._run(x, self.space.resolve(self.last_archs[0]))
+        big = self._run(x, self._path(self.last_archs[0]))
         teacher = _wide(big.detach()).softmax(1)  # (B, K)
-        aux = sum(
-            _soft_ce(self._run(x, self.space.resolve(a)), teacher) for a in self.last_archs[1:]
-        )
+        aux = sum(_soft_ce(self._run(x, self._path(a)), teacher) for a in self.last_archs[1:])
         return _AddLoss.apply(big, aux)
 
     def _run(self, x: Tensor, path: Path) -> Tensor:
@@ -211,7 +230,7 @@ class Supernet(nn.Module):
     def extract(self, arch: Mapping[str, Any]) -> nn.Module:
         """``create_model(name, **fixed, **arch)`` carrying this supernet's weights (same dtype,
         device and train/eval mode); its forward equals ``self(x, arch)``."""
-        path = self.space.resolve(arch)
+        path = self._path(arch)
         model = create_model(self.space.name, **self.space.fixed, **self.space.to_arch(path))
         ref = next(self.parameters())
         model.to(device=ref.device, dtype=ref.dtype)

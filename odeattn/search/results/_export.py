@@ -74,6 +74,8 @@ def epochs_saved(study: StudyConfig, s: optuna.Study) -> tuple[int, int]:
     for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         if "duplicate_of" in t.user_attrs or t.user_attrs.get("epochs_run") is None:
             continue
+        if t.user_attrs.get("strategy") == "supernet":  # issue 19: scored, nothing trained
+            continue
         k = len(t.user_attrs.get("seeds") or [0])
         run += (
             int(t.user_attrs["epochs_run"]) * k

@@ -25,11 +25,18 @@ from odeattn.study.config._space import (
     SearchSpaceConfig,
 )
 from odeattn.study.config._study import Objective, StudyConfig
+from odeattn.study.config._supernet import (
+    STRATEGIES,
+    SupernetCfg,
+    check_strategy,
+    supernet_settings,
+)
 
 __all__ = [
     "METRICS",
     "PROXY_NAMES",
     "STIFFNESS_METRICS",
+    "STRATEGIES",
     "CategoricalParam",
     "ConfigError",
     "FloatParam",
@@ -41,7 +48,10 @@ __all__ = [
     "SearchSpaceConfig",
     "SetupError",
     "StudyConfig",
+    "SupernetCfg",
+    "check_strategy",
     "closest",
     "load_search_space",
     "load_study",
+    "supernet_settings",
 ]

@@ -27,6 +27,8 @@ from odeattn.study.config._base import (
     closest,
 )
 from odeattn.study.config._constraints import ConstraintCfg
+from odeattn.study.config._ray import RayCfg
+from odeattn.study.config._supernet import Strategy, SupernetCfg, check_strategy  # issue 19
 
 __all__ = ["Objective", "StudyConfig"]
 
@@ -145,7 +147,7 @@ class ScreenCfg(_Base):
 
 
 class SamplerCfg(_Base):
-    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid"] = "tpe"
+    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid", "reinforce"] = "tpe"  # issue 19
     seed: int | None = 0
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
@@ -181,24 +183,6 @@ class BudgetCfg(_Base):
     timeout: float | None = Field(None, gt=0)  # seconds, per invocation: stop at T
 
 
-class AshaCfg(_Base):
-    metric: str | None = None  # default: the first objective
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(2.0, gt=1)
-    max_t: int | None = Field(None, ge=1)  # default: the training epochs
-
-
-class RayCfg(_Base):
-    address: str | None = None  # None: a local Ray bound to 127.0.0.1
-    cpus_per_trial: float = Field(1.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)
-    max_concurrent_trials: int | None = Field(None, ge=1)
-    scheduler: Literal["fifo", "asha"] = "fifo"
-    asha: AshaCfg = AshaCfg()
-    max_failures: int = Field(0, ge=-1)
-    storage_path: str | None = None  # default runs/<study>/ray
-
-
 class StudyConfig(_Base):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -220,6 +204,8 @@ class StudyConfig(_Base):
     storage: str | None = None  # default under runs_dir/<name>/
     runs_dir: str = "runs"
     ray: RayCfg = RayCfg()
+    strategy: Strategy = "scratch"  # issue 19: one-shot search (study/config/_supernet.py)
+    supernet: SupernetCfg | None = None  # issue 19
     # set by load_study: absolute path of the file (for messages and relative paths)
     file: str = Field("", exclude=True)
 
@@ -265,6 +251,7 @@ class StudyConfig(_Base):
             )
         if self.sampler.name == "nsga3" and len(self.objectives) < 2:
             raise _KeyedError("sampler.name", "nsga3 needs two or more objectives; use tpe")
+        check_strategy(self)  # issue 19
         return self
 
     @property

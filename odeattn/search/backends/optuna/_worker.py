@@ -53,7 +53,7 @@ from odeattn.search.storage import (
     storage_of,
     trial_id_of,
 )
-from odeattn.search.trial import Deadline, DeadlinePassed, train_replicates
+from odeattn.search.trial import Deadline, DeadlinePassed, trial_function
 from odeattn.study import (
     SetupError,
     Space,
@@ -168,7 +168,7 @@ def _run_one(
     report = report_fn(study, s, trial, progress, state)
     progress("start", {"trial": trial.number, "params": dict(trial.params)})
     try:
-        out = train_replicates(
+        out = trial_function(study)(  # issue 19: train_replicates, or score_trial (supernet)
             study,
             dict(trial.params),
             report,

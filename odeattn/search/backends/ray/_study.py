@@ -22,7 +22,7 @@ from odeattn.proxies import Screen
 from odeattn.search.backends.optuna import make_sampler
 from odeattn.search.backends.ray import _tune as _ray
 from odeattn.search.storage import mark_process
-from odeattn.search.trial import Deadline, train_replicates
+from odeattn.search.trial import Deadline, trial_function
 from odeattn.study import ConfigError, plan_for, sample
 
 __all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]
@@ -72,7 +72,7 @@ class StudyTrial:
     ) -> dict[str, float]:
 
         mark_process(trial)
-        return train_replicates(  # replicates as on the optuna backend (issue 18)
+        return trial_function(study_cfg)(  # as on the optuna backend (issues 18, 19)
             study_cfg,
             params,
             report,

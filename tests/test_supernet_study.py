@@ -1,0 +1,140 @@
+"""A supernet built from a study (``from_study``): the study's params both ways, refusals.
+
+Every shipped study is either shareable — then ``Supernet.sample`` gives exactly the flat params
+an Optuna trial of that study stores, the params decode to the supernet's architecture, and
+params -> arch -> params -> arch is stable (identity for bits and categoricals) — or refused with
+a ConfigError naming the parameter or the model and the fix ``strategy: scratch``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from odeattn.models import format_placement, parse_placement
+from odeattn.study import (
+    ConfigError,
+    decode,
+    density_mask,
+    draw,
+    encode,
+    load_study,
+    resolve_space,
+    sample,
+)
+from odeattn.supernet import from_study, supernet_plan
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = {p.stem: p for p in sorted((ROOT / "studies").glob("*.yaml"))}
+#: shipped study -> True (the supernet shares its space) or the key its ConfigError names
+SHAREABLE = {
+    "cifar100_lth4sa": "params.lr",
+    "cifar10_lth4sa_supernet": True,
+    "cifar10_stepnet": "params.inputs",
+    "evidence_paper": True,
+    "evidence_spread": "params.widths",
+    "lm_resnet_digits": "model.name",
+    "lth4sa": "params.lr",
+    "lth4sa_ray": True,
+    "lth4sa_supernet": True,
+    "rk_stages": True,
+    "rkcnn_digits": "model.name",
+    "stepnet_adaptors": "params.inputs",
+    "tns_proxy": True,
+}
+EXACT = {"lth4sa_ray", "lth4sa_supernet", "rk_stages", "cifar10_lth4sa_supernet"}  # no floats
+BIG = {"cifar10_lth4sa_supernet", "evidence_paper"}  # ResNet-164: a few draws, no forward
+
+
+def test_the_table_lists_every_shipped_study() -> None:
+    assert set(SHAREABLE) == set(STUDIES)
+
+
+def _stored_params(study, space, params: dict) -> dict:
+    """The params an Optuna trial of ``study`` stores when its sampler proposes ``params``."""
+    s = optuna.create_study(directions=study.directions)
+    s.enqueue_trial(params)
+    return sample(s.ask(), space)
+
+
+@pytest.mark.parametrize("name", sorted(SHAREABLE))
+def test_from_study_speaks_the_studys_params_both_ways(name: str) -> None:
+    study = load_study(STUDIES[name])
+    if SHAREABLE[name] is not True:
+        with pytest.raises(ConfigError) as e:
+            from_study(study)
+        assert e.value.key == SHAREABLE[name]
+        assert "strategy: scratch" in str(e.value) and "\n" not in str(e.value)
+        return
+    space, net = resolve_space(study), from_study(study).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 8, 8, generator=g)  # digits (the BIG ones run no forward)
+    for _ in range(3 if name in BIG else 12):
+        p = net.sample(g)
+        assert _stored_params(study, space, p) == p  # the same flat dict a trial stores
+        arch = net.arch_of(p)
+        model = decode(space, p).model
+        for key, value in arch.items():  # the params decode to the supernet's architecture
+            if key not in model:  # a `when` switched it off: no attention, any mask
+                assert key == "placement" and arch["adaptor"] == "none"
+            elif key == "placement":
+                value = parse_placement(value, arch.get("blocks", space.blocks))
+                assert [list(m) for m in value] == [list(m) for m in model[key]]
+            elif key == "method" and isinstance(model[key], str):
+                assert value == [model[key]] * len(space.blocks)
+            else:
+                assert value == model[key]
+        back = net.params_of(arch)
+        assert net.arch_of(back) == arch and net.params_of(net.arch_of(back)) == back
+        if name in EXACT:
+            assert back == p
+        if name not in BIG:
+            torch.testing.assert_close(net(x, p), net(x, arch), rtol=0, atol=0)
+
+
+def test_a_supernet_from_a_study_trains_on_its_params_and_starts_from_the_same_weights() -> None:
+    study = load_study(STUDIES["lth4sa_supernet"])
+    a, b = from_study(study), from_study(study)
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, w), k
+    a.train()
+    a(torch.randn(4, 1, 8, 8))
+    g = torch.Generator().manual_seed(supernet_plan(study).settings.seed)
+    assert a.last_archs == [draw(resolve_space(study), g)]  # SPOS: one study draw per batch
+
+
+def test_density_and_k_of_l_placements_are_encoded_per_mode() -> None:
+    space = resolve_space(load_study(STUDIES["evidence_paper"]))  # density [0.3, 1], 18 blocks
+    mask = [density_mask(18, d) for d in (0.3, 0.5, 1.0)]
+    flat = encode(space, {"adaptor": "se", "placement": format_placement(mask)})
+    assert flat["adaptor"] == "se" and 0.3 <= flat["placement.s0"] <= 1.0
+    assert [list(m) for m in decode(space, flat).model["placement"]] == mask
+    assert encode(space, {"adaptor": "none", "placement": None}) == {"adaptor": "none"}  # when
+    with pytest.raises(ValueError, match="not in the space"):  # not evenly spaced
+        encode(space, {"adaptor": "se", "placement": "1" * 17 + "0|" + "1" * 18 + "|" + "1" * 18})
+    with pytest.raises(ValueError, match="not in the space"):  # density 0 < 0.3
+        encode(space, {"adaptor": "se", "placement": "0" * 18 + "|" + "1" * 18 + "|" + "1" * 18})
+    k_space = resolve_space(load_study(STUDIES["tns_proxy"]))  # k of 9 in [1, 3]
+    flat = encode(k_space, {"placement": "010|000|001"})
+    assert flat["placement.k"] == 2 and flat["placement.r1"] == 1.0 and flat["placement.r0"] == 0
+    assert decode(k_space, flat).model["placement"] == [
+        (False, True, False), (False, False, False), (False, False, True)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"placement\.k"):
+        encode(k_space, {"placement": "111|100|000"})
+
+
+def test_study_draws_are_uniform_per_parameter() -> None:
+    space = resolve_space(load_study(STUDIES["rk_stages"]))  # blocks 1..3, 5 tableaux per stage
+    g = torch.Generator().manual_seed(1)
+    draws = [draw(space, g) for _ in range(1500)]
+    for s in range(3):
+        for k in (1, 2, 3):  # 500 expected each; sd ≈ 18
+            assert abs(sum(d[f"blocks.s{s}"] == k for d in draws) - 500) < 80
+        assert abs(sum(d[f"method.s{s}"] == "rk4" for d in draws) - 300) < 70

@@ -37,6 +37,7 @@ SHAREABLE = {
     "cifar10_lth4sa_supernet": True,
     "cifar10_stepnet": "params.inputs",
     "evidence_paper": True,
+    "evidence_deep": "params.widths",
     "evidence_spread": "params.widths",
     "lm_resnet_digits": "model.name",
     "lth4sa": "params.lr",

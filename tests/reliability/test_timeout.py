@@ -6,6 +6,7 @@ finished trials; a re-run trains the re-queued configurations and ends at the ex
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ BACKENDS = {
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_timeout_stops_at_t_on_every_backend(tmp_path: Path, backend: str) -> None:
     extra, store, timeout, slack = BACKENDS[backend]
-    if backend == "ray":
-        pytest.importorskip("ray")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:  # not imported in this
+        pytest.skip("ray is not installed")  # process: Ray reads its environment when imported
     f = study_file(tmp_path, n_trials=4, epochs=30, **extra)
     url = str(tmp_path / "runs/lth4sa" / store)
     url = f"sqlite:///{url}" if store.endswith(".db") else url

@@ -36,12 +36,11 @@ from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
 from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
+from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._prune import decide
 from odeattn.search.backends.optuna._sampler import make_sampler
 from odeattn.search.processes import choose_threads
 from odeattn.search.storage import (
-    budget_used,
-    counts,
     create_or_load,
     created_by_this_launch,
     heartbeat,
@@ -87,21 +86,16 @@ def open_study(study: StudyConfig, storage_url: str, space: Space, worker: int =
 
 
 def _screen_scores(s: optuna.Study) -> list[float]:
-    out = []
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        score = t.user_attrs.get("screen_score")
-        if score is not None:
-            out.append(float(score))
-    return out
+    return ledger(s).screen_scores()  # COMPLETE and PRUNED trials' screen_score, incrementally
 
 
 def _surplus(s: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     """Whether ``trial`` (just asked) lies beyond the budget: more than ``n_trials`` counted trials
     have a number ≤ its number (numbers are assigned atomically by the storage, so of workers that
     passed the budget check together exactly the later-numbered ones are surplus)."""
-    return (
-        sum(t.number <= trial.number and counts(t) for t in s.get_trials(deepcopy=False)) > n_trials
-    )
+    led = ledger(s)
+    led.refresh()
+    return led.counted_up_to(trial.number) > n_trials
 
 
 def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
@@ -256,7 +250,7 @@ def worker_loop(
     s = open_study(study, storage_url, space, worker)
     deadline = time.monotonic() + study.budget.timeout if study.budget.timeout else math.inf
     ran = 0
-    while budget_used(s) < study.budget.n_trials and time.monotonic() < deadline:
+    while ledger(s).budget_used() < study.budget.n_trials and time.monotonic() < deadline:
         if not _one_trial(study, space, s, progress or (lambda *_: None)):
             break
         ran += 1

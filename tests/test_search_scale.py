@@ -285,3 +285,57 @@ def test_a_thousand_trial_cell_on_sqlite_spends_the_exact_budget(tmp_path: Path)
     assert back["numbers_contiguous"] and back["states"]["FAIL"] == back["surplus"]
     assert cell["timed_trials"] == 1000  # every counted trial timed once: none lost or doubled
     assert not cell["results_s"]["timed_out"] and cell["results_s"]["exit_code"] == 0
+
+
+# ----------------------------------------------------------------------------- the sampler's window
+def _finished(s: optuna.Study, rng: np.random.Generator, n: int) -> None:
+    for _ in range(n):
+        params = {"x": int(rng.integers(0, 6)), "y": str(rng.choice(["a", "b"]))}
+        values = [float(rng.random()), float(rng.integers(0, 9))]
+        s.add_trial(create_trial(values=values, params=params, distributions=DIST))
+
+
+def _copies(s: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
+    for t in trials:
+        s.add_trial(create_trial(values=t.values, params=t.params, distributions=DIST))
+    s.ask(DIST)  # and one running trial
+    return s
+
+
+def test_a_windowed_tpe_proposes_what_tpe_on_the_recent_trials_alone_proposes() -> None:
+    from odeattn.search.backends.optuna._sampler import RecentTrials
+
+    base = optuna.create_study(directions=[MAX, MIN])
+    _finished(base, np.random.default_rng(7), 50)
+    for seed in range(3):
+        full = _copies(optuna.create_study(directions=[MAX, MIN]), base.trials)
+        recent = _copies(optuna.create_study(directions=[MAX, MIN]), base.trials[20:])
+        full.sampler = RecentTrials(optuna.samplers.TPESampler(seed=seed), 30)
+        recent.sampler = optuna.samplers.TPESampler(seed=seed)
+        view = full.sampler._view(full)._get_trials(deepcopy=False)
+        assert [t.number for t in view] == list(range(20, 51))  # 30 finished, 1 running
+        assert full.ask(DIST).params == recent.ask(DIST).params
+
+
+@pytest.mark.parametrize(
+    "sampler, ok",
+    [
+        ({"name": "tpe", "history": 500}, True),
+        ({"name": "gp", "history": 50}, True),
+        ({"name": "nsga2", "history": 500}, False),
+        ({"name": "random", "history": 500}, False),
+        ({"name": "tpe", "history": 10}, False),  # not above n_startup_trials
+        ({"name": "tpe", "history": 50, "kwargs": {"n_startup_trials": 60}}, False),
+    ],
+)
+def test_sampler_history_is_validated(tmp_path: Path, sampler: dict, ok: bool) -> None:
+    from odeattn.search.backends.optuna._sampler import RecentTrials, make_sampler
+    from odeattn.study import ConfigError, resolve_space
+
+    if not ok:
+        with pytest.raises(ConfigError, match=r"sampler\.history: .*must"):
+            _study(tmp_path, 3, sampler=sampler)
+        return
+    study = _study(tmp_path, 3, sampler=sampler)
+    made = make_sampler(study, resolve_space(study), 0)
+    assert isinstance(made, RecentTrials) and made.history == sampler["history"]

@@ -43,7 +43,14 @@ SPACE = {
 
 
 def write_study(
-    root: Path, base: Path, *, n_trials: int, sampler: str, replicates: int, name: str = "scale"
+    root: Path,
+    base: Path,
+    *,
+    n_trials: int,
+    sampler: str,
+    replicates: int,
+    history: int | None = None,
+    name: str = "scale",
 ) -> Path:
     """The fixture study (from ``base``, studies/lth4sa.yaml) under ``root``; its path."""
     d = yaml.safe_load(base.read_text())
@@ -55,7 +62,7 @@ def write_study(
         noise={"trials": 0},
         measure={"samples": 64, "batch": 32},
         budget={"n_trials": n_trials},
-        sampler={"name": sampler, "seed": 0},
+        sampler={"name": sampler, "seed": 0} | ({"history": history} if history else {}),
         pruning={"rule": "dominated", "k": 3, "warmup_epochs": 1, "min_trials": 4},
         runs_dir=str(root / "runs"),
     )

@@ -20,6 +20,7 @@ def plot(files: list[Path], png: Path) -> None:
         x = [(lo + hi) / 2 for lo, hi in d["buckets"]]
         label = f"{c['storage']}, {c['sampler']}, {c['workers']} w, n={c['trials']}"
         label += ", replicates 2" if c.get("replicates", 1) > 1 else ""
+        label += f", history {c['history']}" if c.get("history") else ""
         style = dict(marker="o", ms=3, color=f"C{i % 10}", label=label)
         a1.plot(x, d["odeattn_ms_per_trial"], **style)
         a2.plot(x, d["sampler_ms_per_trial"], **style)

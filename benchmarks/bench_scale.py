@@ -10,7 +10,7 @@ trials, the front, the summary table and files, ``best/``, the plots; in a child
 time limit) and the real optuna-dashboard is started on 127.0.0.1 and read over HTTP.
 
     python benchmarks/bench_scale.py --trials N --workers W --storage sqlite|journal|postgresql \
-        [--sampler tpe|nsga2|random] [--replicates 1|2] [--artifacts] --out FILE.json
+        [--sampler tpe|nsga2|random] [--history H] [--replicates 1|2] [--artifacts] --out FILE.json
     python benchmarks/bench_scale.py --plot A.json B.json ... --png FILE.png
 
 JSON: ``odeattn_ms_per_trial`` / ``sampler_ms_per_trial`` (median over each of ``--buckets``
@@ -245,14 +245,20 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         url = _url(args.storage, tmp, pg)
         base = ROOT / "studies" / "lth4sa.yaml"
         study_file = fixture.write_study(
-            tmp, base, n_trials=args.trials, sampler=args.sampler, replicates=args.replicates
+            tmp,
+            base,
+            n_trials=args.trials,
+            sampler=args.sampler,
+            replicates=args.replicates,
+            history=args.history,
         )
         _create(study_file, url)
         load0 = os.getloadavg()
         run = _run_workers(args, study_file, url, tmp)
         cell: dict[str, Any] = {
             "cell": {k: getattr(args, k) for k in ("trials", "workers", "storage", "sampler")}
-            | {"replicates": args.replicates, "artifacts": args.artifacts, "tmp": str(tmp)},
+            | {"replicates": args.replicates, "artifacts": args.artifacts, "tmp": str(tmp)}
+            | {"history": args.history},
             "commit": _commit(),
             "machine": _machine(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -288,6 +294,7 @@ def main() -> None:
     p.add_argument("--storage", choices=["sqlite", "journal", "postgresql"], default="sqlite")
     p.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe")
     p.add_argument("--replicates", type=int, choices=[1, 2], default=1)
+    p.add_argument("--history", type=int, help="sampler.history (tpe): the sampler's window")
     p.add_argument("--artifacts", action="store_true", help="write every trial's artifacts")
     p.add_argument("--buckets", type=int, default=10)
     p.add_argument("--timeout", type=float, default=3600, help="limit of the workers (s)")

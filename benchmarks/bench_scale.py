@@ -50,6 +50,9 @@ from _common import cpu_name  # noqa: E402
 
 
 def _commit() -> str:
+    if os.environ.get("ODEATTN_COMMIT"):  # a snapshot of a commit (git archive) names it
+        return os.environ["ODEATTN_COMMIT"]
+
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 

@@ -12,6 +12,7 @@ time limit) and the real optuna-dashboard is started on 127.0.0.1 and read over 
     python benchmarks/bench_scale.py --trials N --workers W --storage sqlite|journal|postgresql \
         [--sampler tpe|nsga2|random] [--history H] [--replicates 1|2] [--artifacts] --out FILE.json
     python benchmarks/bench_scale.py --plot A.json B.json ... --png FILE.png
+    python benchmarks/bench_scale.py --bookkeeping 100 1000 10000 [--out FILE.json]
 
 JSON: ``odeattn_ms_per_trial`` / ``sampler_ms_per_trial`` (median over each of ``--buckets``
 equal buckets of the trial number; odeattn = wall time of one turn of the loop minus the time
@@ -312,12 +313,26 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path)
     p.add_argument("--plot", type=Path, nargs="+", help="draw these JSON files (with --png)")
+    p.add_argument(
+        "--bookkeeping",
+        type=int,
+        nargs="+",
+        help="only the loop's bookkeeping, before and after issue 20, at these study sizes",
+    )
     p.add_argument("--png", type=Path)
     args = p.parse_args()
     if args.plot:
         from _scale_plot import plot
 
         plot(args.plot, args.png or Path("scale.png"))
+        return
+    if args.bookkeeping:
+        from _scale_bookkeeping import bookkeeping
+
+        rows = {"commit": _commit(), "machine": _machine(), "load": os.getloadavg()}
+        rows["rows"] = bookkeeping(args.bookkeeping)
+        text = json.dumps(rows, indent=1)
+        print(text) if args.out is None else args.out.write_text(text + "\n")
         return
     cell = run_cell(args)
     text = json.dumps(cell, indent=1)

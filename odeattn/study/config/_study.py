@@ -27,6 +27,7 @@ from odeattn.study.config._base import (
     closest,
 )
 from odeattn.study.config._constraints import ConstraintCfg
+from odeattn.study.config._sampler import SamplerCfg
 
 __all__ = ["Objective", "StudyConfig"]
 
@@ -140,37 +141,6 @@ class ScreenCfg(_Base):
                 "screen.at",
                 f"the zero-cost proxy {self.metric!r} scores the untrained network: "
                 f"set at: init (or screen by tns, nsi_mean, … after {self.at} epochs)",
-            )
-        return self
-
-
-class SamplerCfg(_Base):
-    """The Optuna sampler. ``history`` (tpe, gp): the sampler sees only the most recent
-    ``history`` finished trials (and every running one), so its cost per ask stops growing with
-    the study: TPE's ask grows about linearly with the finished trials (multi-objective: seconds
-    at 10,000 trials; ``benchmarks/README.md``, "The search at scale"). ``None``: every trial."""
-
-    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid"] = "tpe"
-    seed: int | None = 0
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    history: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _history(self) -> SamplerCfg:
-        if self.history is None:
-            return self
-        if self.name not in ("tpe", "gp"):
-            raise _KeyedError(
-                "sampler.history",
-                f"`sampler.history` must go with tpe or gp (samplers whose ask reads every "
-                f"finished trial), but got name={self.name!r}; remove history, or use name: tpe",
-            )
-        startup = int(self.kwargs.get("n_startup_trials", 10))  # both default to 10
-        if self.history <= startup:
-            raise _KeyedError(
-                "sampler.history",
-                f"`sampler.history` must exceed the sampler's n_startup_trials ({startup}), but "
-                f"got history={self.history}; did you mean history: {max(1000, startup + 1)}?",
             )
         return self
 

@@ -13,6 +13,7 @@ time limit) and the real optuna-dashboard is started on 127.0.0.1 and read over 
         [--sampler tpe|nsga2|random] [--history H] [--replicates 1|2] [--artifacts] --out FILE.json
     python benchmarks/bench_scale.py --plot A.json B.json ... --png FILE.png
     python benchmarks/bench_scale.py --bookkeeping 100 1000 10000 [--out FILE.json]
+    python benchmarks/bench_scale.py --sampler-cost 100 1000 3000 10000 [--out FILE.json]
 
 JSON: ``odeattn_ms_per_trial`` / ``sampler_ms_per_trial`` (median over each of ``--buckets``
 equal buckets of the trial number; odeattn = wall time of one turn of the loop minus the time
@@ -314,6 +315,12 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--plot", type=Path, nargs="+", help="draw these JSON files (with --png)")
     p.add_argument(
+        "--sampler-cost",
+        type=int,
+        nargs="+",
+        help="only the samplers' ask, in memory, at these numbers of finished trials",
+    )
+    p.add_argument(
         "--bookkeeping",
         type=int,
         nargs="+",
@@ -326,11 +333,16 @@ def main() -> None:
 
         plot(args.plot, args.png or Path("scale.png"))
         return
-    if args.bookkeeping:
-        from _scale_bookkeeping import bookkeeping
+    if args.bookkeeping or args.sampler_cost:
+        from _scale_bookkeeping import bookkeeping, sampler_cost
 
         rows = {"commit": _commit(), "machine": _machine(), "load": os.getloadavg()}
-        rows["rows"] = bookkeeping(args.bookkeeping)
+        names = ["random", "nsga2", "tpe", "tpe-history-1000"]
+        rows["rows"] = (
+            bookkeeping(args.bookkeeping)
+            if args.bookkeeping
+            else sampler_cost(args.sampler_cost, names)
+        )
         text = json.dumps(rows, indent=1)
         print(text) if args.out is None else args.out.write_text(text + "\n")
         return

@@ -6,12 +6,14 @@ The full scans below are the code the ledger replaced, kept here as the referenc
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,10 @@ def test_the_ledger_gives_the_answers_of_the_full_scans_as_the_study_grows() -> 
     s.tell(running[0], state=TrialState.PRUNED)
     _check(s, led)
     assert ledger(s) is led  # one ledger per study object
+    gone = weakref.ref(s)
+    del s, led, running, t
+    gc.collect()
+    assert gone() is None  # the ledger holds no strong reference to its study
 
 
 def test_find_duplicate_and_surplus_through_the_worker_functions() -> None:

@@ -78,7 +78,7 @@ class Ledger:
     """Incremental answers about one ``optuna.Study`` (see the module docstring)."""
 
     def __init__(self, s: optuna.Study) -> None:
-        self.s = s
+        self._study = weakref.ref(s)  # not a strong reference: the ledger dies with its study
         self._n = 0  # trials numbered below this were looked at
         self._open: dict[int, FrozenTrial] = {}  # number -> trial not yet finished
         self._flags = bytearray()  # per number: 1 = finished and counted
@@ -90,9 +90,11 @@ class Ledger:
 
     def refresh(self) -> None:
         """Fold in the trials that finished since the last refresh; re-read the unfinished."""
-        trials = self.s.get_trials(deepcopy=False)  # by number: trial i has number i
+        s = self._study()
+        assert s is not None, "the ledger's study is gone"
+        trials = s.get_trials(deepcopy=False)  # by number: trial i has number i
         if trials and trials[-1].number != len(trials) - 1:
-            raise RuntimeError(f"trial numbers of study {self.s.study_name!r} are not 0..n-1")
+            raise RuntimeError(f"trial numbers of study {s.study_name!r} are not 0..n-1")
         if len(self._flags) < len(trials):
             self._flags.extend(bytes(len(trials) - len(self._flags)))
         for n in [*self._open, *range(self._n, len(trials))]:

@@ -71,6 +71,7 @@ def _fmt(v: Any, se: Any = None) -> str:
 def epochs_saved(study: StudyConfig, s: optuna.Study) -> tuple[int, int]:
     """(epochs trained, epochs a run without pruning would have trained) over trained trials."""
     run = planned = 0
+    epochs = plan_for(study).epochs  # once, not once per trial
     for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         if "duplicate_of" in t.user_attrs or t.user_attrs.get("epochs_run") is None:
             continue
@@ -82,7 +83,7 @@ def epochs_saved(study: StudyConfig, s: optuna.Study) -> tuple[int, int]:
             if t.state == TrialState.COMPLETE
             else int(t.user_attrs["epochs_run"])
         )
-        planned += plan_for(study).epochs * study.replicates
+        planned += epochs * study.replicates
     return run, planned
 
 

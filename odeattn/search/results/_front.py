@@ -18,6 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -43,11 +44,20 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
     return ge and any(s * x > s * y for s, x, y in zip(sign, a, b, strict=True))
 
 
+def _signed(points: Any, directions: Sequence[str]) -> np.ndarray:
+    """``points`` as an (m, d) array in which larger is better in every column."""
+    sign = np.asarray([1.0 if d == "maximize" else -1.0 for d in directions])
+    return np.asarray(points, dtype=float).reshape(-1, len(sign)) * sign
+
+
 def n_dominating(
-    point: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str]
+    point: Sequence[float],
+    others: Sequence[Sequence[float]] | np.ndarray,
+    directions: Sequence[str],
 ) -> int:
-    """How many of ``others`` dominate ``point``."""
-    return sum(dominates(o, point, directions) for o in others)
+    """How many of ``others`` dominate ``point`` (one vectorised pass, O(m·d))."""
+    o, p = _signed(others, directions), _signed(point, directions)
+    return int(((o >= p).all(axis=1) & (o > p).any(axis=1)).sum())
 
 
 def feasible(t: FrozenTrial, study: StudyConfig) -> bool:
@@ -58,9 +68,11 @@ def feasible(t: FrozenTrial, study: StudyConfig) -> bool:
     return isinstance(got, list) and all(v is not None and float(v) <= 0 for v in got)
 
 
-def trial_values(t: FrozenTrial, study: StudyConfig) -> list[float] | None:
+def trial_values(
+    t: FrozenTrial, study: StudyConfig, epochs: int | None = None
+) -> list[float] | None:
     """The objective values of ``t`` if it is finished (module docstring) and feasible (its
-    constraints hold), else ``None``."""
+    constraints hold), else ``None``; ``epochs``: the planned epochs, if known."""
     if not feasible(t, study):
         return None
     if t.state == TrialState.COMPLETE and t.values is not None:
@@ -68,7 +80,7 @@ def trial_values(t: FrozenTrial, study: StudyConfig) -> list[float] | None:
     if t.state != TrialState.PRUNED:
         return None
     ua = t.user_attrs
-    if int(ua.get("epochs_run") or 0) < plan_for(study).epochs:
+    if int(ua.get("epochs_run") or 0) < (plan_for(study).epochs if epochs is None else epochs):
         return None
     got = ua.get("objectives") or ua.get("metrics") or {}
     vals = [got.get(n) for n in study.objective_names]
@@ -80,8 +92,9 @@ def trial_values(t: FrozenTrial, study: StudyConfig) -> list[float] | None:
 def finished(study: StudyConfig, s: optuna.Study) -> list[tuple[FrozenTrial, list[float]]]:
     """Every finished trial with its objective values, by trial number."""
     out = []
-    for t in s.get_trials(deepcopy=False):
-        v = trial_values(t, study)
+    epochs = plan_for(study).epochs  # once, not once per trial
+    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        v = trial_values(t, study, epochs)
         if v is not None:
             out.append((t, v))
     return out
@@ -90,8 +103,24 @@ def finished(study: StudyConfig, s: optuna.Study) -> list[tuple[FrozenTrial, lis
 def pareto(
     done: list[tuple[FrozenTrial, list[float]]], directions: Sequence[str]
 ) -> list[tuple[FrozenTrial, list[float]]]:
-    """The non-dominated members of ``done`` (one objective: the best, ties kept)."""
-    return [(t, v) for t, v in done if not any(dominates(w, v, directions) for _, w in done)]
+    """The non-dominated members of ``done`` (one objective: the best, ties kept), in their order.
+
+    A dominator is lexicographically greater (in the "larger is better" signs of ``_signed``),
+    so visiting the points in decreasing lexicographic order, every dominator of a point is
+    visited before it, and if any dominates it, a member of the front found so far does
+    (transitivity): each point is compared with the current front only, O(n·|front|·d) instead
+    of the O(n²·d) of comparing every pair."""
+    if not done:
+        return []
+    pts = _signed([v for _, v in done], directions)
+    order = np.lexsort(pts.T[::-1])[::-1]  # decreasing lexicographic order
+    front, m = np.empty_like(pts), 0  # front[:m]: the non-dominated points visited so far
+    keep = np.zeros(len(pts), dtype=bool)
+    for i in order:
+        f, p = front[:m], pts[i]
+        if not ((f >= p).all(axis=1) & (f > p).any(axis=1)).any():
+            keep[i], front[m], m = True, p, m + 1
+    return [tv for tv, k in zip(done, keep, strict=True) if k]
 
 
 def best_of(study: StudyConfig, s: optuna.Study) -> list[tuple[FrozenTrial, list[float]]]:

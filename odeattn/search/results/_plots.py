@@ -3,7 +3,9 @@
 ``pareto.png``: every finished trial (``_front.finished``) in objective space as a pairwise grid
 over all objectives (one panel for two, ``n(n-1)/2`` panels for n), the Pareto front of all n
 objectives in red, every point labelled with its trial number — so a front point that looks
-dominated in one panel is visibly better in another. ``tns_vs_accuracy.png``: TNS at the end of
+dominated in one panel is visibly better in another; with more than ``LABELS`` finished trials
+only the front's points are labelled (the first ``LABELS`` by number), since thousands of labels
+are an unreadable blot and cost minutes to draw (issue 20). ``tns_vs_accuracy.png``: TNS at the end of
 training against validation accuracy (StepNet Fig. 7; the means over replicates when both are
 objectives) with Kendall's τ, its bootstrap 95 % CI and
 n (``_noise.kendall_ci``; "undefined" with the reason, never "nan").
@@ -35,14 +37,31 @@ def _plt() -> Any:
     return plt
 
 
+#: At most this many points of a plot carry their trial number.
+LABELS = 60
+
+
+def _labelled(done: list, front: set[int]) -> set[int]:
+    """The trial numbers to label: every point of a small study, else the front's first LABELS."""
+    if len(done) <= LABELS:
+        return {t.number for t, _ in done}
+    return set(sorted(front)[:LABELS])
+
+
 def _panel(ax: Any, done: list, front: set[int], i: int, j: int) -> None:
+    labelled = _labelled(done, front)
     for on, style in ((False, dict(c="0.6", s=14)), (True, dict(c="C3", s=26))):
         pts = [(t, v) for t, v in done if (t.number in front) == on]
         ax.scatter([v[i] for _, v in pts], [v[j] for _, v in pts], **style)
         for t, v in pts:
-            ax.annotate(
-                str(t.number), (v[i], v[j]), xytext=(3, 2), textcoords="offset points", fontsize=7
-            )
+            if t.number in labelled:
+                ax.annotate(
+                    str(t.number),
+                    (v[i], v[j]),
+                    xytext=(3, 2),
+                    textcoords="offset points",
+                    fontsize=7,
+                )
 
 
 def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
@@ -71,7 +90,8 @@ def _pareto(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
             ax.axis("off")
     fig.suptitle(
         f"{study.name}: {len(done)} finished trials, Pareto front over all {len(names)} "
-        f"objectives in red ({len(front)}); labels = trial numbers",
+        f"objectives in red ({len(front)}); labels = trial numbers"
+        + ("" if len(done) <= LABELS else f" (front only, at most {LABELS})"),
         fontsize=9,
     )
     fig.tight_layout()
@@ -92,7 +112,7 @@ def _tns_acc(study: StudyConfig, s: optuna.Study, path: Path) -> bool:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
     ax.scatter(x, y, s=14)
-    for n, a, b in pts:
+    for n, a, b in pts if len(pts) <= LABELS else ():  # thousands of labels: none
         ax.annotate(str(n), (a, b), xytext=(3, 2), textcoords="offset points", fontsize=7)
     ax.set_xlabel("TNS (end of training, evaluation set)")
     ax.set_ylabel("validation accuracy")

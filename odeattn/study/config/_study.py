@@ -28,6 +28,7 @@ from odeattn.study.config._base import (
 )
 from odeattn.study.config._constraints import ConstraintCfg
 from odeattn.study.config._ray import RayCfg
+from odeattn.study.config._sampler import SamplerCfg
 from odeattn.study.config._supernet import Strategy, SupernetCfg, check_strategy  # issue 19
 
 __all__ = ["Objective", "StudyConfig"]
@@ -144,12 +145,6 @@ class ScreenCfg(_Base):
                 f"set at: init (or screen by tns, nsi_mean, … after {self.at} epochs)",
             )
         return self
-
-
-class SamplerCfg(_Base):
-    name: Literal["tpe", "nsga2", "nsga3", "gp", "random", "grid", "reinforce"] = "tpe"  # issue 19
-    seed: int | None = 0
-    kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
 class NoiseCfg(_Base):

@@ -1,7 +1,8 @@
 """The embedded backend: an ask/tell loop in this process or in N local worker processes.
 
 ``_worker`` (samplers, opening the study, the worker loop), ``_prune`` (odeattn's own pruning
-rules for multi-objective studies), ``_duplicate`` (configurations proposed again are served from storage).
+rules for multi-objective studies), ``_duplicate`` (configurations proposed again are served from storage),
+``_ledger`` (the loop's bookkeeping over every trial, kept incrementally: flat cost per trial).
 """
 
 from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate

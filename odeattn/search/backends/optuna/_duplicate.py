@@ -11,6 +11,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from odeattn.search.backends.optuna._ledger import ledger
+
 __all__ = ["find_duplicate", "serve_duplicate"]
 
 #: Short attributes copied from the served trial (long structures stay in its artifacts).
@@ -39,11 +41,9 @@ _COPIED = (
 
 
 def find_duplicate(s: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
-    """The earliest COMPLETE or PRUNED trial with exactly ``trial``'s params (and not itself)."""
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if t.number != trial.number and t.params == trial.params:
-            return t
-    return None
+    """The earliest COMPLETE or PRUNED trial with exactly ``trial``'s params (and not itself):
+    a dict lookup in the study's ledger, not a scan of every trial (issue 20)."""
+    return ledger(s).duplicate(trial.params, trial.number)
 
 
 def serve_duplicate(s: optuna.Study, trial: optuna.Trial, src: FrozenTrial) -> TrialState:

@@ -28,14 +28,13 @@ The TNS screen's rule lives in ``odeattn.proxies.Screen``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
+from odeattn.search.backends.optuna._ledger import ledger, row
 from odeattn.search.results import n_dominating
 from odeattn.study import StudyConfig, plan_for
 
@@ -49,7 +48,7 @@ def may_decide(epoch: int, *, warmup_epochs: int, last_epoch: int) -> bool:
 
 def percentile_rule(
     values: Sequence[float],
-    others: Sequence[float],
+    others: Sequence[float] | np.ndarray,
     *,
     direction: str,
     percentile: float,
@@ -60,7 +59,8 @@ def percentile_rule(
 ) -> bool:
     """Should a trial whose per-epoch values are ``values`` (epochs 1..e) stop at epoch e?"""
     vals = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    ref = np.asarray([v for v in others if v is not None and np.isfinite(v)], dtype=float)
+    ref = np.asarray(others, dtype=float).ravel()  # None -> nan, dropped below
+    ref = ref[np.isfinite(ref)]
     if not may_decide(epoch, warmup_epochs=warmup_epochs, last_epoch=last_epoch):
         return False
     if len(ref) < min_trials or len(vals) == 0:
@@ -72,7 +72,7 @@ def percentile_rule(
 
 def dominated_rule(
     point: Sequence[float],
-    others: Sequence[Sequence[float]],
+    others: Sequence[Sequence[float]] | np.ndarray,
     *,
     directions: Sequence[str],
     k: int,
@@ -82,7 +82,8 @@ def dominated_rule(
     last_epoch: int,
 ) -> bool:
     """Should a trial whose objective vector at epoch e is ``point`` stop there (``k`` dominators)?"""
-    ok = [list(o) for o in others if all(v is not None and np.isfinite(v) for v in o)]
+    ok = np.asarray(others, dtype=float).reshape(-1, len(point))  # None -> nan
+    ok = ok[np.isfinite(ok).all(axis=1)]
     if not may_decide(epoch, warmup_epochs=warmup_epochs, last_epoch=last_epoch):
         return False
     if len(ok) < min_trials or not all(v is not None and np.isfinite(v) for v in point):
@@ -90,41 +91,26 @@ def dominated_rule(
     return n_dominating(point, ok, directions) >= k
 
 
-_REF_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-
-
-def _at(hist: dict[str, list[Any]], key: str, epoch: int) -> float | None:
-    vals = hist.get(key) or []
-    v = vals[epoch - 1] if len(vals) >= epoch else None
-    return float(v) if v is not None and math.isfinite(v) else None
-
-
-def _vector(study: StudyConfig, hist: dict[str, list[Any]], epoch: int) -> list[float] | None:
-    vec = [_at(hist, n, epoch) for n in study.objective_names]
-    return None if any(v is None for v in vec) else vec  # type: ignore[return-value]
-
-
 def decide(
     study: StudyConfig, s: optuna.Study, number: int, seen: dict[str, list[Any]], epoch: int
 ) -> bool:
-    """The pruning decision at ``epoch`` against every other trial that reported it (``_prune``)."""
+    """The pruning decision at ``epoch`` against every other trial that reported it (``_prune``;
+    the reference set comes from the study's :class:`~._ledger.Ledger`, read only at epochs a
+    rule may decide)."""
     p = study.pruning
     if p is None:
         return False
-    others = [
-        t.user_attrs.get("intermediate") or {}
-        for t in s.get_trials(deepcopy=False, states=_REF_STATES)
-        if t.number != number
-    ]
     guard = dict(epoch=epoch, warmup_epochs=p.warmup_epochs, min_trials=p.min_trials)
     guard["last_epoch"] = plan_for(study).epochs
+    if not may_decide(epoch, warmup_epochs=p.warmup_epochs, last_epoch=guard["last_epoch"]):
+        return False
     if p.rule == "dominated":
-        point = _vector(study, seen, epoch)
-        ref = [v for v in (_vector(study, h, epoch) for h in others) if v is not None]
-        return point is not None and dominated_rule(
-            point, ref, directions=study.directions, k=p.k, **guard
-        )
-    ref = [v for v in (_at(h, p.metric, epoch) for h in others) if v is not None]
+        point = row(seen, study.objective_names, epoch)
+        if point is None:
+            return False
+        ref = ledger(s).reference(study.objective_names, epoch, number)
+        return dominated_rule(point, ref, directions=study.directions, k=p.k, **guard)
+    ref = ledger(s).reference([p.metric], epoch, number)[:, 0]
     pct = p.percentile if p.rule == "percentile" else 50.0
     return percentile_rule(
         seen.get(p.metric, []), ref, direction=study.pruning_direction, percentile=pct, **guard

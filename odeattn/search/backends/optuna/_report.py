@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from odeattn.proxies import Screen
+from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._prune import decide
 from odeattn.study import STIFFNESS_METRICS, StudyConfig
 
@@ -25,12 +25,7 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 
 def _screen_scores(s: optuna.Study) -> list[float]:
-    out = []
-    for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        score = t.user_attrs.get("screen_score")
-        if score is not None:
-            out.append(float(score))
-    return out
+    return ledger(s).screen_scores()  # COMPLETE and PRUNED trials' screen_score, incrementally
 
 
 def _per_epoch(study: StudyConfig, key: str, metrics: dict[str, float], epoch: int) -> Any:

@@ -36,13 +36,12 @@ import torch
 from optuna.trial import TrialState
 
 from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
+from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._report import report_fn, screen_fn
 from odeattn.search.backends.optuna._sampler import make_sampler
 from odeattn.search.processes import choose_threads
 from odeattn.search.storage import (
     StorageFault,
-    budget_used,
-    counts,
     create_or_load,
     created_by_this_launch,
     disk_fault,
@@ -92,9 +91,9 @@ def _surplus(s: optuna.Study, trial: optuna.Trial, n_trials: int) -> bool:
     """Whether ``trial`` (just asked) lies beyond the budget: more than ``n_trials`` counted trials
     have a number ≤ its number (numbers are assigned atomically by the storage, so of workers that
     passed the budget check together exactly the later-numbered ones are surplus)."""
-    return (
-        sum(t.number <= trial.number and counts(t) for t in s.get_trials(deepcopy=False)) > n_trials
-    )
+    led = ledger(s)
+    led.refresh()
+    return led.counted_up_to(trial.number) > n_trials
 
 
 def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
@@ -241,7 +240,7 @@ def worker_loop(
     s = open_study(study, storage_url, space, worker)
     deadline = deadline or Deadline.after(study.budget.timeout)
     ran = 0
-    while budget_used(s) < study.budget.n_trials and not deadline.passed():
+    while ledger(s).budget_used() < study.budget.n_trials and not deadline.passed():
         if not _one_trial(study, space, s, progress or (lambda *_: None), deadline):
             break
         ran += 1

@@ -133,10 +133,10 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full disk or a read-only folder while writing results: one line
-        where = f" {e.filename}" if e.filename else ""
+        where = e.filename or study.run_dir
         print(
-            f"error: cannot write{where}: {e.strerror or e}; free space or fix the permissions, "
-            "then re-run the same command (the stored trials are kept)",
+            f"error: {where}: {e.strerror or e} (writing the study's results); free space or fix "
+            "the permissions, then re-run the same command (the stored trials are kept)",
             file=sys.stderr,
         )
         return 1

@@ -48,10 +48,11 @@ ENV = {
 
 
 def study_file(tmp: Path, *, n_trials: int, epochs: int, **extra: Any) -> Path:
-    """lth4sa (placement space) without pruning, replicates or noise ceiling, ``n_trials`` trials
-    of ``epochs`` epochs, written under ``tmp``."""
+    """lth4sa (placement space) without pruning, replicates, noise ceiling or accuracy floor,
+    ``n_trials`` trials of ``epochs`` epochs, written under ``tmp`` (at 1–2 epochs no network
+    reaches the shipped 0.9 floor, and these tests are about faults, not the front)."""
     d = yaml.safe_load((ROOT / "studies/lth4sa.yaml").read_text())
-    for key in ("pruning", "replicates", "noise", "measure"):  # one seed, no noise-ceiling rerun
+    for key in ("pruning", "replicates", "noise", "measure", "constraints"):  # one seed, no rerun
         d.pop(key, None)
     d["noise"] = {"trials": 0}
     d["measure"] = {"samples": 64, "batch": 32}

@@ -240,6 +240,26 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
+    """``--profile``: one in-process worker of a cell under cProfile (SQLite or journal)."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
+        tmp = Path(d)
+        url = _url(args.storage, tmp, None)
+        f = fixture.write_study(
+            tmp,
+            ROOT / "studies" / "lth4sa.yaml",
+            n_trials=args.trials,
+            sampler=args.sampler,
+            replicates=args.replicates,
+            history=args.history,
+        )
+        _create(f, url)
+        got = fixture.profile(str(f), url, str(tmp / "w.jsonl"))
+        keys = ("trials", "storage", "sampler", "replicates", "history")
+        cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
+        return cell | {"machine": _machine(), "load": os.getloadavg(), "profile": got}
+
+
 def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         tmp = Path(
@@ -322,6 +342,7 @@ def main() -> None:
     p.add_argument("--results-timeout", type=float, default=600)
     p.add_argument("--no-results", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--profile", action="store_true", help="one in-process worker under cProfile")
     p.add_argument(
         "--tmp-dir",
         default="/dev/shm" if Path("/dev/shm").is_dir() else None,
@@ -359,6 +380,10 @@ def main() -> None:
         rows = {"commit": _commit(), "machine": _machine(), "load": os.getloadavg()}
         rows["rows"] = _storage_free(args)
         text = json.dumps(rows, indent=1)
+        print(text) if args.out is None else args.out.write_text(text + "\n")
+        return
+    if args.profile:
+        text = json.dumps(profile_cell(args), indent=1, default=str)
         print(text) if args.out is None else args.out.write_text(text + "\n")
         return
     cell = run_cell(args)

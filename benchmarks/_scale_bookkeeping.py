@@ -127,3 +127,56 @@ def sampler_cost(ns: list[int], names: list[str], asks: int = 3) -> list[dict[st
             rows.append({"sampler": name, "finished_trials": n})
             rows[-1]["ms_per_ask"] = round(1e3 * (time.perf_counter() - t0) / asks, 2)
     return rows
+
+
+def _done(rng: np.random.Generator, number: int) -> Any:
+    """A COMPLETE, feasible trial as a search stores it: values, the attributes the results read."""
+    v = [0.9 + 0.1 * float(rng.random()), float(rng.random()), float(rng.integers(0, 10))]
+    placement = "".join(str(int(b)) for b in rng.integers(0, 2, 9))
+    arch = {"name": "digits_resnet", "adaptor": "se", "blocks": [3, 3, 3], "placement": placement}
+    attrs = {"objectives": dict(zip(KEYS, v, strict=True)), "architecture": arch, "epochs_run": 3}
+    attrs |= {"seeds": [number], "threads": 1, "placement": placement, "params": 1000, "tns": v[1]}
+    attrs |= {"val_accuracy": v[0], "constraint_violations": [0.9 - v[0]]}
+    params = {
+        k: (int(rng.integers(2)) if k != "lr" else 0.005 * int(rng.integers(1, 61))) for k in DIST
+    }
+    return create_trial(values=v, params=params, distributions=DIST, user_attrs=attrs)
+
+
+def _time_steps(study: Any, s: optuna.Study) -> dict[str, Any]:
+    from odeattn.search.results import (
+        best_of,
+        export_best,
+        finished,
+        study_plots,
+        summary_table,
+        write_summary,
+    )
+
+    row: dict[str, Any] = {}
+    for name, fn in (
+        ("finished", lambda: finished(study, s)),
+        ("front", lambda: best_of(study, s)),
+        ("summary", lambda: write_summary(study, s, summary_table(study, s))),
+        ("export_best", lambda: export_best(study, s)),
+        ("plots", lambda: study_plots(study, s)),
+    ):
+        t0 = time.perf_counter()
+        fn()
+        row[f"{name}_s"] = round(time.perf_counter() - t0, 3)
+    return row | {"front_size": len(best_of(study, s))}
+
+
+def results_cost(study_file: str, ns: list[int]) -> list[dict[str, Any]]:
+    """Seconds of each end-of-search step on an in-memory study of n COMPLETE trials (the worst
+    case: every trial finished; the study's 3 objectives and its constraint)."""
+    from odeattn.study import load_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = load_study(study_file)
+    rng, rows = np.random.default_rng(1), []
+    for n in ns:
+        s = optuna.create_study(study_name=study.name, directions=study.directions)
+        s.add_trials([_done(rng, i) for i in range(n)])
+        rows.append({"finished_trials": n} | _time_steps(study, s))
+    return rows

@@ -206,3 +206,39 @@ def worker(study_file: str, url: str, index: int, out: str, artifacts: bool) -> 
     with open(out, "w", buffering=1) as log:
         _instrument(w, _Clock(), log)
         w.worker_loop(load_study(study_file), url, worker=index, threads=1)
+
+
+#: Where a worker's time goes: RDBStorage methods (each one transaction), by what they do.
+_PROFILE = {
+    "write_user_attr": ("set_trial_user_attr",),
+    "write_param": ("set_trial_param", "_set_trial_param"),
+    "write_system_attr": ("set_trial_system_attr",),
+    "create_trial": ("create_new_trial", "_create_new_trial"),
+    "tell_state": ("set_trial_state_values",),
+    "heartbeat": ("record_heartbeat",),
+    "read_trials": ("get_all_trials", "_get_trials"),
+    "read_one_trial": ("get_trial",),
+}
+
+
+def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
+    """One in-process worker under cProfile: seconds and calls per RDBStorage operation."""
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile()
+    t0, c0 = time.perf_counter(), time.process_time()
+    pr.enable()
+    worker(study_file, url, 0, out, False)
+    pr.disable()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    got: dict[str, Any] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+    for (file, _, name), (_, calls, _, cum, _) in pstats.Stats(pr).stats.items():  # type: ignore[attr-defined]
+        if not file.endswith("_rdb/storage.py"):
+            continue
+        for key, names in _PROFILE.items():
+            if name in names:
+                old = got.get(key, {"calls": 0, "s": 0.0})  # public and _private: the larger
+                if cum > old["s"]:
+                    got[key] = {"calls": calls, "s": round(cum, 3)}
+    return got

@@ -14,6 +14,7 @@ time limit) and the real optuna-dashboard is started on 127.0.0.1 and read over 
     python benchmarks/bench_scale.py --plot A.json B.json ... --png FILE.png
     python benchmarks/bench_scale.py --bookkeeping 100 1000 10000 [--out FILE.json]
     python benchmarks/bench_scale.py --sampler-cost 100 1000 3000 10000 [--out FILE.json]
+    python benchmarks/bench_scale.py --results-cost 100 1000 10000 [--out FILE.json]
 
 JSON: ``odeattn_ms_per_trial`` / ``sampler_ms_per_trial`` (median over each of ``--buckets``
 equal buckets of the trial number; odeattn = wall time of one turn of the loop minus the time
@@ -239,6 +240,26 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
+    """``--profile``: one in-process worker of a cell under cProfile (SQLite or journal)."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
+        tmp = Path(d)
+        url = _url(args.storage, tmp, None)
+        f = fixture.write_study(
+            tmp,
+            ROOT / "studies" / "lth4sa.yaml",
+            n_trials=args.trials,
+            sampler=args.sampler,
+            replicates=args.replicates,
+            history=args.history,
+        )
+        _create(f, url)
+        got = fixture.profile(str(f), url, str(tmp / "w.jsonl"))
+        keys = ("trials", "storage", "sampler", "replicates", "history")
+        cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
+        return cell | {"machine": _machine(), "load": os.getloadavg(), "profile": got}
+
+
 def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         tmp = Path(
@@ -292,6 +313,21 @@ def _load_summary(samples: list[float]) -> dict[str, Any]:
     return {"min": min(samples), "median": statistics.median(samples), "max": max(samples)}
 
 
+def _storage_free(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The in-memory measurements: the loop's bookkeeping, the samplers' ask, the results."""
+    import _scale_bookkeeping as free
+
+    if args.bookkeeping:
+        return free.bookkeeping(args.bookkeeping)
+    if args.sampler_cost:
+        return free.sampler_cost(args.sampler_cost, ["random", "nsga2", "tpe", "tpe-history-1000"])
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
+        f = fixture.write_study(
+            Path(d), ROOT / "studies" / "lth4sa.yaml", n_trials=1, sampler="tpe", replicates=1
+        )
+        return free.results_cost(str(f), args.results_cost)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=1000)
@@ -306,6 +342,7 @@ def main() -> None:
     p.add_argument("--results-timeout", type=float, default=600)
     p.add_argument("--no-results", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--profile", action="store_true", help="one in-process worker under cProfile")
     p.add_argument(
         "--tmp-dir",
         default="/dev/shm" if Path("/dev/shm").is_dir() else None,
@@ -314,6 +351,12 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path)
     p.add_argument("--plot", type=Path, nargs="+", help="draw these JSON files (with --png)")
+    p.add_argument(
+        "--results-cost",
+        type=int,
+        nargs="+",
+        help="only the end of a search (summary, front, best/, plots), in memory, at these sizes",
+    )
     p.add_argument(
         "--sampler-cost",
         type=int,
@@ -333,17 +376,14 @@ def main() -> None:
 
         plot(args.plot, args.png or Path("scale.png"))
         return
-    if args.bookkeeping or args.sampler_cost:
-        from _scale_bookkeeping import bookkeeping, sampler_cost
-
+    if args.bookkeeping or args.sampler_cost or args.results_cost:
         rows = {"commit": _commit(), "machine": _machine(), "load": os.getloadavg()}
-        names = ["random", "nsga2", "tpe", "tpe-history-1000"]
-        rows["rows"] = (
-            bookkeeping(args.bookkeeping)
-            if args.bookkeeping
-            else sampler_cost(args.sampler_cost, names)
-        )
+        rows["rows"] = _storage_free(args)
         text = json.dumps(rows, indent=1)
+        print(text) if args.out is None else args.out.write_text(text + "\n")
+        return
+    if args.profile:
+        text = json.dumps(profile_cell(args), indent=1, default=str)
         print(text) if args.out is None else args.out.write_text(text + "\n")
         return
     cell = run_cell(args)

@@ -272,6 +272,23 @@ def test_a_large_study_labels_only_its_front_points() -> None:
     assert len(got) == LABELS and got <= front and min(got) == 0
 
 
+def test_the_summary_files_reuse_the_tables_noise_lines(tmp_path: Path, monkeypatch) -> None:
+    """Each noise line is a bootstrap CI (seconds at 10,000 trials): computed once per summary."""
+    from odeattn.search.results import _summary, summary_table, write_summary
+
+    study = _study(tmp_path, 3)
+    s = optuna.create_study(directions=[MAX, MIN])
+    for i in range(6):
+        s.add_trial(
+            create_trial(values=[0.5 + 0.01 * i, float(i % 3)], user_attrs={"epochs_run": 3})
+        )
+    table = summary_table(study, s)
+    monkeypatch.setattr(_summary, "noise_lines", lambda *a: pytest.fail("computed again"))
+    js = next(p for p in write_summary(study, s, table) if p.suffix == ".json")
+    lines = json.loads(js.read_text())["lines"]
+    assert lines == table.noise_lines and any("Kendall" in line for line in lines)
+
+
 # ----------------------------------------------------------------------------- a 1,000-trial cell
 @pytest.mark.slow
 def test_a_thousand_trial_cell_on_sqlite_spends_the_exact_budget(tmp_path: Path) -> None:

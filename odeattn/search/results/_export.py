@@ -122,11 +122,12 @@ def _failures(s: optuna.Study, shown: int = 3) -> list[str]:
 def summary_table(study: StudyConfig, s: optuna.Study, limit: int = 20) -> Any:
     """A rich Table: counts by state, epochs saved, the best trials (value ± SE over replicates),
     and, as its caption, the noise ceiling and whether the front is within noise."""
-    best = best_of(study, s)
+    best, lines = best_of(study, s), noise_lines(study, s)
     tab = Table(
         title=escape(_title(study, s, len(best))),
-        caption=escape("\n".join([*_failures(s), *noise_lines(study, s)])),
+        caption=escape("\n".join([*_failures(s), *lines])),
     )
+    tab.noise_lines = lines  # for write_summary: its bootstrap CIs cost seconds at 10,000 trials
     for col in (
         "#",
         *(f"{n} ({d[:3]})" for n, d in zip(study.objective_names, study.directions, strict=True)),

@@ -22,8 +22,11 @@ from odeattn.study import StudyConfig
 __all__ = ["summary_document", "write_summary"]
 
 
-def summary_document(study: StudyConfig, s: optuna.Study) -> dict[str, Any]:
-    """The summary's numbers as a JSON-safe dict (NaN/inf as null)."""
+def summary_document(
+    study: StudyConfig, s: optuna.Study, lines: list[str] | None = None
+) -> dict[str, Any]:
+    """The summary's numbers as a JSON-safe dict (NaN/inf as null); ``lines``: the noise lines
+    if already computed (``summary_table`` keeps them: each costs a bootstrap)."""
     trials = s.get_trials(deepcopy=False)
     best = []
     for t, values in sorted(best_of(study, s), key=lambda tv: tv[0].number):
@@ -51,7 +54,7 @@ def summary_document(study: StudyConfig, s: optuna.Study) -> dict[str, Any]:
             ),
             "front" if len(study.directions) > 1 else "best": best,
             "noise_ceiling": s.user_attrs.get("noise_ceiling"),
-            "lines": noise_lines(study, s),
+            "lines": noise_lines(study, s) if lines is None else lines,
         }
     )
 
@@ -64,5 +67,6 @@ def write_summary(study: StudyConfig, s: optuna.Study, table: Any) -> list[Path]
     console.print(table)
     md, js = out / "summary.md", out / "summary.json"
     md.write_text(f"# {study.name}\n\n```\n{console.export_text()}```\n")
-    js.write_text(json.dumps(summary_document(study, s), indent=1) + "\n")
+    doc = summary_document(study, s, getattr(table, "noise_lines", None))
+    js.write_text(json.dumps(doc, indent=1) + "\n")
     return [md, js]

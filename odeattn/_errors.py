@@ -2,15 +2,18 @@
 
 Every name looked up from user input (a tableau, model, adaptor, dataset, recipe, option, YAML
 key) fails through :func:`did_you_mean` / :func:`unknown_name`, so a typo always gets the same
-shape of message: what was wrong, the closest valid name, and the valid names.
+shape of message: what was wrong, the closest valid name, and the valid names. A lazy package
+face (`lazy_attribute`) fails an unknown attribute the same way.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["did_you_mean", "must", "unknown_name"]
+__all__ = ["did_you_mean", "lazy_attribute", "must", "unknown_name"]
 
 
 def did_you_mean(name: object, valid: Iterable[object], *, cutoff: float = 0.5) -> str:
@@ -36,3 +39,21 @@ def must(
     """``ValueError("`what` must requirement, but got what=got; did you mean …?")``."""
     near = did_you_mean(got, valid) if valid is not None else ""
     return ValueError(f"`{what}` must {requirement}, but got {what}={got!r}{near}")
+
+
+def lazy_attribute(package: str, table: dict[str, str], namespace: dict[str, Any]) -> Any:
+    """A PEP 562 ``__getattr__`` for a lazy package face: ``table`` maps each public name to the
+    module defining it, imported on first use and cached in ``namespace`` (the face's globals);
+    an unknown name is an ``AttributeError`` with a did-you-mean."""
+
+    def __getattr__(name: str) -> Any:
+        try:
+            module = table[name]
+        except KeyError:
+            hint = did_you_mean(name, sorted(table))
+            raise AttributeError(f"module {package!r} has no attribute {name!r}{hint}") from None
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__

@@ -43,10 +43,7 @@ every finished trial (``_front``), pruned-at-the-final-epoch ones included.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from odeattn._errors import did_you_mean
+from odeattn._errors import lazy_attribute
 
 #: public name -> the module that defines it; the face is lazy (PEP 562) so that the CLI's
 #: ``--help`` and schema errors do not import torch.
@@ -66,12 +63,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        hint = did_you_mean(name, __all__)
-        raise AttributeError(f"module 'odeattn.search' has no attribute {name!r}{hint}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attribute("odeattn.search", _LAZY, globals())

@@ -17,10 +17,7 @@ This package sits below ``supernet`` and ``search`` (both read study files) and 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from odeattn._errors import did_you_mean
+from odeattn._errors import lazy_attribute
 
 #: public name -> the module that defines it (imported on first use)
 _LAZY = {
@@ -66,12 +63,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        hint = did_you_mean(name, __all__)
-        raise AttributeError(f"module 'odeattn.study' has no attribute {name!r}{hint}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attribute("odeattn.study", _LAZY, globals())

@@ -117,7 +117,8 @@ def _journal_with_trials(path: Path) -> None:
 def test_scribbled_journal_is_refused_with_the_line(tmp_path: Path, where: str) -> None:
     f, journal = study_file(tmp_path, n_trials=1, epochs=1), tmp_path / "j.log"
     if where == "whole":
-        journal.write_bytes(os.urandom(8192).replace(b"\n", b"x") + b"\n" + os.urandom(100))
+        noise = os.urandom(8192 + 100).replace(b"\n", b"x")  # exactly two lines, the last torn
+        journal.write_bytes(noise[:8192] + b"\n" + noise[8192:])
         needle = "line 1 of 2 is the first that is no journal record"
     else:  # random bytes over one record in the middle: no torn tail, real damage
         _journal_with_trials(journal)

@@ -240,6 +240,18 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _prefill(url: str, n: int) -> None:
+    import numpy as np
+    import optuna
+    from _scale_bookkeeping import _trial
+
+    from odeattn.search.storage import make_storage
+
+    s = optuna.load_study(study_name="scale", storage=make_storage(url))
+    rng = np.random.default_rng(0)
+    s.add_trials([_trial(rng) for _ in range(n)])
+
+
 def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
     """``--profile``: one in-process worker of a cell under cProfile (SQLite or journal)."""
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
@@ -248,14 +260,16 @@ def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
         f = fixture.write_study(
             tmp,
             ROOT / "studies" / "lth4sa.yaml",
-            n_trials=args.trials,
+            n_trials=args.trials + args.prefill,
             sampler=args.sampler,
             replicates=args.replicates,
             history=args.history,
         )
         _create(f, url)
+        if args.prefill:  # a study that already holds this many finished trials
+            _prefill(url, args.prefill)
         got = fixture.profile(str(f), url, str(tmp / "w.jsonl"))
-        keys = ("trials", "storage", "sampler", "replicates", "history")
+        keys = ("trials", "prefill", "storage", "sampler", "replicates", "history")
         cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
         return cell | {"machine": _machine(), "load": os.getloadavg(), "profile": got}
 
@@ -343,6 +357,7 @@ def main() -> None:
     p.add_argument("--no-results", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--profile", action="store_true", help="one in-process worker under cProfile")
+    p.add_argument("--prefill", type=int, default=0, help="--profile: finished trials first")
     p.add_argument(
         "--tmp-dir",
         default="/dev/shm" if Path("/dev/shm").is_dir() else None,

@@ -6,6 +6,7 @@ another search; ``_optuna_private`` is the one adapter for Optuna internals.
 """
 
 from odeattn.search.storage._optuna_private import (
+    changed_trials,
     heartbeat_enabled,
     is_optuna_trial,
     stale_trial_ids,
@@ -30,6 +31,7 @@ from odeattn.search.storage._study_check import check_study, fingerprint, stamp_
 __all__ = [
     "StorageURLError",
     "budget_used",
+    "changed_trials",
     "check_storage_url",
     "check_study",
     "counts",

@@ -233,7 +233,13 @@ def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
     pr.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     got: dict[str, Any] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
-    for (file, _, name), (_, calls, _, cum, _) in pstats.Stats(pr).stats.items():  # type: ignore[attr-defined]
+    stats = pstats.Stats(pr).stats  # type: ignore[attr-defined]
+    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]  # by own time
+    got["top_own_time"] = [
+        {"function": f"{Path(f).name}:{line}({name})", "calls": v[1], "s": round(v[2], 3)}
+        for (f, line, name), v in top
+    ]
+    for (file, _, name), (_, calls, _, cum, _) in stats.items():
         if not file.endswith("_rdb/storage.py"):
             continue
         for key, names in _PROFILE.items():

@@ -114,29 +114,31 @@ def _run_workers(args: argparse.Namespace, study_file: Path, url: str, tmp: Path
     }
 
 
-def _buckets(recs: list[dict], n: int, k: int, key: str) -> list[float | None]:
+KEYS = ("odeattn_ms", "sampler_ms", "odeattn_cpu_ms", "sampler_cpu_ms")
+
+
+def _buckets(recs: list[dict], n: int, k: int, key: str, start: int = 0) -> list[float | None]:
     out = []
     for b in range(k):
-        lo, hi = b * n / k, (b + 1) * n / k
+        lo, hi = start + b * n / k, start + (b + 1) * n / k
         vals = [r[key] for r in recs if lo <= r["n"] < hi]
         out.append(round(statistics.median(vals), 3) if vals else None)
     return out
 
 
-def _timings(recs: list[dict], n: int, k: int) -> dict[str, Any]:
+def _timings(recs: list[dict], n: int, k: int, start: int = 0) -> dict[str, Any]:
+    """Per-bucket medians over the trials numbered start .. start + n (start: --prefill)."""
     trials = [r for r in recs if not r["surplus"] and r["n"] >= 0]
     for r in trials:
         r["odeattn_ms"] = r["wall_ms"] - r["sampler_ms"]
         r["odeattn_cpu_ms"] = max(0.0, r["cpu_ms"] - r["sampler_cpu_ms"])
     at100 = [r["odeattn_ms"] for r in trials if 50 <= r["n"] < 150]
-    end = [r["odeattn_ms"] for r in trials if r["n"] >= n - 100]
+    end = [r["odeattn_ms"] for r in trials if r["n"] >= start + n - 100]
     a, e = (statistics.median(v) if v else None for v in (at100, end))
     return {
-        "buckets": [[round(b * n / k), round((b + 1) * n / k)] for b in range(k)],
-        "odeattn_ms_per_trial": _buckets(trials, n, k, "odeattn_ms"),
-        "sampler_ms_per_trial": _buckets(trials, n, k, "sampler_ms"),
-        "odeattn_cpu_ms_per_trial": _buckets(trials, n, k, "odeattn_cpu_ms"),
-        "sampler_cpu_ms_per_trial": _buckets(trials, n, k, "sampler_cpu_ms"),
+        "buckets": [[start + round(b * n / k), start + round((b + 1) * n / k)] for b in range(k)],
+        **{f"{key}_per_trial": _buckets(trials, n, k, key, start) for key in KEYS},
+        **{f"median_{key}": round(statistics.median(r[key] for r in trials), 3) for key in KEYS},
         "at_100_ms": a,
         "at_end_ms": e,
         "ratio_end_vs_100": round(e / a, 3) if a and e else None,
@@ -145,8 +147,9 @@ def _timings(recs: list[dict], n: int, k: int) -> dict[str, Any]:
     }
 
 
-def _read_back(study_file: Path, url: str, n: int) -> dict[str, Any]:
-    """States, duplicates, the budget, and configurations trained more than once."""
+def _read_back(study_file: Path, url: str, n: int, first: int = 0) -> dict[str, Any]:
+    """States, duplicates, the budget, and configurations trained more than once (among the
+    trials numbered ``first`` or more: --prefill's trials are random draws)."""
     import optuna
 
     from odeattn.search.storage import budget_used, make_storage
@@ -159,7 +162,8 @@ def _read_back(study_file: Path, url: str, n: int) -> dict[str, Any]:
     states |= {st: sum(t.state.name == st for t in ts) for st in ("RUNNING", "WAITING")}
     trained: dict[Any, int] = {}
     for t in ts:
-        if t.state.name in ("COMPLETE", "PRUNED") and "duplicate_of" not in t.user_attrs:
+        fresh = t.number >= first and "duplicate_of" not in t.user_attrs
+        if t.state.name in ("COMPLETE", "PRUNED") and fresh:
             key = frozenset(t.params.items())
             trained[key] = trained.get(key, 0) + 1
     return {
@@ -240,6 +244,18 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _prefill(url: str, n: int) -> None:
+    import numpy as np
+    import optuna
+    from _scale_bookkeeping import _trial
+
+    from odeattn.search.storage import make_storage
+
+    s = optuna.load_study(study_name="scale", storage=make_storage(url))
+    rng = np.random.default_rng(0)
+    s.add_trials([_trial(rng) for _ in range(n)])
+
+
 def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
     """``--profile``: one in-process worker of a cell under cProfile (SQLite or journal)."""
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
@@ -248,14 +264,16 @@ def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
         f = fixture.write_study(
             tmp,
             ROOT / "studies" / "lth4sa.yaml",
-            n_trials=args.trials,
+            n_trials=args.trials + args.prefill,
             sampler=args.sampler,
             replicates=args.replicates,
             history=args.history,
         )
         _create(f, url)
+        if args.prefill:  # a study that already holds this many finished trials
+            _prefill(url, args.prefill)
         got = fixture.profile(str(f), url, str(tmp / "w.jsonl"))
-        keys = ("trials", "storage", "sampler", "replicates", "history")
+        keys = ("trials", "prefill", "storage", "sampler", "replicates", "history")
         cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
         return cell | {"machine": _machine(), "load": os.getloadavg(), "profile": got}
 
@@ -273,18 +291,20 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         study_file = fixture.write_study(
             tmp,
             base,
-            n_trials=args.trials,
+            n_trials=args.trials + args.prefill,
             sampler=args.sampler,
             replicates=args.replicates,
             history=args.history,
         )
         _create(study_file, url)
+        if args.prefill:  # a study that already holds this many finished trials
+            _prefill(url, args.prefill)
         load0 = os.getloadavg()
         run = _run_workers(args, study_file, url, tmp)
         cell: dict[str, Any] = {
             "cell": {k: getattr(args, k) for k in ("trials", "workers", "storage", "sampler")}
             | {"replicates": args.replicates, "artifacts": args.artifacts, "tmp": str(tmp)}
-            | {"history": args.history},
+            | {"history": args.history, "prefill": args.prefill},
             "commit": _commit(),
             "machine": _machine(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -295,14 +315,15 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
             "exit_codes": run["exit_codes"],
             "trials_per_s": round(args.trials / run["wall_s"], 2),
         }
-        cell |= _timings(run["records"], args.trials, args.buckets)
-        cell["read_back"] = _read_back(study_file, url, args.trials)
+        cell |= _timings(run["records"], args.trials, args.buckets, args.prefill)
+        cell["read_back"] = _read_back(study_file, url, args.trials + args.prefill, args.prefill)
         cell["database_bytes"] = services.database_bytes(url)
         if not args.no_results:
             cell["results_s"] = _results(study_file, url, tmp, args.results_timeout)
         if not args.no_dashboard:
             arts = tmp / "runs" / "scale" / "artifacts"
-            cell["dashboard"] = services.dashboard_times(url, arts, "scale", args.trials // 2, 300)
+            half = args.prefill + args.trials // 2
+            cell["dashboard"] = services.dashboard_times(url, arts, "scale", half, 300)
         cell["load_after"] = os.getloadavg()
         return cell
 
@@ -343,6 +364,9 @@ def main() -> None:
     p.add_argument("--no-results", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--profile", action="store_true", help="one in-process worker under cProfile")
+    p.add_argument(
+        "--prefill", type=int, default=0, help="finished trials in the study before the run"
+    )
     p.add_argument(
         "--tmp-dir",
         default="/dev/shm" if Path("/dev/shm").is_dir() else None,

@@ -75,3 +75,19 @@ def test_backend_of_sees_through_the_cache(tmp_path: Path) -> None:
     assert op.backend_of(op.storage_of(study)) is rdb
     memory = optuna.storages.InMemoryStorage()
     assert op.backend_of(memory) is memory
+
+
+def test_changed_trials_reads_new_and_listed_trials_from_the_rdb_cache(tmp_path: Path) -> None:
+    assert op.changed_trials(optuna.create_study(), 0, []) is None  # no cache: read every trial
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/c.db")
+    for v in range(4):
+        study.add_trial(optuna.trial.create_trial(value=float(v)))
+    running = study.ask()
+    n, got = op.changed_trials(study, 3, [1])
+    assert n == 5 and sorted(got) == [1, 3, 4]
+    assert got[4].state == TrialState.RUNNING and got[1].value == 1.0
+    study.tell(running, 9.0)  # a change made elsewhere is read again
+    other = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{tmp_path}/c.db")
+    assert op.changed_trials(other, 0, [])[0] == 5
+    n, got = op.changed_trials(study, 5, [4])
+    assert n == 5 and got[4].state == TrialState.COMPLETE and got[4].value == 9.0

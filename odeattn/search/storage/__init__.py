@@ -11,6 +11,7 @@ the one adapter for Optuna internals.
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
 from odeattn.search.storage._optuna_private import (
+    changed_trials,
     heartbeat_enabled,
     is_optuna_trial,
     stale_trial_ids,
@@ -37,6 +38,7 @@ __all__ = [
     "StorageURLError",
     "StorageUnavailable",
     "budget_used",
+    "changed_trials",
     "check_storage_url",
     "check_study",
     "check_writable",

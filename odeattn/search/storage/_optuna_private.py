@@ -3,25 +3,30 @@
 Optuna 4/5 expose no public accessor for a study's storage or id, for a live trial's storage id,
 for "is heartbeat on for this storage" or for "which RUNNING trials have a stale heartbeat" (only
 ``optuna.storages.fail_stale_trials``, which fails them without telling which). odeattn needs
-these to record heartbeats from its own thread, to label and re-queue stale trials, and to tell an
-``optuna.Trial`` from a duck-typed one; and to retry every database call of an ``RDBStorage``
-through a server outage, which means knowing the backend methods Optuna's ``_CachedStorage`` and
-``fail_stale_trials`` call, five of them private (:data:`RDB_CALLS`). Every such access goes
-through this module, and
+these to record heartbeats from its own thread, to label and re-queue stale trials, to tell an
+``optuna.Trial`` from a duck-typed one, to read only the trials that changed (Optuna's
+``get_trials`` builds and sorts the list of every trial at each call: O(N) per read, issue 20),
+and to retry every database call of an ``RDBStorage`` through a server outage, which means
+knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
+them private (:data:`RDB_CALLS`). Every such access goes through this module, and
 ``tests/test_optuna_private.py`` checks each against the installed Optuna, so an Optuna release
 that moves one fails that test loudly instead of breaking a search at run time.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
 
 __all__ = [
     "RDB_CALLS",
     "backend_of",
+    "changed_trials",
     "heartbeat_enabled",
     "is_optuna_trial",
     "stale_trial_ids",
@@ -107,3 +112,23 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
     """Storage ids of the study's RUNNING trials whose heartbeat is older than the grace period."""
     storage = storage_of(study)
     return list(storage._get_stale_trial_ids(study_id_of(study)))
+
+
+def changed_trials(
+    study: optuna.Study, since: int, numbers: Iterable[int]
+) -> tuple[int, dict[int, FrozenTrial]] | None:
+    """``(n, {number: trial})``: the study's number of trials and its trials numbered ``since``
+    or more or listed in ``numbers``, read incrementally from Optuna's cache of an RDB storage
+    (``_CachedStorage``: it re-reads only new and unfinished trials from the database, keyed by
+    number); ``None`` for any other storage (then read every trial with ``get_trials``)."""
+    from optuna.storages._cached_storage import _CachedStorage  # private module: here only
+
+    storage = storage_of(study)
+    if not isinstance(storage, _CachedStorage):
+        return None
+    sid = study_id_of(study)
+    storage._read_trials_from_remote_storage(sid)
+    with storage._lock:
+        cached = storage._studies[sid].trials  # number -> FrozenTrial, every trial read so far
+        n = len(cached)
+        return n, {k: cached[k] for k in itertools.chain(range(since, n), numbers) if k in cached}

@@ -16,8 +16,10 @@ in once, by trial number, and keeps only what the questions need:
   epoch) that each pruning decision extends by the trials finished since the last one;
 * the screen scores of COMPLETE and PRUNED trials.
 
-Trials not yet finished (RUNNING, WAITING) are read afresh at every :meth:`Ledger.refresh`, which
-costs one read of the study (Optuna's cached storage reads only new and unfinished trials).
+Trials not yet finished (RUNNING, WAITING) are read afresh at every :meth:`Ledger.refresh`. On an
+RDB storage a refresh reads only the new and the unfinished trials (``storage.changed_trials``:
+Optuna's cache, keyed by number); elsewhere (journal, in memory) it takes Optuna's list of every
+trial, whose building is O(N) but cheap next to a trial.
 Every answer equals the full scan it replaces (``tests/test_search_scale.py``).
 """
 
@@ -32,11 +34,25 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from odeattn.search.storage import counts
+from odeattn.search.storage import changed_trials, counts
 
 __all__ = ["Ledger", "ledger", "row"]
 
 _REF = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _changed(s: optuna.Study, since: int, numbers: list[int]) -> tuple[int, Any]:
+    """(number of trials, number -> trial or None) covering the trials numbered ``since`` or
+    more and ``numbers``: incrementally from an RDB storage's cache (``storage.changed_trials``),
+    else from the list of every trial (journal, in memory: O(N) per read, Optuna's)."""
+    got = changed_trials(s, since, numbers)
+    if got is not None:
+        return got[0], got[1].get
+    trials = s.get_trials(deepcopy=False)  # by number: trial i has number i
+    if not trials or trials[-1].number == len(trials) - 1:
+        return len(trials), lambda k: trials[k] if k < len(trials) else None
+    by = {t.number: t for t in trials}  # a gap: look up by number
+    return max(by) + 1, by.get
 
 
 def _key(params: dict[str, Any]) -> frozenset:
@@ -80,7 +96,7 @@ class Ledger:
     def __init__(self, s: optuna.Study) -> None:
         self._study = weakref.ref(s)  # not a strong reference: the ledger dies with its study
         self._n = 0  # trials numbered below this were looked at
-        self._open: dict[int, FrozenTrial] = {}  # number -> trial not yet finished
+        self._open: dict[int, FrozenTrial | None] = {}  # number -> unfinished (None: unread)
         self._flags = bytearray()  # per number: 1 = finished and counted
         self._counted = 0
         self._first: dict[frozenset, list[FrozenTrial]] = {}
@@ -89,22 +105,21 @@ class Ledger:
         self._scores: list[float] = []
 
     def refresh(self) -> None:
-        """Fold in the trials that finished since the last refresh; re-read the unfinished."""
+        """Fold in the trials that finished since the last refresh; re-read the unfinished.
+        A number not readable yet (another process's trial in flight) is looked up again."""
         s = self._study()
         assert s is not None, "the ledger's study is gone"
-        trials = s.get_trials(deepcopy=False)  # by number: trial i has number i
-        if trials and trials[-1].number != len(trials) - 1:
-            raise RuntimeError(f"trial numbers of study {s.study_name!r} are not 0..n-1")
-        if len(self._flags) < len(trials):
-            self._flags.extend(bytes(len(trials) - len(self._flags)))
-        for n in [*self._open, *range(self._n, len(trials))]:
-            t = trials[n]
-            if t.state.is_finished():
-                self._open.pop(n, None)
+        n, lookup = _changed(s, self._n, list(self._open))
+        if len(self._flags) < n:
+            self._flags.extend(bytes(n - len(self._flags)))
+        for k in [*self._open, *range(self._n, n)]:
+            t = lookup(k)
+            if t is not None and t.state.is_finished():
+                self._open.pop(k, None)
                 self._ingest(t)
             else:
-                self._open[n] = t
-        self._n = len(trials)
+                self._open[k] = t
+        self._n = max(self._n, n)
 
     def _ingest(self, t: FrozenTrial) -> None:
         if counts(t):
@@ -122,16 +137,20 @@ class Ledger:
     def budget_used(self) -> int:
         """Trials that count toward ``budget.n_trials`` (``storage.budget_used``)."""
         self.refresh()
-        return self._counted + sum(counts(t) for t in self._open.values())
+        return self._counted + sum(t is not None and counts(t) for t in self._open.values())
 
     def counted_up_to(self, number: int) -> int:
         """Counted trials with a number ≤ ``number`` (call :meth:`refresh` first)."""
         above = self._flags.count(1, number + 1)
-        return self._counted - above + sum(counts(t) for n, t in self._open.items() if n <= number)
+        opened = sum(t is not None and counts(t) for n, t in self._open.items() if n <= number)
+        return self._counted - above + opened
 
     def duplicate(self, params: dict[str, Any], number: int) -> FrozenTrial | None:
-        """The earliest COMPLETE or PRUNED trial with exactly ``params``, other than ``number``."""
-        self.refresh()
+        """The earliest COMPLETE or PRUNED trial with exactly ``params``, other than ``number``.
+        Reads the study only if trial ``number`` is new to the ledger: the worker asks right
+        after the surplus check read it (milliseconds earlier, while sampling)."""
+        if number >= self._n:
+            self.refresh()
         return next((t for t in self._first.get(_key(params), ()) if t.number != number), None)
 
     def reference(self, keys: Sequence[str], epoch: int, number: int) -> np.ndarray:
@@ -147,7 +166,7 @@ class Ledger:
         running = [
             r
             for n, t in self._open.items()
-            if t.state == TrialState.RUNNING and n != number
+            if t is not None and t.state == TrialState.RUNNING and n != number
             for r in [row(t.user_attrs.get("intermediate") or {}, keys, epoch)]
             if r is not None
         ]

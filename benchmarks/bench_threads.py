@@ -89,6 +89,7 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    load_before = os.getloadavg()[0]  # 1-min average before the quiet runs: is "quiet" quiet?
     res = _measure(a.epochs, a.load, a.repeats)
     print(
         json.dumps(
@@ -101,7 +102,7 @@ def main() -> None:
                     "python": platform.python_version(),
                 },
                 "settings": {"epochs": a.epochs, "load": a.load, "repeats": a.repeats},
-                "load_before": os.getloadavg()[0],
+                "load_before": load_before,
                 **res,
             }
         )

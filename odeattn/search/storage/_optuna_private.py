@@ -6,9 +6,9 @@ for "is heartbeat on for this storage" or for "which RUNNING trials have a stale
 these to record heartbeats from its own thread, to label and re-queue stale trials, to tell an
 ``optuna.Trial`` from a duck-typed one, to read only the trials that changed (Optuna's
 ``get_trials`` builds and sorts the list of every trial at each call: O(N) per read, issue 20),
-to write several user attributes of a trial in one storage write (Optuna has no batch setter:
-each ``set_user_attr`` is its own transaction, ~1 ms of CPU on SQLite, and a trial writes ~20;
-:func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20) and to retry every database call of an ``RDBStorage`` through a server outage, which means
+to write several user attributes of a trial in one storage write (Optuna has no batch setter
+and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20)
+and to retry every database call of an ``RDBStorage`` through a server outage, which means
 knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
 them private (:data:`RDB_CALLS`). Every such access goes through this module, and
 ``tests/test_optuna_private.py`` checks each against the installed Optuna, so an Optuna release

@@ -57,18 +57,16 @@ def aggregate(study: StudyConfig, outs: list[dict[str, float]]) -> dict[str, Any
     return out
 
 
-def set_constraints(
-    study: StudyConfig, trial: Any, violations: list[float], attrs: dict[str, Any]
-) -> None:
-    """Store the trial's constraint values: for the samplers through Optuna's public
-    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them), and as the
-    ``constraint_violations`` attribute the front, the summary and the dashboard read (put in
-    ``attrs``, the attributes the caller writes in one storage write)."""
+def set_constraints(study: StudyConfig, trial: Any, violations: list[float]) -> dict[str, Any]:
+    """Store the trial's constraint values for the samplers through Optuna's public
+    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them); return the
+    ``constraint_violations`` attribute the front, the summary and the dashboard read (the
+    caller writes it with the trial's other attributes, in one storage write)."""
     capped = [min(float(v), _UNMEASURED) for v in violations]
-    attrs["constraint_violations"] = capped
     if hasattr(trial, "set_constraint"):  # an optuna.Trial (not a frozen or fake one)
         for c, v in zip(study.constraints, capped, strict=True):
             trial.set_constraint(c.key, v)
+    return {"constraint_violations": capped}
 
 
 def _finite(v: Any) -> float | None:
@@ -117,7 +115,7 @@ def _record(study: StudyConfig, trial: Any, out: dict[str, Any], seeds: list) ->
         "objectives_se": out["objectives_se"],
     }
     if study.constraints:
-        set_constraints(study, trial, plan_for(study).violations(out), attrs)
+        attrs |= set_constraints(study, trial, plan_for(study).violations(out))
     if len(seeds) > 1:  # the dashboard's columns hold the mean, as the trial's values do
         attrs |= {k: _finite(out[k]) for k in _MEANS if k in out}
         attrs["replicate_values"] = out["replicate_values"]

@@ -91,3 +91,104 @@ def test_changed_trials_reads_new_and_listed_trials_from_the_rdb_cache(tmp_path:
     assert op.changed_trials(other, 0, [])[0] == 5
     n, got = op.changed_trials(study, 5, [4])
     assert n == 5 and got[4].state == TrialState.COMPLETE and got[4].value == 9.0
+
+
+# Several user attributes in one storage write (issue 20): the rows Optuna's set_user_attr writes.
+_ATTRS = {"a": 1, "b": [1.5, None], "c": {"x": "y"}, "d": None, "e": "text"}
+
+
+def _storages(tmp_path: Path) -> dict[str, optuna.storages.BaseStorage]:
+    from odeattn.search.storage import make_storage
+
+    journal = optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log"))
+    return {
+        "sqlite": optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/r.db"),
+        "guarded": make_storage(f"sqlite:///{tmp_path}/g.db"),  # odeattn's retrying RDBStorage
+        "journal": optuna.storages.JournalStorage(journal),
+        "odeattn-journal": make_storage(str(tmp_path / "o.log")),
+        "memory": optuna.storages.InMemoryStorage(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "guarded", "journal", "odeattn-journal", "memory"])
+def test_set_user_attrs_stores_what_set_user_attr_stores(tmp_path: Path, kind: str) -> None:
+    from odeattn.search.storage import set_user_attrs
+
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="u", storage=storage)
+    one, many = study.ask(), study.ask()
+    for k, v in _ATTRS.items():
+        one.set_user_attr(k, v)
+    many.set_user_attr("a", -1)  # an attribute written before is overwritten (an upsert)
+    set_user_attrs(many, _ATTRS)
+    set_user_attrs(many, {})  # nothing: no write
+    assert many.user_attrs == _ATTRS  # the live trial's own copy, as set_user_attr keeps it
+    again = optuna.load_study(study_name="u", storage=storage).trials
+    assert again[0].user_attrs == again[1].user_attrs == _ATTRS
+    if kind in ("sqlite", "journal"):  # read back by a fresh reader of the file
+        fresh = _storages(tmp_path)[kind]
+        assert optuna.load_study(study_name="u", storage=fresh).trials[1].user_attrs == _ATTRS
+    if kind != "memory":  # (the in-memory storage keeps any object)
+        with pytest.raises(TypeError):
+            set_user_attrs(many, {"f": object()})  # not JSON: Optuna's own error, nothing kept
+        assert optuna.load_study(study_name="u", storage=storage).trials[1].user_attrs == _ATTRS
+
+
+def test_set_user_attrs_is_one_transaction_on_sqlite_and_one_append_on_a_journal(
+    tmp_path: Path,
+) -> None:
+    import sqlalchemy
+
+    from odeattn.search.storage import set_user_attrs
+
+    storages = _storages(tmp_path)
+    rdb = storages["guarded"]
+    commits: list[int] = []
+    sqlalchemy.event.listen(rdb.engine, "commit", lambda conn: commits.append(1))
+    trial = optuna.create_study(storage=rdb).ask()
+    commits.clear()
+    set_user_attrs(trial, _ATTRS)
+    assert len(commits) == 1  # set_user_attr: one commit per attribute (5)
+    journal = storages["journal"]
+    trial = optuna.create_study(storage=journal).ask()
+    appends: list[int] = []
+    append = journal._backend.append_logs
+    journal._backend.append_logs = lambda logs: (appends.append(len(logs)), append(logs))[1]
+    set_user_attrs(trial, _ATTRS)
+    assert appends == [len(_ATTRS)]  # one append, one record per key (Optuna's replay format)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "guarded", "journal"])
+def test_set_user_attrs_on_a_finished_trial_raises_and_leaves_no_debt(
+    tmp_path: Path, kind: str
+) -> None:
+    from odeattn.search.storage import set_user_attrs
+
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="f", storage=storage)
+    done = study.ask()
+    study.tell(done, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        set_user_attrs(done, _ATTRS)
+    assert study.trials[0].user_attrs == {}  # nothing written (journal: not replayed)
+    later = study.ask()  # no record of the batch is left to raise at a later read
+    set_user_attrs(later, {"ok": True})
+    assert [t.user_attrs for t in study.trials] == [{}, {"ok": True}]
+    write = op.journal_set_user_attrs if kind == "journal" else op.rdb_set_user_attrs
+    with pytest.raises(KeyError):
+        write(storage, 999, {"x": 1})  # no such trial: Optuna's own error
+
+
+def test_set_user_attrs_of_a_stand_in_calls_its_set_user_attr() -> None:
+    from odeattn.search.storage import set_user_attrs
+
+    class StandIn:
+        def __init__(self) -> None:
+            self.got: list[tuple[str, object]] = []
+
+        def set_user_attr(self, key: str, value: object) -> None:
+            self.got.append((key, value))
+
+    t = StandIn()
+    set_user_attrs(t, _ATTRS)
+    assert t.got == list(_ATTRS.items())

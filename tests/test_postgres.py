@@ -208,3 +208,28 @@ def test_ray_backend_writes_into_postgres(pg_url, tmp_path) -> None:
     assert all(
         t.value == t.params["x"] ** 2 and t.intermediate_values == {1: t.value + 1} for t in trials
     )
+
+
+def test_several_user_attributes_are_one_upsert_on_postgres(pg_url) -> None:
+    """``set_user_attrs`` (issue 20) on PostgreSQL: the rows ``set_user_attr`` writes, an existing
+    key overwritten, one commit; a finished trial refused with nothing written."""
+    import sqlalchemy
+
+    from odeattn.search.storage import make_storage, set_user_attrs
+
+    attrs = {"a": 1, "b": [1.5, None], "c": {"x": "y"}, "d": None}
+    storage = make_storage(pg_url)
+    study = optuna.create_study(study_name="attrs", storage=storage)
+    one, many = study.ask(), study.ask()
+    for k, v in attrs.items():
+        one.set_user_attr(k, v)
+    many.set_user_attr("a", -1)
+    commits: list[int] = []
+    sqlalchemy.event.listen(storage.engine, "commit", lambda conn: commits.append(1))
+    set_user_attrs(many, attrs)
+    assert len(commits) == 1
+    study.tell(many, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        set_user_attrs(many, {"late": 1})
+    trials = json.loads(_python(READER, pg_url, "attrs"))
+    assert trials[0]["attrs"] == trials[1]["attrs"] == attrs

@@ -161,3 +161,29 @@ def test_sqlite_errors_name_the_file(tmp_path: Path) -> None:
     db.write_bytes(b"SQLite format 3\0" + b"\x07" * 4000)  # a header, then scribbles
     with pytest.raises(StorageFault, match=rf"^{db}: .* \(SQLite\); it is damaged"):
         make_storage(f"sqlite:///{db}")
+
+
+def test_several_user_attributes_are_retried_as_one_call_through_an_outage(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``GuardedStorage.set_trial_user_attrs`` (issue 20) goes through the same retry as every
+    database call: a transient error, a pause, the whole batch again (an upsert), the values."""
+    from odeattn.search.storage import _guarded, set_user_attrs
+
+    storage = make_storage(f"sqlite:///{tmp_path}/o.db")
+    trial = optuna.create_study(study_name="o", storage=storage).ask()
+    storage.sqlite_file, storage.retry_s = None, 30.0  # as on a server: retried, not a fault
+    monkeypatch.setattr(_guarded.time, "sleep", lambda s: None)
+    write, calls = _guarded.rdb_set_user_attrs, []
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("Connection refused"))
+        return write(*args)
+
+    monkeypatch.setattr(_guarded, "rdb_set_user_attrs", flaky)
+    set_user_attrs(trial, {"a": 1, "b": [2.0]})
+    assert len(calls) == 2 and "unreachable (Connection refused)" in capsys.readouterr().err
+    again = optuna.load_study(study_name="o", storage=f"sqlite:///{tmp_path}/o.db")
+    assert again.trials[0].user_attrs == {"a": 1, "b": [2.0]}

@@ -4,10 +4,12 @@
 written and opens it (``_guarded``: an RDB storage that waits out a server's outage; ``_journal``:
 a journal whose torn last record is cut off); ``_storage`` counts the budget, records heartbeats
 and recovers trials of dead processes, each exactly once; ``_faults`` says a storage's fault in
-one line; ``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
+one line; ``_attrs`` writes several user attributes of a trial in one storage write;
+``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
 the one adapter for Optuna internals.
 """
 
+from odeattn.search.storage._attrs import set_user_attrs
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
 from odeattn.search.storage._optuna_private import (
@@ -56,6 +58,7 @@ __all__ = [
     "mark_process",
     "recover_stale",
     "redact",
+    "set_user_attrs",
     "stale_trial_ids",
     "stamp_study",
     "storage_of",

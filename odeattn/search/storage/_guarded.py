@@ -16,6 +16,9 @@ one transaction, rolled back on an error) goes through :meth:`GuardedStorage._ca
   not a database, malformed, locked past the 60 s timeout) becomes a :class:`~._faults.StorageFault`
   naming the file, the cause and the fix.
 
+Several user attributes of a trial are one such call (:meth:`GuardedStorage.set_trial_user_attrs`:
+one transaction, retried as a whole; an upsert, so a repeat writes the same rows again).
+
 Errors Optuna raises on purpose (``KeyError``, ``UpdateFinishedTrialError``, duplicate names)
 pass through untouched. Opening the storage is not retried: an unreachable server at start is a
 set-up error (exit 2, said by the caller).
@@ -39,7 +42,7 @@ from odeattn.search.storage._faults import (
     retry_seconds,
     transient,
 )
-from odeattn.search.storage._optuna_private import RDB_CALLS
+from odeattn.search.storage._optuna_private import RDB_CALLS, rdb_set_user_attrs
 from odeattn.search.storage._storage_url import redact
 
 __all__ = ["GuardedStorage", "sqlite_fault"]
@@ -109,6 +112,10 @@ class GuardedStorage(optuna.storages.RDBStorage):
             if self.retry_s is not None:
                 outage(self.url, redact(self.url), self.retry_s).ok()
             return out
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Several user attributes in one transaction (``rdb_set_user_attrs``), retried as one."""
+        self._call(rdb_set_user_attrs, (trial_id, attrs), {})
 
     def _wait(self, e: Exception, attempt: int) -> None:
         assert self.retry_s is not None

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-from odeattn.search.storage import is_optuna_trial
+from odeattn.search.storage import is_optuna_trial, set_user_attrs
 from odeattn.study import plan_for
 from odeattn.study.config import StudyConfig
 from odeattn.train import RECIPES
@@ -204,14 +204,18 @@ def record_trial(
     summaries: dict[str, Any],
     history: dict[str, list[float]],
     train_over: dict[str, Any] | None = None,
+    *,
+    artifacts: bool = True,
 ) -> None:
-    """Write the user attributes and (for an ``optuna.Trial``) the artifacts and the note. The
-    attributes go first; a failure of the files after them (a full disk, a plotting error) is
-    the ``artifact_error`` attribute and one warning line, never a lost trial (issue 18)."""
-    for k, v in _attrs(arch, out, train_over, study).items():
-        trial.set_user_attr(k, json_safe(v))
-    if not is_optuna_trial(trial):
-        return  # not an optuna.Trial: attributes only
+    """Write the user attributes (in one storage write, issue 20) and (for an ``optuna.Trial``,
+    unless ``artifacts=False``) the artifacts and the note. The attributes go first; a failure of
+    the files after them (a full disk, a plotting error) is the ``artifact_error`` attribute and
+    one warning line, never a lost trial (issue 18)."""
+    set_user_attrs(
+        trial, {k: json_safe(v) for k, v in _attrs(arch, out, train_over, study).items()}
+    )
+    if not artifacts or not is_optuna_trial(trial):
+        return  # attributes only
     try:
         _artifacts(study, trial, arch, out, summaries, history, train_over)
         if history:

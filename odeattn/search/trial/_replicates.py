@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from odeattn.search.storage import set_user_attrs
 from odeattn.search.trial._deadline import Deadline, DeadlinePassed, stop_at
 from odeattn.search.trial._objective import Report, Screen, run_trial
 from odeattn.study import Space, StudyConfig, plan_for
@@ -56,15 +57,16 @@ def aggregate(study: StudyConfig, outs: list[dict[str, float]]) -> dict[str, Any
     return out
 
 
-def set_constraints(study: StudyConfig, trial: Any, violations: list[float]) -> None:
-    """Store the trial's constraint values: for the samplers through Optuna's public
-    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them), and as the
-    ``constraint_violations`` attribute the front, the summary and the dashboard read."""
+def set_constraints(study: StudyConfig, trial: Any, violations: list[float]) -> dict[str, Any]:
+    """Store the trial's constraint values for the samplers through Optuna's public
+    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them); return the
+    ``constraint_violations`` attribute the front, the summary and the dashboard read (the
+    caller writes it with the trial's other attributes, in one storage write)."""
     capped = [min(float(v), _UNMEASURED) for v in violations]
-    trial.set_user_attr("constraint_violations", capped)
     if hasattr(trial, "set_constraint"):  # an optuna.Trial (not a frozen or fake one)
         for c, v in zip(study.constraints, capped, strict=True):
             trial.set_constraint(c.key, v)
+    return {"constraint_violations": capped}
 
 
 def _finite(v: Any) -> float | None:
@@ -105,17 +107,19 @@ def train_replicates(
 
 
 def _record(study: StudyConfig, trial: Any, out: dict[str, Any], seeds: list) -> None:
-    trial.set_user_attr("seeds", seeds)
-    trial.set_user_attr("seconds", _finite(out.get("seconds")))
-    trial.set_user_attr("objectives", {n: _finite(out.get(n)) for n in study.objective_names})
-    trial.set_user_attr("objectives_se", out["objectives_se"])
+    """The replicates' attributes, in one storage write (issue 20)."""
+    attrs: dict[str, Any] = {
+        "seeds": seeds,
+        "seconds": _finite(out.get("seconds")),
+        "objectives": {n: _finite(out.get(n)) for n in study.objective_names},
+        "objectives_se": out["objectives_se"],
+    }
     if study.constraints:
-        set_constraints(study, trial, plan_for(study).violations(out))
+        attrs |= set_constraints(study, trial, plan_for(study).violations(out))
     if len(seeds) > 1:  # the dashboard's columns hold the mean, as the trial's values do
-        for k in _MEANS:
-            if k in out:
-                trial.set_user_attr(k, _finite(out[k]))
-        trial.set_user_attr("replicate_values", out["replicate_values"])
+        attrs |= {k: _finite(out[k]) for k in _MEANS if k in out}
+        attrs["replicate_values"] = out["replicate_values"]
+    set_user_attrs(trial, attrs)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from odeattn.proxies import count_params
+from odeattn.search.storage import set_user_attrs
 from odeattn.search.trial._dashboard import record_trial
 from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
 from odeattn.search.trial._objective import Report, Screen
@@ -142,10 +143,9 @@ def score_trial(
     if trial is not None:
         full = model.architecture()
         record_trial(study, trial, model, full, out, {"end": summary}, {}, {})
-        for k in ("supernet_accuracy", "supernet_loss", "seconds"):
-            trial.set_user_attr(k, out[k])
-        trial.set_user_attr("strategy", "supernet")
-        trial.set_user_attr("supernet", supernet_plan(study).score_fingerprint)
+        extra = {k: out[k] for k in ("supernet_accuracy", "supernet_loss", "seconds")}
+        extra |= {"strategy": "supernet", "supernet": supernet_plan(study).score_fingerprint}
+        set_user_attrs(trial, extra)
     return out
 
 

@@ -17,6 +17,7 @@ import optuna
 from odeattn.proxies import Screen
 from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._prune import decide
+from odeattn.search.storage import set_user_attrs
 from odeattn.study import STIFFNESS_METRICS, StudyConfig
 
 __all__ = ["report_fn", "screen_fn"]
@@ -66,8 +67,11 @@ def screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
 
     def screen(score: float) -> bool:
         decision = rule.decide(score, _screen_scores(s))
-        for k, v in decision.as_user_attrs().items():
-            trial.set_user_attr(k, v if not isinstance(v, float) or math.isfinite(v) else None)
+        attrs = decision.as_user_attrs().items()
+        set_user_attrs(  # one storage write (issue 20)
+            trial,
+            {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in attrs},
+        )
         return decision.kept
 
     return screen

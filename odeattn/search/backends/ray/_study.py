@@ -21,7 +21,7 @@ import optuna
 from odeattn.proxies import Screen
 from odeattn.search.backends.optuna import make_sampler
 from odeattn.search.backends.ray import _tune as _ray
-from odeattn.search.storage import mark_process
+from odeattn.search.storage import mark_process, set_user_attrs
 from odeattn.search.trial import Deadline, trial_function
 from odeattn.study import ConfigError, plan_for, sample
 
@@ -53,9 +53,11 @@ def _make_screen(study_cfg: Any, trial: optuna.Trial) -> Any:
 
     def screen(score: float) -> bool:
         decision = rule.decide(score, _screen_scores(trial.study))
-        for key, value in decision.as_user_attrs().items():
-            finite = not isinstance(value, float) or math.isfinite(value)
-            trial.set_user_attr(key, value if finite else None)
+        attrs = decision.as_user_attrs().items()
+        set_user_attrs(  # one storage write (issue 20)
+            trial,
+            {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in attrs},
+        )
         return decision.kept
 
     return screen

@@ -106,7 +106,7 @@ def test_artifacts_exports_and_plots(lth4sa_run: Path) -> None:
         (js,) = [m for m in metas if m.filename.endswith(".json")]
         doc = json.loads((lth4sa_run / "artifacts" / js.artifact_id).read_text())
         assert set(doc["stiffness"]["end"]["nsi_per_stage"]) == {"0", "1", "2"}
-        assert len(doc["stiffness"]["end"]["nsi_per_block"]) == 6
+        assert len(doc["stiffness"]["end"]["nsi_per_block"]) == 9  # 3 measured a stage (4-4-4)
         assert doc["per_epoch"]["val_accuracy"] == t.user_attrs["intermediate"]["val_accuracy"]
     study_pngs = sorted(m.filename for m in get_all_artifact_meta(s, storage=s._storage))
     assert study_pngs == ["pareto.png", "tns_vs_accuracy.png"]  # study-level artifacts

@@ -67,10 +67,10 @@ def test_trials_and_user_attrs_read_back_with_optuna(lth4sa_run: Path) -> None:
     assert s.metric_names == ["val_accuracy", "tns", "attention_blocks"]
     for t in s.trials:
         ua = t.user_attrs
-        assert re.fullmatch(r"[01]{3}\|[01]{3}\|[01]{3}", ua["placement"])
+        assert re.fullmatch(r"[01]{4}\|[01]{4}\|[01]{4}", ua["placement"])  # 4-4-4
         # the placement is the sampled bits, and the attention count objective counts its ones
         bits = "|".join(
-            "".join(str(t.params[f"placement.s{s_}.b{b}"]) for b in range(3)) for s_ in range(3)
+            "".join(str(t.params[f"placement.s{s_}.b{b}"]) for b in range(4)) for s_ in range(3)
         )
         assert ua["placement"] == bits
         assert t.values[2] == ua["attention_blocks"] == bits.count("1")
@@ -106,7 +106,7 @@ def test_artifacts_exports_and_plots(lth4sa_run: Path) -> None:
         (js,) = [m for m in metas if m.filename.endswith(".json")]
         doc = json.loads((lth4sa_run / "artifacts" / js.artifact_id).read_text())
         assert set(doc["stiffness"]["end"]["nsi_per_stage"]) == {"0", "1", "2"}
-        assert len(doc["stiffness"]["end"]["nsi_per_block"]) == 6
+        assert len(doc["stiffness"]["end"]["nsi_per_block"]) == 9  # 3 measured a stage (4-4-4)
         assert doc["per_epoch"]["val_accuracy"] == t.user_attrs["intermediate"]["val_accuracy"]
     study_pngs = sorted(m.filename for m in get_all_artifact_meta(s, storage=s._storage))
     assert study_pngs == ["pareto.png", "tns_vs_accuracy.png"]  # study-level artifacts

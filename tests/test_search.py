@@ -352,19 +352,19 @@ def test_run_trial_measures_what_it_reports(monkeypatch) -> None:
     torch.set_num_threads(1)
     study = load_study(ROOT / "studies" / "lth4sa.yaml", train={"recipe": "digits", "epochs": 1})
     space = resolve_space(study)
-    params = {f"placement.s{s}.b{b}": int((s + b) % 2 == 0) for s in range(3) for b in range(3)}
+    params = {f"placement.s{s}.b{b}": int((s + b) % 2 == 0) for s in range(3) for b in range(4)}
     params["lr"] = 0.1
     seen: list[tuple[int, dict]] = []
     out = run_trial(study, params, lambda e, m: seen.append((e, m)) or False, space=space)
     assert [e for e, _ in seen] == [1] and math.isclose(
         seen[0][1]["val_accuracy"], out["val_accuracy"]
     )
-    assert out["attention_blocks"] == "101|010|101".count("1") == 5
+    assert out["attention_blocks"] == "1010|0101|1010".count("1") == 6
     # rebuild the same initial network (run_trial seeds with sampler.seed + trial number 0)
     data = _build.data_for(study)
     torch.manual_seed(study.sampler.seed)
     model, _ = build(study, space, params, data)
-    assert model.architecture()["placement"] == "101|010|101"
+    assert model.architecture()["placement"] == "1010|0101|1010"
     assert out["params"] == sum(p.numel() for p in model.parameters())
     assert out["flops"] == count_flops(model, (1, 8, 8))
     x = _build.input_batch(data, study.measure.samples)  # the fixed evaluation set, in batches
@@ -381,7 +381,7 @@ def test_screened_out_candidate_is_not_trained() -> None:
     """tns_proxy: a candidate the TNS screen rejects at init skips fit() entirely."""
     study = load_study(ROOT / "studies" / "tns_proxy.yaml")
     space = resolve_space(study)
-    params = {"placement.k": 2, **{f"placement.r{i}": i / 10 for i in range(9)}}
+    params = {"placement.k": 2, **{f"placement.r{i}": i / 12 for i in range(12)}}
     scores: list[float] = []
     epochs: list[int] = []
     out = run_trial(
@@ -394,7 +394,7 @@ def test_screened_out_candidate_is_not_trained() -> None:
     assert epochs == [] and out["epochs_run"] == 0 and out["screened_out"] == 1.0
     assert scores == [out["screen_score"]] == [out["tns@init"]]
     assert math.isnan(out["val_accuracy"])
-    assert out["attention_blocks"] == 2  # priorities 0.8, 0.7 win: blocks 8 and 7 -> "000|000|011"
+    assert out["attention_blocks"] == 2  # priorities 11/12, 10/12 win: "0000|0000|0011"
 
 
 @pytest.mark.parametrize("name", ["tpe", "nsga2", "nsga3", "gp", "random", "grid"])
@@ -412,8 +412,8 @@ def test_every_sampler_builds_and_samples_the_space(name: str, tmp_path: Path) -
         flat = sample(t, space)
         seen.add(decode(space, flat).values["placement"])
         s.tell(t, [0.5, 0.1, float(sum(flat.values()))])
-    if name == "grid":  # the grid enumerates distinct points: 2^9 placements
-        assert len(seen) == 4 and len(grid_space(space)) == 9
+    if name == "grid":  # the grid enumerates distinct points: 2^12 placements (4-4-4)
+        assert len(seen) == 4 and len(grid_space(space)) == 12
 
 
 def test_default_storage_follows_workers_and_keeps_an_existing_study(tmp_path: Path) -> None:

@@ -319,7 +319,7 @@ def test_a_trial_is_reproducible_for_a_given_seed_and_thread_count() -> None:
 
     study = load_study(ROOT / "studies" / "lth4sa.yaml", train={"recipe": "digits", "epochs": 1})
     space = resolve_space(study)
-    params = {f"placement.s{s}.b{b}": (s + b) % 2 for s in range(3) for b in range(3)}
+    params = {f"placement.s{s}.b{b}": (s + b) % 2 for s in range(3) for b in range(4)}
     params["lr"] = 0.05
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

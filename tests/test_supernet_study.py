@@ -121,14 +121,14 @@ def test_density_and_k_of_l_placements_are_encoded_per_mode() -> None:
         encode(space, {"adaptor": "se", "placement": "1" * 17 + "0|" + "1" * 18 + "|" + "1" * 18})
     with pytest.raises(ValueError, match="not in the space"):  # density 0 < 0.3
         encode(space, {"adaptor": "se", "placement": "0" * 18 + "|" + "1" * 18 + "|" + "1" * 18})
-    k_space = resolve_space(load_study(STUDIES["tns_proxy"]))  # k of 9 in [1, 3]
-    flat = encode(k_space, {"placement": "010|000|001"})
+    k_space = resolve_space(load_study(STUDIES["tns_proxy"]))  # k of 12 in [1, 3]
+    flat = encode(k_space, {"placement": "0100|0000|0001"})
     assert flat["placement.k"] == 2 and flat["placement.r1"] == 1.0 and flat["placement.r0"] == 0
     assert decode(k_space, flat).model["placement"] == [
-        (False, True, False), (False, False, False), (False, False, True)
+        (False, True, False, False), (False, False, False, False), (False, False, False, True)
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"placement\.k"):
-        encode(k_space, {"placement": "111|100|000"})
+        encode(k_space, {"placement": "1110|1000|0000"})
 
 
 def test_study_draws_are_uniform_per_parameter() -> None:

@@ -18,12 +18,12 @@ from odeattn.search.backends.ray import check_ray
 from odeattn.search.oneshot import check_supernet, dry_run_supernet
 from odeattn.search.storage import StorageFault, budget_used
 from odeattn.study import (
-    STIFFNESS_METRICS,
     ConfigError,
     SearchFailed,
     SetupError,
     StudyConfig,
     check_data,
+    check_depth,
     resolve_space,
 )
 
@@ -94,26 +94,6 @@ def _dry(args: argparse.Namespace, study: StudyConfig, space: Any, console: Any)
     return 0
 
 
-def _warn_degenerate(study: StudyConfig, space: Any, console: Any) -> None:
-    """One warning line when the study measures stiffness on stages of the base model with fewer
-    than 3 measured blocks (the first block of a stage is not measured; issue 21): TNS and p̂
-    are then constants or near-constants of the depth, not measurements of the network."""
-    stiff = study.objectives_need_stiffness or (
-        study.screen is not None and study.screen.metric in STIFFNESS_METRICS
-    )
-    few = {i: b - 1 for i, b in enumerate(space.blocks) if b - 1 < 3}
-    if stiff and few:  # on stdout with the run's other notes: errors keep stderr to one line
-        console.print(
-            escape(
-                f"warning: {study.file}: model: stages {few} (stage: measured blocks) of the "
-                "base model have fewer than 3 measured blocks, so TNS there is degenerate; use "
-                ">= 4 blocks a stage (odeattn.stiffness.degenerate_stages)"
-            ),
-            soft_wrap=True,
-            highlight=False,
-        )
-
-
 def run(args: argparse.Namespace, study: StudyConfig) -> int:
     """Resolve ``study`` (exit 2 on a registry error), then the dry run or the search."""
     console = Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 160)
@@ -121,7 +101,7 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
         space = resolve_space(study)
         check_ray(study)
         check_supernet(study, space)  # issue 19: a space one supernet can share
-        _warn_degenerate(study, space, console)
+        check_depth(study, space)  # issue 21: TNS on stages too shallow to measure it
         if args.dry_run:
             return _dry(args, study, space, console)
         check_data(study)  # the data loads before any storage or study is created

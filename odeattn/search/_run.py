@@ -48,7 +48,7 @@ from odeattn.search.storage import (
     stamp_study,
 )
 from odeattn.search.trial import Deadline, dashboard_command
-from odeattn.study import ConfigError, SetupError, Space, StudyConfig
+from odeattn.study import ConfigError, SetupError, Space, StudyConfig, check_depth
 
 #: A worker's exit status for a set-up failure of the study (no restart; the search stops).
 SETUP_EXIT = 2
@@ -237,6 +237,7 @@ def run_search(
 ) -> optuna.Study:
     """Run (or continue) ``study`` to its budget; returns the Optuna study."""
     deadline = Deadline.after(study.budget.timeout)  # T: stop at T (BudgetCfg)
+    check_depth(study, space)  # issue 21: before anything is written, as the CLI does
     url = prepare_storage(study, space, accept_changes=accept_changes)
     s = open_study(study, url, space)
     stamp_study(study, space, s)

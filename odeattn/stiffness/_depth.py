@@ -10,8 +10,8 @@ stage s. With L_s measured blocks the ratios r_t = ζ_t / μ_s sum to L_s, so
 Such a stage contributes a constant, not a measurement. :func:`measured_blocks` counts the measured
 blocks per stage (of a model, a recorder or the stage ids of an NSI matrix) and
 :func:`degenerate_stages` names the stages below :data:`MIN_MEASURED`; the metrics warn with
-:class:`DegenerateStageWarning` when handed such a stage, and a search refuses a TNS objective on
-a model for which :func:`degenerate_stages` is not empty.
+:class:`DegenerateStageWarning` when handed such a stage, and a search that optimises, constrains
+or screens by TNS or p̂ refuses a model or space with such a stage (``odeattn.study.check_depth``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ arguments, the training recipe, the objectives, the budget, the sampler and the 
 (``config/``: pydantic schemas, read with ``yaml.safe_load``, every problem one
 :class:`ConfigError` line). ``resolve_space`` checks it against the registries and returns the
 :class:`Space`; ``sample``/``decode`` turn an Optuna trial into model and training arguments
-(``_space``); ``_build`` turns those into a model's kwargs, the data and a training config; ``encode`` inverts
+(``_space``); ``check_depth`` refuses a search by TNS or p̂ on stages too shallow to measure it
+(``_depth``); ``_build`` turns those into a model's kwargs, the data and a training config; ``encode`` inverts
 ``decode`` for architecture parameters and ``draw`` samples a space from a generator (``_encode``);
 ``samplers/`` holds odeattn's own samplers (EAN's REINFORCE controller).
 
@@ -22,6 +23,7 @@ from odeattn._errors import lazy_attribute
 #: public name -> the module that defines it (imported on first use)
 _LAZY = {
     "ConfigError": "odeattn.study.config",
+    "DEPTH_METRICS": "odeattn.study.config",
     "Decoded": "odeattn.study._space",
     "METRICS": "odeattn.study.config",
     "PROXY_NAMES": "odeattn.study.config",
@@ -36,6 +38,7 @@ _LAZY = {
     "StudyConfig": "odeattn.study.config",
     "TrialPlan": "odeattn.study._plan",
     "check_data": "odeattn.study._resolve",
+    "check_depth": "odeattn.study._depth",
     "closest": "odeattn.study.config",
     "config_fields": "odeattn.study._build",
     "data_for": "odeattn.study._build",

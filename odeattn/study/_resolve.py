@@ -7,7 +7,8 @@ against the base model's blocks per stage, parameter targets and ``when`` refere
 sampler's keyword arguments and grid, the dataset's name and options. :func:`check_data` loads
 the data itself (a real run calls it before creating the study; ``--dry-run`` may fall back to a
 synthetic batch and says so). Each failure is a :class:`ConfigError` naming the file and
-key. :func:`resolve_space` returns the :class:`Space` (the space plus the base blocks per stage).
+key. :func:`resolve_space` returns the :class:`Space` (the space plus the base model's blocks and
+measured blocks per stage).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 
 import optuna
 
+from odeattn.compile import Recordable
 from odeattn.data import DATASETS
 from odeattn.models import create_model, list_models
+from odeattn.stiffness import measured_blocks
 from odeattn.study._build import config_fields, data_for, train_config
 from odeattn.study._params import check_adaptor, check_methods, check_params, model_keywords
 from odeattn.study._space import Space, grid_space, target_of
@@ -46,8 +49,8 @@ def sampler_class(name: str) -> Any:
     return getattr(optuna.samplers, cls) if isinstance(cls, str) else cls
 
 
-def _check_model(study: StudyConfig) -> dict[str, Any]:
-    """Build the base model once; returns its ``architecture()``. A registered model's keywords
+def _check_model(study: StudyConfig) -> Any:
+    """Build the base model once and return it. A registered model's keywords
     are checked against its factory's signature (the key is known, not read from a message);
     any other construction error is reported as it is, under ``model``."""
     f, m = study.file, study.model
@@ -66,7 +69,15 @@ def _check_model(study: StudyConfig) -> dict[str, Any]:
     if isinstance(mask, str):  # checked against the blocks of the model built without it
         bare = _build_model(study, {k: v for k, v in m.kwargs.items() if k != "placement"})
         _check_mask(study, mask, _blocks_of(bare.architecture()))
-    return _build_model(study, m.kwargs).architecture()
+    return _build_model(study, m.kwargs)
+
+
+def _measured(model: Any) -> tuple[int, ...]:
+    """Measured blocks per stage of the built base model, in stage order (stiffness's one count:
+    a model default such as ResNet-164's 18 a stage as it is built); ``()`` without any."""
+    if not any(isinstance(b, Recordable) for b in model.modules()):
+        return ()
+    return tuple(measured_blocks(model).values())
 
 
 def _build_model(study: StudyConfig, kwargs: dict[str, Any]) -> Any:
@@ -219,9 +230,10 @@ def resolve_space(study: StudyConfig) -> Space:
         return _CACHE[key]
     cfg = load_search_space(study)
     _check_data_names(study)
-    blocks = _blocks(study, cfg, _check_model(study))
+    model = _check_model(study)
+    blocks = _blocks(study, cfg, model.architecture())
     fields = _check_train(study)
-    space = Space(cfg, blocks, str(study.space_path))
+    space = Space(cfg, blocks, str(study.space_path), _measured(model))
     check_params(space, fields, model_keywords(study))
     _check_run(study, space)
     _CACHE[key] = space

@@ -38,6 +38,9 @@ class Space:
     config: SearchSpaceConfig
     blocks: tuple[int, ...]  # blocks per stage of the base model
     file: str = ""
+    # measured blocks per stage of the base model, as built (odeattn.stiffness.measured_blocks:
+    # the first block of a stage is not measured); () when it has no recorded blocks
+    measured: tuple[int, ...] = ()
 
     @property
     def order(self) -> list[str]:

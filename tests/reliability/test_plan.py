@@ -87,6 +87,18 @@ def test_bad_values_are_refused_before_anything_is_written(tmp_path, space, trai
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_tns_search_on_shallow_stages_is_refused(tmp_path: Path) -> None:
+    # row (issue 21): TNS on 3 blocks a stage (2 measured) is a constant of the depth; the
+    # search used to print one warning line and run anyway
+    f = study_file(tmp_path, n_trials=1, epochs=1)
+    d = yaml.safe_load(f.read_text())
+    _edit(f, model={**d["model"], "kwargs": {**d["model"]["kwargs"], "blocks": [3, 3, 3]}})
+    r = cli(str(f), "--runs-dir", "runs", cwd=tmp_path)
+    err = _one_line_exit_2(r, "objectives[1]", "blocks: [4, 4, 4]", "drop the tns objective")
+    assert err.startswith(f"error: {f.resolve()}: ") and "{0: 2, 1: 2, 2: 2}" in err
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [

@@ -98,7 +98,9 @@ def stiffness(
     with batch statistics, since an untrained network's running statistics are meaningless.
     """
 
-    with warnings.catch_warnings():  # said once per study at validation (search/_cli.py)
+    # a search by TNS or p̂ on such stages is refused at validation (odeattn.study.check_depth);
+    # any other study stores TNS for the dashboard only, so no warning per trial
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateStageWarning)
         return _summary(model, x, kind, p_hat_m, bn_mode, batch)
 

@@ -7,6 +7,7 @@ problem is one :class:`ConfigError` line ``FILE: key.path: what; fix`` (exit 2, 
 """
 
 from odeattn.study.config._base import (
+    DEPTH_METRICS,
     METRICS,
     PROXY_NAMES,
     STIFFNESS_METRICS,
@@ -33,6 +34,7 @@ from odeattn.study.config._supernet import (
 )
 
 __all__ = [
+    "DEPTH_METRICS",
     "METRICS",
     "PROXY_NAMES",
     "STIFFNESS_METRICS",

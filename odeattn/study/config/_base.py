@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from odeattn._errors import did_you_mean
 
 __all__ = [
+    "DEPTH_METRICS",
     "METRICS",
     "PROXY_NAMES",
     "STIFFNESS_METRICS",
@@ -45,6 +46,10 @@ METRICS = (
 PROXY_NAMES = ("grad_norm", "jacob_cov", "naswot", "params", "snip", "synflow")
 #: Metrics measured on the feature trajectory; they take ``at: init | end | <epochs>``.
 STIFFNESS_METRICS = ("tns", "nsi_mean", "nsi_max", "p_hat")
+#: Stiffness metrics that compare each block's NSI with its stage's mean: constants of the depth
+#: on a stage with fewer than 3 measured blocks, so a search by them needs >= 4 blocks a stage
+#: (issue 21; ``odeattn.study.check_depth``).
+DEPTH_METRICS = ("tns", "p_hat")
 Direction = Literal["maximize", "minimize"]
 Scalar = bool | int | float | str | None
 

@@ -25,13 +25,18 @@ def _plt() -> Any:
 
 
 def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, title: str) -> None:
-    """One panel per group; a bar per variant at its mean, 95 % CI whiskers, each seed a dot."""
+    """One panel per group; per variant its mean (a bar) with 95 % CI whiskers and each seed a
+    dot. The y axis spans the data (not 0): accuracies near 1 differ in the third digit."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    n = max(len(v) for v in groups.values())
+    width = max(4.2, 0.75 * n + 1.5)
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(width * len(groups), 3.6), squeeze=False, layout="constrained"
+    )
     for ax, (gname, variants) in zip(axes[0], groups.items(), strict=True):
         for i, vals in enumerate(variants.values()):
             m, lo, hi = mean_ci(vals)
-            ax.bar(i, m, color=f"C{i}", alpha=0.6)
+            ax.hlines(m, i - 0.3, i + 0.3, color=f"C{i}", lw=3)
             ax.errorbar(i, m, yerr=[[m - lo], [hi - m]], color="k", capsize=4)
             ax.scatter(
                 np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=9, c="k"
@@ -39,8 +44,8 @@ def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, tit
         ax.set_xticks(range(len(variants)), list(variants), rotation=20, fontsize=8)
         ax.set_title(gname, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title + " (mean, 95 % CI over seeds)", fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -7,11 +7,13 @@ reach, one replicate a trial, no noise ceiling, no step 3 (every arm's best is r
 afterwards). ``oneshot``: ``strategy: supernet`` with the study's supernet settings and EAN's
 controller (``sampler: reinforce`` with the study's kwargs), supernet and controller seeded with
 the search seed; ``tpe`` / ``random``: ``strategy: scratch`` with Optuna's sampler of that name,
-seeded alike. A run's folder is deleted before it starts, so an interrupted run starts over with
+seeded alike. Each worker pays its first-use costs (:func:`warm`) before a run's clock starts.
+A run's folder is deleted before it starts, so an interrupted run starts over with
 its whole budget; a finished one is stored whole as ``<arm>_seed<k>.json``: finished trials,
 distinct architectures, the best trial's params and value (a supernet score, or the accuracy of
 one training: a maximum of noisy values, biased upwards — why every best is retrained), the
-search's wall time, the supernet's training time, and the provenance. Runs go ``jobs`` at a time,
+search's wall time, the supernet's training time, the load average and the provenance. Runs go
+``jobs`` at a time,
 interleaved by seed, then arm, so that a shared machine's load hits every arm alike. Not
 bit-reproducible: what a run trains in T depends on the machine.
 """
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from optuna.trial import TrialState
 from rich.console import Console
 
@@ -32,10 +35,10 @@ from odeattn.experiments._oneshot_plan import SEARCH_ARMS
 from odeattn.experiments._oneshot_runs import one_thread, store_record, study_variant
 from odeattn.experiments._pool import run_jobs
 from odeattn.search import resolve_space, run_search
-from odeattn.study import StudyConfig
+from odeattn.study import StudyConfig, data_for
 from odeattn.supernet import supernet_plan
 
-__all__ = ["best_of", "search_runs", "search_study"]
+__all__ = ["best_of", "search_runs", "search_study", "warm"]
 
 OUT_OF_REACH = 1_000_000  # n_trials: the wall time is the budget
 
@@ -72,9 +75,18 @@ def best_of(trials: list[Any]) -> Any | None:
     return max(done, key=lambda t: (t.values[0], -t.number)) if done else None
 
 
+def warm(study: StudyConfig) -> None:
+    """Pay a process's first-use costs before the clock starts, alike for every arm: the data
+    set, and ``torch._dynamo``'s import by the first optimizer (≈ 5 s idle, ≈ 20 s at load 15:
+    the first run of each worker would lose that much of its T)."""
+    data_for(study)
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def _search_to_file(doc: dict, file: str, arm: str, seed: int, path: str) -> None:
     study = StudyConfig.model_validate({**doc, "file": file})
     shutil.rmtree(study.run_dir, ignore_errors=True)  # a partial run starts over
+    warm(study)
     t0 = time.perf_counter()
     with one_thread():
         s = run_search(study, resolve_space(study), console=Console(quiet=True), progress=False)

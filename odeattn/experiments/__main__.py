@@ -1,14 +1,15 @@
-"""``python -m odeattn.experiments``: the evidence of issues 14 and 21, one command each.
+"""``python -m odeattn.experiments``: the evidence of issues 14, 19 and 21, one command each.
 
     python -m odeattn.experiments list
-    python -m odeattn.experiments run NAME|all [--quick] [--jobs 2] [--out runs/evidence]
+    python -m odeattn.experiments run NAME|all|oneshot [--quick] [--jobs 2] [--out runs/evidence]
     python -m odeattn.experiments efficiency --space S.yaml --seconds T [--seeds 5] [--jobs 2] …
     python -m odeattn.experiments benchmark --space S.yaml --n N --epochs E --seeds S [--jobs 2]
     python -m odeattn.experiments report [--collect OUT …] [--check]   # docs/results.md tables
 
 Every network trains on one torch thread (``--jobs`` runs side by side in processes), so a seed
 names the same network on any load, and every result file records its provenance. Every command
-resumes: re-running it trains only what is missing. Bad input exits 2 with one line; Ctrl-C
+resumes: re-running it trains only what is missing. ``all`` is the papers' claims, ``oneshot``
+issue 19's three parts. Bad input exits 2 with one line; Ctrl-C
 exits 130 (re-run the same command to continue).
 """
 
@@ -29,7 +30,7 @@ from odeattn.experiments._eff_summary import efficiency_summary
 from odeattn.experiments._efficiency import EffConfig, preflight
 from odeattn.experiments._page import page_main
 from odeattn.experiments._provenance import pinned, provenance
-from odeattn.experiments._registry import CLAIMS
+from odeattn.experiments._registry import CLAIMS, ONESHOT
 from odeattn.experiments._sizes import SIZES, Ctx
 from odeattn.search import interrupt_once
 from odeattn.search.trial import json_safe
@@ -76,7 +77,7 @@ def _parser() -> OneLineParser:
 
 
 def _run_claim(name: str, size_name: str, out: str, jobs: int, console: Console) -> None:
-    title, fn = CLAIMS[name]
+    title, fn = {**CLAIMS, **ONESHOT}[name]
     folder = Path(out) / name
     folder.mkdir(parents=True, exist_ok=True)
     res = fn(Ctx(folder, SIZES[size_name], jobs))
@@ -111,10 +112,14 @@ def _eff_config(args) -> EffConfig:
 
 def _validate(args):
     if args.command == "run":
-        if args.name != "all" and args.name not in CLAIMS:
-            raise unknown_name("claim", args.name, [*CLAIMS, "all"], f"See `{PROG} list`.")
+        names = [*CLAIMS, *ONESHOT, "all", "oneshot"]
+        if args.name not in names:
+            raise unknown_name("claim", args.name, names, f"See `{PROG} list`.")
         if args.jobs < 1:
             raise must("--jobs", "be >= 1", args.jobs)
+        size = "quick" if args.quick else args.size
+        if size == "paper" and (args.name == "oneshot" or args.name in ONESHOT):
+            raise must("--size", "be full or quick for the one-shot claims", size)
     return _eff_config(args) if args.command == "efficiency" else None
 
 
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     if args.command == "list":
-        for name, (title, _) in CLAIMS.items():
+        for name, (title, _) in {**CLAIMS, **ONESHOT}.items():
             console.print(f"{name:>14}  {title}")
         return 0
     try:
@@ -140,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         with pinned(argv, PROG):
             if args.command == "run":
                 size = "quick" if args.quick else args.size
-                for name in CLAIMS if args.name == "all" else [args.name]:
+                group = {"all": list(CLAIMS), "oneshot": list(ONESHOT)}
+                for name in group.get(args.name, [args.name]):
                     _run_claim(name, size, args.out, args.jobs, console)
             else:
                 interrupt_once()  # SIGTERM as Ctrl-C: the running runs stop, the stored ones stay

@@ -19,6 +19,8 @@ from pathlib import Path
 from odeattn._errors import must, unknown_name
 from odeattn.experiments._cli_bench import OneLineParser
 from odeattn.experiments._commands import commands_table, paper_table
+from odeattn.experiments._oneshot_page import ONESHOT_BLOCKS
+from odeattn.experiments._oneshot_plan import ONESHOT_CLAIMS
 from odeattn.experiments._papers import lth4sa_variants, param_arithmetic
 from odeattn.experiments._plan import CLAIM_RULES, LTH_ARMS, PLAN, combine
 from odeattn.experiments._sizes import FULL
@@ -78,6 +80,7 @@ def _plan(data: Path) -> str:
         row(t.claim, t.id, t.role, t.comparison, f"{t.rule} {t.threshold:g}", f"{t.level:.4g}",
             seeds.get(t.claim, default))
         for t in PLAN
+        if t.claim not in ONESHOT_CLAIMS  # issue 19's: their own block (oneshot_plan)
     ]  # fmt: skip
     return table(["claim", "test", "role", "comparison", "rule", "CI level", "seeds"], rows)
 
@@ -168,6 +171,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "dia_arithmetic": _dia_arithmetic,
     "commands": lambda d: commands_table(),
     "paper": lambda d: paper_table(),
+    **ONESHOT_BLOCKS,
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from odeattn.experiments._oneshot_plan import ONESHOT_ROWS, ONESHOT_RULES
 from odeattn.experiments._verdict import verdict
 
 __all__ = ["CLAIM_RULES", "PLAN", "Test", "combine", "judge", "tests_of"]
@@ -179,6 +180,7 @@ PLAN: tuple[Test, ...] = (
         0.0,
         "above",
     ),
+    *(Test(*r) for r in ONESHOT_ROWS),  # issue 19 (docs/results.md §6)
 )
 
 CLAIM_RULES = {
@@ -188,6 +190,7 @@ CLAIM_RULES = {
     "lth4sa": "any",
     "dia_sharing": "all",
     "stepnet_vs_se": "all",
+    **ONESHOT_RULES,
 }
 
 

@@ -1,4 +1,5 @@
-"""Figures of the evidence: bars with 95 % CIs, p̂(M) heat maps, curves mean ± CI against time.
+"""Figures of the evidence: bars with 95 % CIs, p̂(M) heat maps, curves mean ± CI against time,
+scatters of a score against accuracy.
 
 matplotlib is imported inside each function (an optional, heavy backend), with the Agg backend.
 """
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from odeattn.experiments._stats import mean_ci
+from odeattn.experiments._stats import kendall, mean_ci
 
-__all__ = ["bars", "curves_plot", "heatmaps"]
+__all__ = ["bars", "curves_plot", "heatmaps", "scatters"]
 
 
 def _plt() -> Any:
@@ -96,6 +97,22 @@ def curves_plot(
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
     fig.suptitle(title + " (mean, 95 % CI over seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scatters(
+    path: Path, panels: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str
+) -> None:
+    """One scatter panel per ``name: (x, y)``, titled with its Kendall τ-b."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
+    for ax, (name, (x, y)) in zip(axes[0], panels.items(), strict=True):
+        ax.scatter(x, y, s=12)
+        ax.set_title(f"{name}: τ = {kendall(x, y):.2f}", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -31,6 +31,10 @@ backend, on top of ``_ray.py``) runs the study's remaining budget with ``OptunaS
 ``storage_url`` until ``budget_used`` reaches ``study_cfg.budget.n_trials`` and returns a summary
 dict. ``study_cfg.ray`` holds its settings (:class:`odeattn.study.config._study.RayCfg`).
 
+``run_search(study_cfg, space, *, console, progress=True)`` (``_run``) is one invocation of the
+CLI's search without the CLI (storage, resume, backend, summary, exports; ``strategy:
+supernet``'s three steps): the experiments run searches through it.
+
 ``trial_function(study_cfg)`` (``trial/``) is what both backends call per trial: the replicate
 loop over ``run_trial`` (``strategy: scratch``) or ``score_trial`` (``strategy: supernet``: the
 architecture scored with the study's trained supernet, no training; ``oneshot/`` trains that
@@ -56,6 +60,7 @@ _LAZY = {
     "interrupt_once": "odeattn.search.processes",
     "make_storage": "odeattn.search.storage",
     "resolve_space": "odeattn.study",
+    "run_search": "odeattn.search._run",  # issue 19's evidence runs searches at equal time
     "run_trial": "odeattn.search.trial",
     "sample": "odeattn.study",
 }

@@ -89,6 +89,13 @@ def check_params(space: Space, train_fields: list[str], keywords: list[str] | No
                 f"the model has {len(space.blocks)} stages, "
                 f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}",
             )
+        if p.type == "per_block" and tgt != "model.adaptor":
+            raise ConfigError(
+                f,
+                f"params.{name}",
+                f"type per_block picks an adaptor preset per block, so it must target "
+                f"model.adaptor, but got {tgt!r}; name it `adaptor` or set target: model.adaptor",
+            )
         choices = getattr(p, "choices", None) or []
         for i, c in enumerate(choices):
             if tgt == "model.method":

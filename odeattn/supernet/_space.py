@@ -101,7 +101,7 @@ class ArchSpace:
             raise ValueError(
                 f"adaptor_per_block needs sharing 'block' (a stage-shared adaptor (DIA) is one "
                 f"module per stage, so a stage could not mix presets), but {stage[0]!r} may be "
-                f"shared per stage; fix sharing='block' or draw the adaptor per network"
+                f"shared per stage; fix sharing='block' (model kwargs) or draw one adaptor per network"
             )
         if (ch.placement or ch.sharing) and not any(self.labels):
             raise ValueError(

@@ -152,12 +152,12 @@ def test_per_block_draws_are_uniform_per_block_and_bounded():
         (
             FIXED,
             {"adaptors": ("se", "dia_lstm"), "adaptor_per_block": True},
-            "adaptor_per_block needs sharing 'block'.*'dia_lstm'",
+            "more than one preset needs sharing 'block'.*'dia_lstm'",
         ),
         (
             FIXED,
-            {"adaptors": ("none", "se"), "adaptor_per_block": True, "sharing": ("block", "stage")},
-            "adaptor_per_block needs sharing 'block'",
+            {"adaptors": ("se", "eca"), "adaptor_per_block": True, "sharing": ("block", "stage")},
+            "more than one preset needs sharing 'block'",
         ),
         (
             {**FIXED, "placement": "1|1|1", "blocks": [1, 1, 1]},
@@ -171,12 +171,22 @@ def test_per_block_supernet_construction_errors(fixed, choices, match):
         Supernet(NAME, fixed, choices=choices)
 
 
-def test_stage_default_presets_join_with_sharing_block():
-    choices = {"adaptors": ("none", "dia_lstm", "se"), "adaptor_per_block": True}
-    sn = Supernet(NAME, {**FIXED, "sharing": "block"}, choices=choices).double().eval()
-    arch = sn.sample(torch.Generator().manual_seed(3))
-    x = X.double()
-    torch.testing.assert_close(sn.extract(arch)(x), sn(x, arch), rtol=0, atol=1e-6)
+@pytest.mark.parametrize(
+    ("fixed", "adaptors", "sharing"),
+    [
+        ({"sharing": "block"}, ("none", "dia_lstm", "se"), "block"),  # DIA with per-block ones
+        ({}, ("none", "dia_lstm"), "stage"),  # one stage-shared preset: a placement, ranked
+    ],
+)
+def test_stage_default_presets_in_a_per_block_supernet(fixed, adaptors, sharing):
+    choices = {"adaptors": adaptors, "adaptor_per_block": True}
+    sn = Supernet(NAME, {**FIXED, **fixed}, choices=choices).double().eval()
+    g, x = torch.Generator().manual_seed(3), X.double()
+    for arch in [sn.largest(), *(sn.sample(g) for _ in range(3))]:
+        model = sn.extract(arch)
+        assert model.architecture()["sharing"] == sharing
+        assert count_params(model) == count_params(create_model(NAME, **FIXED, **fixed, **arch))
+        torch.testing.assert_close(model(x), sn(x, arch), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ CASES = {
             adaptor_per_block=True,
             methods=("euler", "rk4"),
             depths=((1, 2, 3),) * 3,
-        ),  # fmt: skip
+        ),
     ),
 }
 

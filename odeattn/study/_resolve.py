@@ -20,7 +20,13 @@ import optuna
 from odeattn.data import DATASETS
 from odeattn.models import create_model, list_models
 from odeattn.study._build import config_fields, data_for, train_config
-from odeattn.study._params import check_adaptor, check_methods, check_params, model_keywords
+from odeattn.study._params import (
+    check_adaptor,
+    check_methods,
+    check_params,
+    check_per_block,
+    model_keywords,
+)
 from odeattn.study._space import Space, grid_space, target_of
 from odeattn.study.config import ConfigError, StudyConfig, closest, load_search_space
 from odeattn.study.samplers import ReinforceSampler
@@ -223,6 +229,7 @@ def resolve_space(study: StudyConfig) -> Space:
     fields = _check_train(study)
     space = Space(cfg, blocks, str(study.space_path))
     check_params(space, fields, model_keywords(study))
+    check_per_block(space, study.model.kwargs)
     _check_run(study, space)
     _CACHE[key] = space
     return space

@@ -94,14 +94,14 @@ class ArchSpace:
                 f"a fixed `placement` cannot go with adaptor_per_block (a block drawing 'none' "
                 f"has no adaptor), but got placement={base['placement']!r}; drop it"
             )
-        stage = [
-            a for a, lab in zip(self.adaptors, self.labels) if lab and "stage" in self.sharings(a)
-        ]
-        if ch.adaptor_per_block and stage:
+        real = [a for a, lab in zip(self.adaptors, self.labels) if lab]
+        stage = [a for a in real if "stage" in self.sharings(a)]
+        if ch.adaptor_per_block and stage and len(real) > 1:
             raise ValueError(
-                f"adaptor_per_block needs sharing 'block' (a stage-shared adaptor (DIA) is one "
-                f"module per stage, so a stage could not mix presets), but {stage[0]!r} may be "
-                f"shared per stage; fix sharing='block' (model kwargs) or draw one adaptor per network"
+                f"adaptor_per_block with more than one preset needs sharing 'block' (a "
+                f"stage-shared adaptor (DIA) is one module per stage, so a stage could not mix "
+                f"presets), but {stage[0]!r} may be shared per stage; fix sharing='block' (model "
+                f"kwargs) or keep one preset besides 'none'"
             )
         if (ch.placement or ch.sharing) and not any(self.labels):
             raise ValueError(
@@ -114,6 +114,10 @@ class ArchSpace:
             return self.choices.sharing
         fixed = self.base["sharing"]
         return (fixed if fixed is not None else default_sharing(adaptor),)
+
+    def _first_real(self) -> Any:
+        """The first adaptor option that is not Δt = 1 (its sharing is the per-block one)."""
+        return next((a for a, lab in zip(self.adaptors, self.labels) if lab), self.adaptors[0])
 
     def resolve(self, arch: Mapping[str, Any]) -> Path:
         """The :class:`Path` of ``arch``; any key or value outside the choices is an error."""
@@ -134,7 +138,7 @@ class ArchSpace:
         if ch.sharing:
             sharing = ch.sharing[_index("sharing", arch["sharing"], ch.sharing)]
         else:
-            sharing = self.sharings(self.adaptors[0] if ch.adaptor_per_block else adaptor)[0]
+            sharing = self.sharings(self._first_real() if ch.adaptor_per_block else adaptor)[0]
         methods = _methods(arch["method"], ch.methods, self.n_stages) if ch.methods else None
         if methods is None:
             fixed = self.base["method"]

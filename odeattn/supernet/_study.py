@@ -94,7 +94,7 @@ def _dimension(study: StudyConfig, space: Space, name: str, p: Any) -> str:
         raise refuse(f"{tgt!r} is a training setting: a supernet score does not train")
     if kw.startswith("adaptor."):
         raise refuse("adaptor structure fields change the adaptor's weights (a supernet "
-                     "switches adaptor presets: a categorical `adaptor`)")  # fmt: skip
+                     "switches adaptor presets: a categorical or per_block `adaptor`)")  # fmt: skip
     if kw in UNSHAREABLE:
         raise refuse(f"`{kw}` cannot be a supernet dimension: it {UNSHAREABLE[kw]}")
     if kw not in DIMENSIONS:

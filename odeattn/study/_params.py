@@ -89,13 +89,6 @@ def check_params(space: Space, train_fields: list[str], keywords: list[str] | No
                 f"the model has {len(space.blocks)} stages, "
                 f"but got stages={n_stages}; remove `stages` or set it to {len(space.blocks)}",
             )
-        if p.type == "per_block" and tgt != "model.adaptor":
-            raise ConfigError(
-                f,
-                f"params.{name}",
-                f"type per_block picks an adaptor preset per block, so it must target "
-                f"model.adaptor, but got {tgt!r}; name it `adaptor` or set target: model.adaptor",
-            )
         choices = getattr(p, "choices", None) or []
         for i, c in enumerate(choices):
             if tgt == "model.method":
@@ -114,11 +107,19 @@ def check_params(space: Space, train_fields: list[str], keywords: list[str] | No
 
 
 def check_per_block(space: Space, kwargs: dict[str, Any]) -> None:
-    """A ``per_block`` adaptor must build for every draw: no fixed placement, and one sharing
-    for all its presets (``sharing: stage`` would get two presets in a stage)."""
+    """A ``per_block`` parameter targets ``model.adaptor`` and must build for every draw: no
+    fixed placement, and one sharing for all its presets (``sharing: stage`` would get two presets in a stage)."""
     for name, p in space.config.params.items():
         if p.type != "per_block":
             continue
+        tgt = target_of(name, p)
+        if tgt != "model.adaptor":
+            raise ConfigError(
+                space.file,
+                f"params.{name}",
+                f"type per_block picks an adaptor preset per block, so it must target "
+                f"model.adaptor, but got {tgt!r}; name it `adaptor` or set target: model.adaptor",
+            )
         found = {default_sharing(c) for c in p.choices if c != "none" and c in ADAPTORS}
         sharing = kwargs.get("sharing")
         why = None

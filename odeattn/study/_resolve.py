@@ -228,8 +228,8 @@ def resolve_space(study: StudyConfig) -> Space:
     blocks = _blocks(study, cfg, _check_model(study))
     fields = _check_train(study)
     space = Space(cfg, blocks, str(study.space_path))
+    check_per_block(space, study.model.kwargs)  # first: its target, before another's choices
     check_params(space, fields, model_keywords(study))
-    check_per_block(space, study.model.kwargs)
     _check_run(study, space)
     _CACHE[key] = space
     return space

@@ -17,6 +17,7 @@ import torch
 from odeattn.adaptors import create_adaptor
 from odeattn.models import create_model
 from odeattn.proxies import count_params
+from odeattn.search.trial import attention_blocks
 from odeattn.study import ConfigError, decode, load_study, resolve_space, sample
 from odeattn.supernet import Choices, Supernet, from_study
 
@@ -61,6 +62,7 @@ def test_mixed_presets_build_each_blocks_own_adaptor():
     assert kinds == names
     arch = model.architecture()
     assert arch["adaptor"] == names and arch["placement"] is None and arch["sharing"] == "block"
+    assert attention_blocks(arch) == 7  # the names other than "none"
     again = create_model(**arch)
     assert again.architecture() == arch and count_params(again) == count_params(model)
     assert not torch.allclose(model(X), _seeded(adaptor=[["se"] * 3] * 3)(X))

@@ -23,6 +23,7 @@ ALL = Choices(
 )
 SHARING = ("block", "stage")
 BOTTLENECK = "digits_resnet_bottleneck"
+PER_BLOCK = Choices(adaptors=("none", "se", "eca", "stepnet"), adaptor_per_block=True)
 ECA3 = {"preset": "eca", "kernel_size": 3}  # a fixed adaptor given as a spec dict
 # One dimension at a time (the others fixed), DIA sharing, and all together; name, fixed, choices.
 CASES = {
@@ -43,6 +44,17 @@ CASES = {
     "post_act": (NAME, {**FIXED, "preact": False}, ALL),
     "bottleneck": (BOTTLENECK, {}, ALL),
     "all": (NAME, FIXED, ALL),
+    "per_block": (NAME, FIXED, PER_BLOCK),
+    "per_block_all": (
+        NAME,
+        {**FIXED, "preact": False},
+        Choices(
+            adaptors=PER_BLOCK.adaptors,
+            adaptor_per_block=True,
+            methods=("euler", "rk4"),
+            depths=((1, 2, 3),) * 3,
+        ),
+    ),
 }
 
 

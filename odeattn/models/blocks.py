@@ -172,29 +172,36 @@ def build_stage(
     *,
     stage_id: int,
     method: str,
-    mask: Sequence[bool],
-    adaptor: Any,
+    adaptors: Sequence[Any],
     adaptor_kw: dict[str, Any],
     sharing: str,
     post: Callable[[nn.Module], nn.Module] | None = None,
 ) -> Stage:
     """Compile one stage: block ``i`` is ``compile_step(method, branches[i], step=Δt_i, shortcut=…)``.
 
-    ``mask[i]`` says whether block i uses the adaptor (LTH4SA placement). With
-    ``sharing="stage"`` one adaptor is built for the stage, serving the selected blocks; it is
-    bound to each with its rank among them, so recurrent state (DIA) resets at the first selected
-    block. Blocks with a projection shortcut use Euler. ``post`` wraps each step (post-act ReLU).
+    ``adaptors[i]`` is block i's adaptor (None: Δt = 1; LTH4SA placement, or one preset per
+    block). With ``sharing="stage"`` one adaptor is built for the stage (all non-None entries
+    must be the same), serving the selected blocks; it is bound to each with its rank among them,
+    so recurrent state (DIA) resets at the first selected block. Blocks with a projection
+    shortcut use Euler. ``post`` wraps each step (post-act ReLU).
     """
-    n_sel = sum(bool(b) for b in mask)
+    used = [a for a in adaptors if a is not None]
     shared = None
-    if adaptor is not None and sharing == "stage" and n_sel:
-        shared = create_adaptor(adaptor, channels, shared_blocks=n_sel, **adaptor_kw)
+    if sharing == "stage" and used:
+        if any(a != used[0] for a in used):
+            raise ValueError(
+                f"stage {stage_id} mixes adaptors {used} with sharing='stage' (one module per "
+                f"stage); give the stage one adaptor, or use sharing='block'"
+            )
+        shared = create_adaptor(used[0], channels, shared_blocks=len(used), **adaptor_kw)
     blocks, rank = [], 0
-    for i, (branch, shortcut) in enumerate(zip(branches, shortcuts)):
+    for i, (branch, shortcut, adaptor) in enumerate(
+        zip(branches, shortcuts, adaptors, strict=True)
+    ):
         step = None
-        if adaptor is not None and mask[i]:
-            if sharing == "stage":
-                step = None if shared is None else bind(shared, rank)
+        if adaptor is not None:
+            if shared is not None:
+                step = bind(shared, rank)
             else:
                 step = create_adaptor(adaptor, channels, **{"sharing": "block", **adaptor_kw})
             rank += 1

@@ -3,7 +3,8 @@
 Every residual block is ``x_{t+1} = x_t + Δt ⊙ Φ(x_t)`` built by ``compile_step`` (see
 :mod:`odeattn.models.blocks`): ``method`` picks the numerical method per stage, ``adaptor`` the
 step-size adaptor Δt (attention; StepNet ICCV 2023 Eq. 7/12), ``placement`` which blocks use it
-(LTH4SA), ``sharing="stage"`` one adaptor per stage shared by its blocks (DIA).
+(LTH4SA), ``sharing="stage"`` one adaptor per stage shared by its blocks (DIA); ``adaptor`` given
+per block (a list per stage of preset names, ``"none"`` = none) picks each block's adaptor.
 
 Depths follow He et al. 2016: CIFAR basic ``depth = 6n + 2`` (resnet20/32/44/56/110), bottleneck
 ``depth = 9n + 2`` (resnet83/164/245/407/1001), three stages of widths 16/32/64 (bottleneck
@@ -22,7 +23,13 @@ from typing import Any
 from torch import Tensor, nn
 
 from odeattn.adaptors import IEBatchNorm2d
-from odeattn.models._adaptor_args import adaptor_record, effective_adaptor, resolve_sharing
+from odeattn.models._adaptor_args import (
+    adaptor_record,
+    block_adaptors,
+    is_per_block,
+    per_block_names,
+    resolve_sharing,
+)
 from odeattn.models._common import (
     Placement,
     format_placement,
@@ -135,6 +142,14 @@ def _check_scalars(**values: Any) -> None:
 
 
 def _mask(placement: Any, blocks: tuple[int, ...], adaptor: Any) -> list[list[bool]]:
+    if is_per_block(adaptor):
+        names = per_block_names(adaptor, blocks)
+        if placement is not None:
+            raise ValueError(
+                f"`placement` must be None with a per-block `adaptor` (its 'none' entries are the "
+                f"blocks without one), but got placement={placement!r}; drop placement"
+            )
+        return [[n != "none" for n in g] for g in names]
     mask = parse_placement(placement, blocks)
     if adaptor is None and placement is not None and any(any(m) for m in mask):
         raise ValueError(
@@ -145,7 +160,7 @@ def _mask(placement: Any, blocks: tuple[int, ...], adaptor: Any) -> list[list[bo
 
 
 def _stages(
-    block: str, arch: dict[str, Any], norm: Norm, mask: list[list[bool]], adaptor: Any
+    block: str, arch: dict[str, Any], norm: Norm, adaptors: list[list[Any]]
 ) -> tuple[list[nn.Module], int]:
     """The residual stages described by ``arch`` (stride 2 from the second), and their output width."""
     stages, cin, preact = [], arch["stem_width"], arch["preact"]
@@ -159,8 +174,7 @@ def _stages(
             cin,
             stage_id=s,
             method=arch["method"][s],
-            mask=mask[s],
-            adaptor=adaptor,
+            adaptors=adaptors[s],
             adaptor_kw=arch["adaptor_kw"],
             sharing=arch["sharing"],
             post=None if preact else PostActivation,
@@ -183,7 +197,7 @@ def resnet(
     dropout: float = 0.0,
     norm: str = "bn",
     method: Any = "euler",
-    adaptor: Any = None,
+    adaptor: Any = None,  # None, a preset name, a spec (dict), or per block: [["se", "none"], …]
     adaptor_kw: dict[str, Any] | None = None,
     placement: Placement = None,
     sharing: str | None = None,
@@ -211,11 +225,11 @@ def resnet(
         "method": method_names(method, n_stages),
         "adaptor": adaptor_record(adaptor),
         "adaptor_kw": dict(adaptor_kw or {}),
-        "placement": format_placement(mask) if adaptor is not None else None,
+        "placement": None if adaptor is None or is_per_block(adaptor) else format_placement(mask),
         "sharing": resolve_sharing(adaptor, sharing),
     }
     stem_mod = _stem(stem, in_channels, stem_width, preact, norm_cls)
-    stages, cin = _stages(block, arch, norm_cls, mask, effective_adaptor(adaptor))
+    stages, cin = _stages(block, arch, norm_cls, block_adaptors(adaptor, mask))
     return ResNet(stem_mod, stages, Head(cin, num_classes, preact=preact), arch)
 
 

@@ -7,7 +7,8 @@ stores, so that ``decode(space, encode(space, kw)).model`` gives ``kw`` again. P
 encoded per mode (see ``_space``): ``bits`` bit by bit; ``k_of_l`` as k and priorities 1 for
 the blocks with attention, 0 for the others (the k highest are exactly those); ``density`` as a
 density d per stage with round(d·n) = the stage's count, inside the declared range, when the
-stage's mask is the evenly spaced one (else the mask is not in the space: ValueError).
+stage's mask is the evenly spaced one (else the mask is not in the space: ValueError); a
+per-block adaptor (a list per stage of names) name by name.
 Parameters inactive under their ``when`` are left out, as a trial leaves them out.
 
 :func:`draw` samples a space with a ``torch.Generator`` (each active parameter uniform in its
@@ -26,6 +27,7 @@ from odeattn.models import parse_placement
 from odeattn.study._space import Space, _active, density_mask, sample, target_of
 from odeattn.study.config import (
     CategoricalParam,
+    PerBlockParam,
     PerStageParam,
     PlacementParam,
 )
@@ -83,11 +85,29 @@ def _one(name: str, p: Any, value: Any, blocks: tuple[int, ...], flat: dict[str,
                 raise _outside(f"{name}.s{s}", v, allowed)
             flat[f"{name}.s{s}"] = v
         return tuple(value)
+    if isinstance(p, PerBlockParam):
+        return _per_block(name, p, value, blocks, flat)
     if isinstance(p, PlacementParam):
         mask = [[bool(b) for b in m] for m in parse_placement(value, blocks)]
         _placement(name, p, mask, flat)
         return tuple(tuple(m) for m in mask)
     raise ValueError(f"params.{name}: a {p.type} parameter is not an architecture choice")
+
+
+def _per_block(
+    name: str, p: PerBlockParam, value: Any, blocks: tuple[int, ...], flat: dict[str, Any]
+) -> tuple[list[Any], ...]:
+    ok = isinstance(value, list | tuple) and len(value) == len(blocks)
+    if not ok or any(not isinstance(g, list | tuple) or len(g) != n for g, n in zip(value, blocks)):
+        raise ValueError(
+            f"params.{name}: needs a list per stage of {list(blocks)} names, got {value!r}"
+        )
+    for s, group in enumerate(value):
+        for b, v in enumerate(group):
+            if v not in p.choices:
+                raise _outside(f"{name}.s{s}.b{b}", v, p.choices)
+            flat[f"{name}.s{s}.b{b}"] = v
+    return tuple(list(g) for g in value)
 
 
 def _placement(name: str, p: PlacementParam, mask: list[list[bool]], flat: dict) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from odeattn.adaptors import ADAPTORS
+from odeattn.adaptors import ADAPTORS, default_sharing
 from odeattn.models import MODELS, MULTISTEP_METHODS
 from odeattn.study._space import Space, target_of
 from odeattn.study.config import ConfigError, StudyConfig, closest
 from odeattn.tableau import TABLEAUS
 
-__all__ = ["check_adaptor", "check_methods", "check_params", "model_keywords"]
+__all__ = ["check_adaptor", "check_methods", "check_params", "check_per_block", "model_keywords"]
 
 
 def _names(value: Any) -> list[Any]:
@@ -104,3 +104,33 @@ def check_params(space: Space, train_fields: list[str], keywords: list[str] | No
                     f"before {name!r}; {closest(k, seen or ['<none>'])}",
                 )
         seen.append(name)
+
+
+def check_per_block(space: Space, kwargs: dict[str, Any]) -> None:
+    """A ``per_block`` parameter targets ``model.adaptor`` and must build for every draw: no
+    fixed placement, and one sharing for all its presets (``sharing: stage`` would get two presets in a stage)."""
+    for name, p in space.config.params.items():
+        if p.type != "per_block":
+            continue
+        tgt = target_of(name, p)
+        if tgt != "model.adaptor":
+            raise ConfigError(
+                space.file,
+                f"params.{name}",
+                f"type per_block picks an adaptor preset per block, so it must target "
+                f"model.adaptor, but got {tgt!r}; name it `adaptor` or set target: model.adaptor",
+            )
+        found = {default_sharing(c) for c in p.choices if c != "none" and c in ADAPTORS}
+        sharing = kwargs.get("sharing")
+        why = None
+        if kwargs.get("placement") is not None:
+            why = "replaces placement ('none' = no adaptor); remove model.kwargs.placement"
+        elif len(set(p.choices) - {"none"}) > 1 and (
+            sharing == "stage" or (sharing is None and found == {"stage"})
+        ):
+            why = "draws presets block by block, but sharing 'stage' (DIA) allows one per stage; "
+            why += "set model.kwargs.sharing: block"
+        elif sharing is None and len(found) > 1:
+            why = "mixes presets shared per stage (DIA) and per block; set model.kwargs.sharing: block"
+        if why is not None:
+            raise ConfigError(space.file, f"params.{name}", f"an adaptor per block {why}")

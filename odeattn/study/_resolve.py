@@ -23,7 +23,13 @@ from odeattn.data import DATASETS
 from odeattn.models import create_model, list_models
 from odeattn.stiffness import measured_blocks
 from odeattn.study._build import config_fields, data_for, train_config
-from odeattn.study._params import check_adaptor, check_methods, check_params, model_keywords
+from odeattn.study._params import (
+    check_adaptor,
+    check_methods,
+    check_params,
+    check_per_block,
+    model_keywords,
+)
 from odeattn.study._space import Space, grid_space, target_of
 from odeattn.study.config import ConfigError, StudyConfig, closest, load_search_space
 from odeattn.study.samplers import ReinforceSampler
@@ -234,6 +240,7 @@ def resolve_space(study: StudyConfig) -> Space:
     blocks = _blocks(study, cfg, model.architecture())
     fields = _check_train(study)
     space = Space(cfg, blocks, str(study.space_path), _measured(model))
+    check_per_block(space, study.model.kwargs)  # first: its target, before another's choices
     check_params(space, fields, model_keywords(study))
     _check_run(study, space)
     _CACHE[key] = space

@@ -8,7 +8,8 @@ goes: ``model.<kw>``, ``model.adaptor.<field>`` (a composable adaptor spec), ``t
 
 Flat names: scalar ``name``; per stage ``name.s<i>``; placement bits ``name.s<i>.b<j>``;
 placement "k of L" ``name.k`` and priorities ``name.r<i>`` (the k highest get attention);
-placement density ``name.s<i>`` (round(d·n) blocks, evenly spaced). A parameter with ``when``
+placement density ``name.s<i>`` (round(d·n) blocks, evenly spaced); an adaptor preset per block
+``name.s<i>.b<j>`` (``type: per_block``; a list per stage of names). A parameter with ``when``
 is active only when the named earlier parameters took one of the given values.
 """
 
@@ -23,6 +24,7 @@ from odeattn.study.config import (
     CategoricalParam,
     FloatParam,
     IntParam,
+    PerBlockParam,
     PerStageParam,
     PlacementParam,
     SearchSpaceConfig,
@@ -164,6 +166,11 @@ def _one(name: str, p: Any, blocks: tuple[int, ...], src: _Source) -> Any:
             return tuple(src.cat(f"{name}.s{s}", list(p.choices)) for s in range(n))
         assert p.low is not None and p.high is not None
         return tuple(src.int(f"{name}.s{s}", p.low, p.high, p.step, False) for s in range(n))
+    if isinstance(p, PerBlockParam):  # lists: create_model takes them as they are
+        return tuple(
+            [src.cat(f"{name}.s{s}.b{b}", list(p.choices)) for b in range(n)]
+            for s, n in enumerate(blocks)
+        )
     assert isinstance(p, PlacementParam)
     return _placement(name, p, blocks, src)
 
@@ -235,6 +242,10 @@ def grid_space(space: Space) -> dict[str, list[Any]]:
             )  # type: ignore[arg-type]
             for s in range(p.stages or len(space.blocks)):
                 grid[f"{name}.s{s}"] = vals
+        elif isinstance(p, PerBlockParam):
+            for s, n in enumerate(space.blocks):
+                for b in range(n):
+                    grid[f"{name}.s{s}.b{b}"] = list(p.choices)
         else:
             if p.mode != "bits":
                 raise ValueError(f"params.{name}: the grid sampler needs placement mode: bits")

@@ -2,7 +2,8 @@
 
 No second model zoo: the stem, the residual branches Φ (fields f), the projection shortcuts and
 the head come from ``create_model(name, **fixed, blocks=<largest depths>)``; each adaptor option
-(× sharing) gets its per-block (or per-stage, DIA) adaptor modules from
+(× sharing) gets its per-block (or per-stage, DIA) adaptor modules (a per-block architecture
+takes each block's from the bank of its preset) from
 ``create_model(..., adaptor=a, placement=<all blocks>, sharing=s)``. Everything else of those
 networks is dropped. The layout of a ResNet this relies on (``layer{s}`` = ``Stage`` with
 ``blocks``, each a ``MethodStep`` or ``PostActivation(MethodStep)`` with ``fields[0]``,
@@ -94,19 +95,26 @@ def copy_path(model: nn.Module, pairs: Sequence[tuple[nn.Module, nn.Module, bool
 
 
 def path_pairs(
-    model: nn.Module, parts: Mapping[str, Any], adaptors: nn.ModuleList | None, sharing: str
+    model: nn.Module,
+    parts: Mapping[str, Any],
+    banks: Mapping[str, nn.ModuleList],
+    keys: Sequence[Sequence[str | None]],
+    sharing: str,
 ) -> list[tuple[nn.Module, nn.Module, bool]]:
-    """The (stand-alone module, supernet module, partial) pairs of one architecture."""
+    """The (stand-alone module, supernet module, partial) pairs of one architecture; ``keys``
+    per stage, per block: the bank of the block's adaptor (None: Δt = 1)."""
     pairs = [(model.stem, parts["stem"], False), (model.head, parts["head"], False)]
     for s in range(model.num_stages):
         st = stage(model, s)
-        if adaptors is not None and sharing == "stage" and hasattr(st, "adaptor"):
-            pairs.append((st.adaptor, adaptors[s], True))
+        used = [k for k in keys[s] if k is not None]
+        if used and sharing == "stage" and hasattr(st, "adaptor"):
+            pairs.append((st.adaptor, banks[used[0]][s], True))
         for i, block in enumerate(st.blocks):
             c = core(block)
             pairs.append((c.fields[0], parts["branches"][s][i], False))
             if c.shortcut is not None:
                 pairs.append((c.shortcut, parts["shortcuts"][f"{s}_{i}"], False))
-            if adaptors is not None and sharing == "block" and c.step is not None:
-                pairs.append((c.step, adaptors[s][i], False))
+            key = keys[s][i]
+            if key is not None and sharing == "block" and c.step is not None:
+                pairs.append((c.step, banks[key][s][i], False))
     return pairs

@@ -7,6 +7,7 @@ uniformly drawn path per batch. In odeattn's ODE view more dimensions share weig
     placement  one attention bit per block (LTH4SA): the step-size adaptor on or off
     adaptors   which adaptor preset the network uses; every choice has its own weights per block
                (per stage when shared), the branches Φ are common to all
+               (``adaptor_per_block``: one preset per block, drawn per block; "none" = no adaptor)
     methods    the Butcher tableau of each stage: another tableau applied to the same field f
                (``k_i = f(x + h Σ_j a_ij k_j)``) needs no new weights
     depths     per stage, the block counts allowed; depth k runs the first k blocks (elastic depth)
@@ -53,11 +54,14 @@ class Choices:
 
     ``depths`` has one tuple of allowed block counts per stage, e.g. ``((1, 2, 3),) * 3``;
     ``adaptors`` are preset names in ``odeattn.adaptors.ADAPTORS`` (``"none"`` = Δt = 1);
-    ``methods`` tableau names in ``odeattn.tableau.TABLEAUS``, drawn per stage.
+    ``methods`` tableau names in ``odeattn.tableau.TABLEAUS``, drawn per stage;
+    ``adaptor_per_block`` draws one of ``adaptors`` per block instead of one per network (the
+    architecture's ``adaptor`` is then a list per stage of names; it replaces ``placement``).
     """
 
     placement: bool = False
     adaptors: tuple[str, ...] | None = None
+    adaptor_per_block: bool = False
     methods: tuple[str, ...] | None = None
     depths: tuple[tuple[int, ...], ...] | None = None
     sharing: tuple[str, ...] | None = None
@@ -66,6 +70,7 @@ class Choices:
         if not isinstance(self.placement, bool):
             raise must("choices.placement", "be True or False", self.placement)
         _set(self, "adaptors", _names("adaptors", self.adaptors, ADAPTORS, "adaptor"))
+        _check_per_block(self)
         _set(self, "methods", _names("methods", self.methods, TABLEAUS, "method"))
         _set(self, "sharing", _names("sharing", self.sharing, SHARINGS, "sharing"))
         _set(self, "depths", _depths(self.depths))
@@ -95,6 +100,24 @@ class Choices:
             ("sharing", self.sharing),
         )
         return tuple(k for k, v in keys if v is not None)
+
+
+def _check_per_block(ch: Choices) -> None:
+    if not isinstance(ch.adaptor_per_block, bool):
+        raise must("choices.adaptor_per_block", "be True or False", ch.adaptor_per_block)
+    if ch.adaptor_per_block and ch.adaptors is None:
+        raise must(
+            "choices.adaptors",
+            "list the presets a block may take with adaptor_per_block=True, e.g. ('none', 'se')",
+            None,
+        )
+    if ch.adaptor_per_block and ch.placement:
+        raise must(
+            "choices.placement",
+            "be False with adaptor_per_block=True (a block drawing 'none' has no adaptor: "
+            "add 'none' to choices.adaptors instead)",
+            True,
+        )
 
 
 def _set(obj: Choices, name: str, value: Any) -> None:

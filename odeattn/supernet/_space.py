@@ -6,7 +6,9 @@ forms ``odeattn.models.create_model`` takes — ``{"blocks": [2, 3, 1], "placeme
 ``create_model(name, **fixed, **arch)`` builds the stand-alone network. :class:`Path` is what a
 forward pass needs from it. :func:`sample` draws every dimension independently and uniformly
 (placement bits ~ Bernoulli(½), as EAN's supernet training draws its masks); :func:`extreme`
-gives the largest / smallest architecture of the sandwich rule (Yu & Huang 2019).
+gives the largest / smallest architecture of the sandwich rule (Yu & Huang 2019). With
+``Choices(adaptor_per_block=True)`` the ``adaptor`` value is a list per stage of one preset name
+per block run (``[["se", "none"], ["eca"], ["none", "se", "se"]]``), drawn block by block.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ class Path(NamedTuple):
     """One architecture as the supernet runs it."""
 
     blocks: tuple[int, ...]  # blocks run per stage
-    mask: tuple[tuple[bool, ...], ...]  # adaptor on/off per block run
-    adaptor: Any  # the create_model `adaptor` value (None, a name, a spec)
-    label: str | None  # bank key of the adaptor weights; None when Δt = 1 everywhere
+    mask: tuple[tuple[bool, ...], ...]  # placement bit per block run
+    adaptor: Any  # the create_model `adaptor` value (None, a name, a spec, a per-block list)
+    labels: tuple[tuple[str | None, ...], ...]  # bank label per block run; None: Δt = 1
     sharing: str  # "block" | "stage"
     methods: tuple[str, ...]  # tableau per stage
 
@@ -87,6 +89,20 @@ class ArchSpace:
                 f"a fixed `placement` cannot follow elastic depths, but got placement="
                 f"{base['placement']!r}; search it too (Choices(placement=True)) or fix `blocks`"
             )
+        if ch.adaptor_per_block and base.get("placement") is not None:
+            raise ValueError(
+                f"a fixed `placement` cannot go with adaptor_per_block (a block drawing 'none' "
+                f"has no adaptor), but got placement={base['placement']!r}; drop it"
+            )
+        real = [a for a, lab in zip(self.adaptors, self.labels) if lab]
+        stage = [a for a in real if "stage" in self.sharings(a)]
+        if ch.adaptor_per_block and stage and len(real) > 1:
+            raise ValueError(
+                f"adaptor_per_block with more than one preset needs sharing 'block' (a "
+                f"stage-shared adaptor (DIA) is one module per stage, so a stage could not mix "
+                f"presets), but {stage[0]!r} may be shared per stage; fix sharing='block' (model "
+                f"kwargs) or keep one preset besides 'none'"
+            )
         if (ch.placement or ch.sharing) and not any(self.labels):
             raise ValueError(
                 "searching `placement` or `sharing` needs an adaptor: add adaptor choices "
@@ -99,24 +115,35 @@ class ArchSpace:
         fixed = self.base["sharing"]
         return (fixed if fixed is not None else default_sharing(adaptor),)
 
+    def _first_real(self) -> Any:
+        """The first adaptor option that is not Δt = 1 (its sharing is the per-block one)."""
+        return next((a for a, lab in zip(self.adaptors, self.labels) if lab), self.adaptors[0])
+
     def resolve(self, arch: Mapping[str, Any]) -> Path:
         """The :class:`Path` of ``arch``; any key or value outside the choices is an error."""
         _check_keys(arch, self.choices.searched)
         ch = self.choices
         blocks = _blocks(arch["blocks"], ch.depths) if ch.depths else self.blocks
-        placement = arch["placement"] if ch.placement else self.base["placement"]
-        mask = tuple(tuple(m) for m in parse_placement(placement, blocks))
-        i = _index("adaptor", arch["adaptor"], ch.adaptors) if ch.adaptors else 0
-        adaptor, label = self.adaptors[i], self.labels[i]
+        if ch.adaptor_per_block:
+            idx = _per_block(arch["adaptor"], ch.adaptors, blocks)
+            adaptor = [[self.adaptors[i] for i in g] for g in idx]
+            labels = tuple(tuple(self.labels[i] for i in g) for g in idx)
+            mask = tuple(tuple(lab is not None for lab in g) for g in labels)
+        else:
+            placement = arch["placement"] if ch.placement else self.base["placement"]
+            mask = tuple(tuple(m) for m in parse_placement(placement, blocks))
+            i = _index("adaptor", arch["adaptor"], ch.adaptors) if ch.adaptors else 0
+            adaptor = self.adaptors[i]
+            labels = tuple(tuple(self.labels[i] if b else None for b in m) for m in mask)
         if ch.sharing:
             sharing = ch.sharing[_index("sharing", arch["sharing"], ch.sharing)]
         else:
-            sharing = self.sharings(adaptor)[0]
+            sharing = self.sharings(self._first_real() if ch.adaptor_per_block else adaptor)[0]
         methods = _methods(arch["method"], ch.methods, self.n_stages) if ch.methods else None
         if methods is None:
             fixed = self.base["method"]
             methods = tuple(fixed) if isinstance(fixed, list | tuple) else (fixed,) * self.n_stages
-        return Path(blocks, mask, adaptor, label, sharing, methods)
+        return Path(blocks, mask, adaptor, labels, sharing, methods)
 
     def to_arch(self, path: Path) -> dict[str, Any]:
         """The architecture dict of ``path`` (searched keys only, canonical forms)."""
@@ -168,6 +195,15 @@ def _index(what: str, value: Any, options: tuple[str, ...]) -> int:
     return options.index(value)
 
 
+def _per_block(value: Any, options: tuple[str, ...], blocks: tuple[int, ...]) -> list[list[int]]:
+    """Indices into ``options`` of a per-block adaptor value (a list per stage of names)."""
+    req = f"be a list per stage of one adaptor name per block run ({list(blocks)} blocks)"
+    ok = isinstance(value, list | tuple) and len(value) == len(blocks)
+    if not ok or any(not isinstance(g, list | tuple) or len(g) != n for g, n in zip(value, blocks)):
+        raise must("arch['adaptor']", req, value)
+    return [[_index("adaptor", a, options) for a in g] for g in value]
+
+
 def _blocks(value: Any, depths: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
     ok = isinstance(value, list | tuple) and len(value) == len(depths)
     if not ok or any(k not in d or isinstance(k, bool) for k, d in zip(value, depths)):
@@ -191,10 +227,15 @@ def sample(space: ArchSpace, generator: torch.Generator) -> dict[str, Any]:
 
     blocks = tuple(pick(d) for d in ch.depths) if ch.depths else space.blocks
     bits = torch.randint(2, (sum(blocks),), generator=generator).tolist() if ch.placement else None
+    if ch.adaptor_per_block:
+        assert ch.adaptors is not None
+        adaptor: Any = [[pick(ch.adaptors) for _ in range(k)] for k in blocks]
+    else:
+        adaptor = pick(ch.adaptors) if ch.adaptors else None
     arch = {
         "blocks": list(blocks),
         "placement": None if bits is None else format_placement(_split(bits, blocks)),
-        "adaptor": pick(ch.adaptors) if ch.adaptors else None,
+        "adaptor": adaptor,
         "method": [pick(ch.methods) for _ in range(space.n_stages)] if ch.methods else None,
         "sharing": pick(ch.sharing) if ch.sharing else None,
     }
@@ -222,7 +263,9 @@ def extreme(
     arch = {
         "blocks": list(blocks),
         "placement": format_placement([[largest] * k for k in blocks]),
-        "adaptor": space.adaptors[i],
+        "adaptor": [[space.adaptors[i]] * k for k in blocks]
+        if ch.adaptor_per_block
+        else space.adaptors[i],
         "method": [method] * space.n_stages,
         "sharing": sharing,
     }

@@ -1,7 +1,7 @@
 """A supernet built from a study file, speaking the study's parameters (``from_study``).
 
 A study's search space names Optuna parameters (``placement.s0.b1``, ``method.s2``,
-``adaptor``); a supernet switches ``create_model`` kwargs (``placement``, ``method``,
+``adaptor``, ``adaptor.s0.b1`` per block); a supernet switches ``create_model`` kwargs (``placement``, ``method``,
 ``adaptor``, ``blocks``, ``sharing``). :func:`study_choices` maps the first onto
 :class:`Choices` — each parameter's target ``model.<kw>`` is one supernet dimension, its
 choices the dimension's options — and refuses, as a one-line :class:`ConfigError` at validation,
@@ -47,7 +47,7 @@ __all__ = ["DIMENSIONS", "StudyMap", "from_study", "study_choices"]
 #: create_model kwarg -> (Choices field, the parameter types that may search it)
 DIMENSIONS = {
     "placement": ("placement", ("placement",)),
-    "adaptor": ("adaptors", ("categorical",)),
+    "adaptor": ("adaptors", ("categorical", "per_block")),
     "method": ("methods", ("categorical", "per_stage")),
     "blocks": ("depths", ("per_stage",)),
     "sharing": ("sharing", ("categorical",)),
@@ -62,13 +62,18 @@ class StudyMap:
     space: Space
     searched: tuple[str, ...]  # the supernet's architecture keys
     inactive: Mapping[str, Any]  # value of a dimension whose parameter a `when` switched off
+    per_block: str | None = None  # adaptor per block: the preset of every block when inactive
 
     def is_params(self, x: Mapping[str, Any]) -> bool:
         return set(x) != set(self.searched)
 
     def to_arch(self, params: Mapping[str, Any]) -> dict[str, Any]:
         model = decode(self.space, dict(params)).model
-        return {k: model.get(k, self.inactive[k]) for k in self.searched}
+        arch = {k: model.get(k, self.inactive[k]) for k in self.searched}
+        if self.per_block is not None and "adaptor" not in model:
+            blocks = model.get("blocks", self.inactive["blocks"])
+            arch["adaptor"] = [[self.per_block] * int(n) for n in blocks]
+        return arch
 
     def to_params(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         return encode(self.space, arch)
@@ -89,7 +94,7 @@ def _dimension(study: StudyConfig, space: Space, name: str, p: Any) -> str:
         raise refuse(f"{tgt!r} is a training setting: a supernet score does not train")
     if kw.startswith("adaptor."):
         raise refuse("adaptor structure fields change the adaptor's weights (a supernet "
-                     "switches adaptor presets: a categorical `adaptor`)")  # fmt: skip
+                     "switches adaptor presets: a categorical or per_block `adaptor`)")  # fmt: skip
     if kw in UNSHAREABLE:
         raise refuse(f"`{kw}` cannot be a supernet dimension: it {UNSHAREABLE[kw]}")
     if kw not in DIMENSIONS:
@@ -134,27 +139,30 @@ def study_choices(study: StudyConfig, space: Space) -> tuple[dict[str, Any], Cho
         opts = _options(kw, p, len(space.blocks))
         if kw == "method" and kw in dims:
             opts = tuple(dict.fromkeys([*dims[kw], *opts]))
+        if p.type == "per_block":
+            dims["adaptor_per_block"] = True
         try:
             Choices(**{DIMENSIONS[kw][0]: opts})  # one dimension: the error names the parameter
         except ValueError as e:
             why = str(e).split(" Valid names")[0]
             raise ConfigError(space.file, f"params.{name}", f"{why}; {_SCRATCH}") from None
         dims[kw] = opts
-    fixed = _fixed(study, set(dims))
+    fixed = _fixed(study, set(dims) & set(DIMENSIONS))
     try:
-        choices = Choices(**{DIMENSIONS[kw][0]: v for kw, v in dims.items()})
+        choices = Choices(**{DIMENSIONS.get(kw, (kw,))[0]: v for kw, v in dims.items()})
         arch_space = ArchSpace.build(study.model.name, fixed, choices)
     except ValueError as e:
         key = "model.name" if "family" in str(e) or "unknown model" in str(e) else "model.kwargs"
         raise ConfigError(study.file, key, f"{str(e).splitlines()[0]}; {_SCRATCH}") from None
     inactive = {
         "placement": None,
-        "adaptor": arch_space.adaptors[0],
+        "adaptor": None if choices.adaptor_per_block else arch_space.adaptors[0],
         "method": [(choices.methods or ("euler",))[0]] * arch_space.n_stages,
         "blocks": list(arch_space.blocks),
         "sharing": (choices.sharing or (None,))[0],
     }
-    return fixed, choices, StudyMap(space, choices.searched, inactive)
+    first = arch_space.adaptors[0] if choices.adaptor_per_block else None
+    return fixed, choices, StudyMap(space, choices.searched, inactive, first)
 
 
 def from_study(study: str | Path | StudyConfig) -> Supernet:

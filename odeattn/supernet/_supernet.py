@@ -66,6 +66,13 @@ def _soft_ce(logits: Tensor, teacher: Tensor) -> Tensor:
     return -(teacher * F.log_softmax(_wide(logits), dim=1)).sum(1).mean()
 
 
+def _keys(path: Path) -> list[list[str | None]]:
+    """Per stage, per block run: the adaptor bank key (label × sharing), None for Δt = 1."""
+    return [
+        [None if lab is None else bank_key(lab, path.sharing) for lab in g] for g in path.labels
+    ]
+
+
 class Supernet(nn.Module):
     """``Supernet(name, fixed, choices=Choices(...))``: the networks ``create_model(name, **fixed,
     **arch)`` for every ``arch`` the choices allow, sharing one set of weights.
@@ -197,14 +204,14 @@ class Supernet(nn.Module):
         return self.head(x)
 
     def _stage(self, x: Tensor, s: int, path: Path) -> Tensor:
-        key = None if path.label is None else bank_key(path.label, path.sharing)
+        keys = _keys(path)[s]  # per block: its adaptor bank, None for Δt = 1
         shared, rank = path.sharing == "stage", 0
-        for i in range(path.blocks[s]):
-            on = key is not None and path.mask[s][i]
-            x = self._step(s, i, path.methods[s], key if on else None, shared, rank)(x)
-            rank += on
-        if key is not None and shared and rank:
-            self.adaptors[key][s].reset()  # drop the recurrent state (DIA) with its graph
+        for i, key in enumerate(keys):
+            x = self._step(s, i, path.methods[s], key, shared, rank)(x)
+            rank += key is not None
+        if shared:  # one bank per stage (at most): drop its recurrent state (DIA) with its graph
+            for key in {k for k in keys if k is not None}:
+                self.adaptors[key][s].reset()
         return x
 
     def _step(
@@ -234,10 +241,9 @@ class Supernet(nn.Module):
         model = create_model(self.space.name, **self.space.fixed, **self.space.to_arch(path))
         ref = next(self.parameters())
         model.to(device=ref.device, dtype=ref.dtype)
-        bank = None if path.label is None else self.adaptors[bank_key(path.label, path.sharing)]
         parts = {"stem": self.stem, "head": self.head, "branches": self.branches}
         parts["shortcuts"] = self.shortcuts
-        copy_path(model, path_pairs(model, parts, bank, path.sharing))
+        copy_path(model, path_pairs(model, parts, self.adaptors, _keys(path), path.sharing))
         return model.train(self.training)
 
     def get_extra_state(self) -> dict[str, Tensor]:

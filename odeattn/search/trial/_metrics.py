@@ -31,9 +31,12 @@ __all__ = ["attention_blocks", "cost", "stiffness"]
 
 
 def attention_blocks(arch: dict[str, Any]) -> int:
-    """Blocks carrying an adaptor: ones in the placement mask; all blocks when no mask is given."""
+    """Blocks carrying an adaptor: ones in the placement mask; all blocks when no mask is given;
+    the blocks not named "none" of a per-block adaptor (a list per stage of preset names)."""
     if not arch.get("adaptor"):
         return 0
+    if isinstance(arch["adaptor"], list | tuple):
+        return sum(a != "none" for group in arch["adaptor"] for a in group)
     placement = arch.get("placement")
     if isinstance(placement, str):
         return placement.count("1")

@@ -1,5 +1,6 @@
 """Search-space files: the parameters that may vary (see ``odeattn/study/_space.py`` for how each
-is sampled): floats, ints, categoricals, per-stage values and attention placements (LTH4SA).
+is sampled): floats, ints, categoricals, per-stage values, attention placements (LTH4SA) and
+adaptor presets per block (``type: per_block``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "CategoricalParam",
     "FloatParam",
     "IntParam",
+    "PerBlockParam",
     "PerStageParam",
     "PlacementParam",
     "SearchSpaceConfig",
@@ -114,8 +116,16 @@ class PlacementParam(_Param):
         return self
 
 
+class PerBlockParam(_Param):
+    """One adaptor preset per block out of ``choices`` ("none" = no adaptor in that block); the
+    model gets ``adaptor`` as a list per stage of names. Targets ``model.adaptor`` only."""
+
+    type: Literal["per_block"]
+    choices: list[str] = Field(min_length=1)
+
+
 Param = Annotated[
-    FloatParam | IntParam | CategoricalParam | PerStageParam | PlacementParam,
+    FloatParam | IntParam | CategoricalParam | PerStageParam | PlacementParam | PerBlockParam,
     Field(discriminator="type"),
 ]
 

@@ -30,9 +30,10 @@ def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, tit
     dot. The y axis spans the data (not 0): accuracies near 1 differ in the third digit."""
     plt = _plt()
     n = max(len(v) for v in groups.values())
-    width = max(4.2, 0.75 * n + 1.5)
+    title += " (mean, 95 % CI over seeds)"
+    width = max(4.2 * len(groups), (0.75 * n + 1.5) * len(groups), 0.085 * len(title))  # inches
     fig, axes = plt.subplots(
-        1, len(groups), figsize=(width * len(groups), 3.6), squeeze=False, layout="constrained"
+        1, len(groups), figsize=(width, 3.6), squeeze=False, layout="constrained"
     )
     for ax, (gname, variants) in zip(axes[0], groups.items(), strict=True):
         for i, vals in enumerate(variants.values()):
@@ -46,7 +47,7 @@ def bars(path: Path, groups: dict[str, dict[str, list[float]]], ylabel: str, tit
         ax.set_title(gname, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title + " (mean, 95 % CI over seeds)", fontsize=10)
+    fig.suptitle(title, fontsize=10)  # 10 pt: about 0.085 inch a character
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

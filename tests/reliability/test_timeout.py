@@ -33,7 +33,10 @@ def test_timeout_stops_at_t_on_every_backend(tmp_path: Path, backend: str) -> No
     extra, store, timeout, slack = BACKENDS[backend]
     if backend == "ray" and importlib.util.find_spec("ray") is None:  # not imported in this
         pytest.skip("ray is not installed")  # process: Ray reads its environment when imported
-    f = study_file(tmp_path, n_trials=4, epochs=30, **extra)
+    # long enough that a trial is training at T on a quiet machine too (2 workers finished all
+    # 4 trials of 30 epochs inside 60 s on an idle one, and no trial was left to stop)
+    epochs = 30 if timeout < 60 else 150
+    f = study_file(tmp_path, n_trials=4, epochs=epochs, **extra)
     url = str(tmp_path / "runs/lth4sa" / store)
     url = f"sqlite:///{url}" if store.endswith(".db") else url
     r = cli(str(f), "--runs-dir", "runs", "--timeout", str(timeout), cwd=tmp_path, timeout=900)

@@ -147,9 +147,32 @@ def _timings(recs: list[dict], n: int, k: int, start: int = 0) -> dict[str, Any]
     }
 
 
+def _trained_again(ts: list[Any], first: int) -> int:
+    """Trainings of a configuration another trial had trained, among the trials numbered
+    ``first`` or more (a trained trial: COMPLETE or PRUNED, not served as a duplicate); the
+    --prefill trials (numbered below ``first``, random draws that may repeat among themselves)
+    count as trained before, not as trained again."""
+    new: dict[Any, int] = {}
+    old: set[Any] = set()
+    for t in ts:
+        if t.state.name in ("COMPLETE", "PRUNED") and "duplicate_of" not in t.user_attrs:
+            key = frozenset(t.params.items())
+            if t.number < first:
+                old.add(key)
+            else:
+                new[key] = new.get(key, 0) + 1
+    return sum(c - (key not in old) for key, c in new.items())
+
+
 def _read_back(study_file: Path, url: str, n: int, first: int = 0) -> dict[str, Any]:
     """States, duplicates, the budget, and configurations trained more than once (among the
-    trials numbered ``first`` or more: --prefill's trials are random draws)."""
+    trials numbered ``first`` or more: --prefill's trials are random draws).
+
+    ``surplus``: asks that lost the race for the last budget slots (workers that passed the
+    budget check together), FAIL labelled ``odeattn_surplus``, never trained and not counted: the
+    intended end of those workers, at most one per worker. ``fail_not_surplus``: any other FAIL
+    (none is expected of the instant objective). ``waited``: trials handed a configuration another
+    worker was training at that moment, which waited for it and were served its result."""
     import optuna
 
     from odeattn.search.storage import budget_used, make_storage
@@ -160,18 +183,15 @@ def _read_back(study_file: Path, url: str, n: int, first: int = 0) -> dict[str, 
     ts = s.get_trials(deepcopy=False)
     states = {st: sum(t.state.name == st for t in ts) for st in ("COMPLETE", "PRUNED", "FAIL")}
     states |= {st: sum(t.state.name == st for t in ts) for st in ("RUNNING", "WAITING")}
-    trained: dict[Any, int] = {}
-    for t in ts:
-        fresh = t.number >= first and "duplicate_of" not in t.user_attrs
-        if t.state.name in ("COMPLETE", "PRUNED") and fresh:
-            key = frozenset(t.params.items())
-            trained[key] = trained.get(key, 0) + 1
+    surplus = sum(bool(t.user_attrs.get("odeattn_surplus")) for t in ts)
     return {
         "trials_stored": len(ts),
         "states": states,
-        "surplus": sum(bool(t.user_attrs.get("odeattn_surplus")) for t in ts),
+        "surplus": surplus,
+        "fail_not_surplus": states["FAIL"] - surplus,
         "duplicates_served": sum("duplicate_of" in t.user_attrs for t in ts),
-        "trained_more_than_once": sum(c - 1 for c in trained.values() if c > 1),
+        "waited": sum("odeattn_waited_for" in t.user_attrs for t in ts),
+        "trained_more_than_once": _trained_again(ts, first),
         "budget_used": budget_used(s),
         "budget_exact": budget_used(s) == n,
         "numbers_contiguous": sorted(t.number for t in ts) == list(range(len(ts))),

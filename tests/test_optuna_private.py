@@ -192,3 +192,30 @@ def test_set_user_attrs_of_a_stand_in_calls_its_set_user_attr() -> None:
     t = StandIn()
     set_user_attrs(t, _ATTRS)
     assert t.got == list(_ATTRS.items())
+
+
+def test_journal_file_of_names_the_journals_file(tmp_path: Path) -> None:
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "j.log"
+    assert op.journal_file_of(optuna.storages.JournalStorage(JournalFileBackend(str(path)))) == path
+    assert op.journal_file_of(optuna.storages.InMemoryStorage()) is None
+
+
+def test_lock_study_row_holds_the_lock_optuna_numbers_trials_under(tmp_path: Path) -> None:
+    """The row lock is the one Optuna's trial creation takes (``SELECT … FOR UPDATE`` on the
+    study's row), held by a session of its own until it is closed."""
+    import inspect
+
+    from optuna.storages._rdb import models, storage
+
+    assert "with_for_update()" in inspect.getsource(models.StudyModel.find_or_raise_by_id)
+    create = inspect.getsource(storage.RDBStorage._create_new_trial)
+    assert "StudyModel.find_or_raise_by_id(study_id, session, for_update=True)" in create
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/r.db")
+    session = op.lock_study_row(op.storage_of(study), op.study_id_of(study))
+    assert session.in_transaction()  # the row read inside an open transaction: held
+    session.close()
+    assert not session.in_transaction()
+    with pytest.raises(KeyError):
+        op.lock_study_row(op.storage_of(study), op.study_id_of(study) + 1)

@@ -37,6 +37,11 @@ def progress_cb(console: Any, bar: Any, task: Any) -> Any:
         elif kind == "fail":
             bar.advance(task)
             console.print(f"[red]trial {n} failed[/]: {escape(str(info['error']))}")  # issue 12
+        elif kind == "waiting":  # another worker trains the same configuration (issue 20)
+            line = f"trial {n}: waiting for trial {info['for']} (same configuration)"
+            bar.update(task, description=line)
+            if not console.is_terminal:
+                console.print(line, highlight=False)
         elif kind == "requeued":
             console.print(f"trial {n} stopped ({info['why']}): re-queued for the next run")
 

@@ -3,7 +3,8 @@
 ``_storage_url`` checks and redacts URLs; ``_open`` says where a study lives, checks it can be
 written and opens it (``_guarded``: an RDB storage that waits out a server's outage; ``_journal``:
 a journal whose torn last record is cut off); ``_storage`` counts the budget, records heartbeats
-and recovers trials of dead processes, each exactly once; ``_faults`` says a storage's fault in
+and recovers trials of dead processes, each exactly once; ``_lock`` is a study's lock (one
+process at a time: the claim of a configuration's training); ``_faults`` says a storage's fault in
 one line; ``_attrs`` writes several user attributes of a trial in one storage write;
 ``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
 the one adapter for Optuna internals.
@@ -11,6 +12,7 @@ the one adapter for Optuna internals.
 
 from odeattn.search.storage._attrs import set_user_attrs
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
+from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
 from odeattn.search.storage._optuna_private import (
     changed_trials,
@@ -63,5 +65,6 @@ __all__ = [
     "stamp_study",
     "storage_of",
     "study_id_of",
+    "study_lock",
     "trial_id_of",
 ]

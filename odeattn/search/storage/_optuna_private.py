@@ -7,8 +7,9 @@ these to record heartbeats from its own thread, to label and re-queue stale tria
 ``optuna.Trial`` from a duck-typed one, to read only the trials that changed (Optuna's
 ``get_trials`` builds and sorts the list of every trial at each call: O(N) per read, issue 20),
 to write several user attributes of a trial in one storage write (Optuna has no batch setter
-and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20)
-and to retry every database call of an ``RDBStorage`` through a server outage, which means
+and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20),
+to lock a study for one process at a time (the file of a journal; on a database server the lock
+Optuna takes on the study's row to number a new trial), and to retry every database call of an ``RDBStorage`` through a server outage, which means
 knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
 them private (:data:`RDB_CALLS`). Every such access goes through this module, and
 ``tests/test_optuna_private.py`` checks each against the installed Optuna, so an Optuna release
@@ -21,6 +22,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -34,7 +36,9 @@ __all__ = [
     "changed_trials",
     "heartbeat_enabled",
     "is_optuna_trial",
+    "journal_file_of",
     "journal_set_user_attrs",
+    "lock_study_row",
     "rdb_set_user_attrs",
     "stale_trial_ids",
     "storage_of",
@@ -212,3 +216,29 @@ def cache_user_attrs(trial: optuna.Trial, attrs: Mapping) -> None:
     """Update a live trial's own copy (``Trial._cached_frozen_trial``; ``trial.user_attrs`` reads
     it) after ``attrs`` were written to its storage, as ``Trial.set_user_attr`` does."""
     trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def journal_file_of(storage: BaseStorage) -> Path | None:
+    """The file of a journal storage (``JournalStorage._backend``, a ``JournalFileBackend``, whose
+    ``_file_path`` it is); ``None`` for any other storage."""
+    if not isinstance(storage, optuna.storages.JournalStorage):
+        return None
+    file = getattr(storage._backend, "_file_path", None)
+    return None if file is None else Path(file)
+
+
+def lock_study_row(storage: BaseStorage, study_id: int) -> Any:
+    """A new session of the RDB ``storage`` (its own connection) holding the row lock Optuna takes
+    to number a new trial (``StudyModel.find_or_raise_by_id(..., for_update=True)``: ``SELECT …
+    FOR UPDATE`` on the study's row) until the caller closes it (closing rolls back: the lock is
+    released, also when the connection is gone). SQLite ignores ``FOR UPDATE``."""
+    import sqlalchemy.orm
+    from optuna.storages._rdb import models  # private module: here only
+
+    session = sqlalchemy.orm.Session(bind=backend_of(storage).engine)
+    try:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+    except BaseException:
+        session.close()
+        raise
+    return session

@@ -1,11 +1,17 @@
 """The embedded backend: an ask/tell loop in this process or in N local worker processes.
 
 ``_worker`` (samplers, opening the study, the worker loop), ``_prune`` (odeattn's own pruning
-rules for multi-objective studies), ``_duplicate`` (configurations proposed again are served from storage),
-``_ledger`` (the loop's bookkeeping over every trial, kept incrementally: flat cost per trial).
+rules for multi-objective studies), ``_duplicate`` (configurations proposed again are served from
+storage; one that another worker is training is waited for: each is trained once), ``_ledger``
+(the loop's bookkeeping over every trial, kept incrementally: flat cost per trial).
 """
 
-from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
+from odeattn.search.backends.optuna._duplicate import (
+    claim,
+    find_duplicate,
+    serve_duplicate,
+    wait_for,
+)
 from odeattn.search.backends.optuna._prune import (
     decide,
     dominated_rule,
@@ -20,6 +26,7 @@ from odeattn.search.backends.optuna._worker import (
 )
 
 __all__ = [
+    "claim",
     "decide",
     "dominated_rule",
     "find_duplicate",
@@ -28,6 +35,7 @@ __all__ = [
     "open_study",
     "percentile_rule",
     "serve_duplicate",
+    "wait_for",
     "worker_loop",
     "worker_main",
 ]

@@ -11,7 +11,8 @@ in once, by trial number, and keeps only what the questions need:
   per trial number, so "counted trials with a number ≤ n" is the total minus a count over the few
   numbers above n;
 * an index ``params → the two earliest COMPLETE or PRUNED trials`` (the duplicate lookup: the
-  earliest other than the asking trial);
+  earliest other than the asking trial) and, among the unfinished trials, the one that claimed
+  the training of given params (``_duplicate.claim``);
 * the ``intermediate`` attributes of COMPLETE and PRUNED trials, with a growing array per (keys,
   epoch) that each pruning decision extends by the trials finished since the last one;
 * the screen scores of COMPLETE and PRUNED trials.
@@ -147,11 +148,26 @@ class Ledger:
 
     def duplicate(self, params: dict[str, Any], number: int) -> FrozenTrial | None:
         """The earliest COMPLETE or PRUNED trial with exactly ``params``, other than ``number``.
-        Reads the study only if trial ``number`` is new to the ledger: the worker asks right
-        after the surplus check read it (milliseconds earlier, while sampling)."""
+        Reads the study only if trial ``number`` is new to the ledger (the worker's claim,
+        ``_duplicate.claim``, reads it under the study's lock just before)."""
         if number >= self._n:
             self.refresh()
         return next((t for t in self._first.get(_key(params), ()) if t.number != number), None)
+
+    def trainer(self, params: dict[str, Any], number: int, mark: str) -> int | None:
+        """The number of a RUNNING trial other than ``number`` with exactly ``params`` that
+        carries the user attribute ``mark`` (it claimed their training; call :meth:`refresh`
+        first). Looks at the unfinished trials only: a few, one per worker."""
+        for n, t in self._open.items():
+            running = n != number and t is not None and t.state == TrialState.RUNNING
+            if running and t.user_attrs.get(mark) and t.params == params:
+                return n
+        return None
+
+    def finished(self, number: int) -> bool:
+        """Whether trial ``number`` exists and is finished (reads the study)."""
+        self.refresh()
+        return number < self._n and number not in self._open
 
     def reference(self, keys: Sequence[str], epoch: int, number: int) -> np.ndarray:
         """(m, len(keys)) values at ``epoch`` of every COMPLETE, PRUNED or RUNNING trial other

@@ -5,16 +5,19 @@ Each worker repeats: stop when the study's counted trials reach ``budget.n_trial
 for every worker: ``search.trial.Deadline``); ``ask`` (enqueued params first); if the trial is
 surplus (workers that passed the budget check together: more counted trials with a number ≤ this
 one's than ``n_trials``) tell it FAIL with ``odeattn_surplus`` without training it (not counted
-toward the budget) and stop the worker; ``sample``; a configuration already in storage is served
-from there (``_duplicate``); else ``run_trial`` (``replicates`` seeds) with a ``report`` that
-stores the per-epoch values the pruning rules read (``intermediate``) and applies them
+toward the budget) and stop the worker — the expected end of a worker that lost the race for the
+last slot, not a fault (FAIL is the one state Optuna's samplers and odeattn's results read as "no
+outcome"; Optuna cannot delete a trial); ``sample``; a configuration already in storage is served
+from there, one another worker trains now is waited for and then served (``_duplicate.claim``:
+one trial trains each configuration); else ``run_trial`` (``replicates`` seeds) with a ``report``
+that stores the per-epoch values the pruning rules read (``intermediate``) and applies them
 (``_prune.decide``); ``tell`` COMPLETE with the objective values (the mean over replicates),
 PRUNED (pruned or screened out) or FAIL (an exception, recorded in the ``error`` attribute; the
 search goes on — except a :class:`~odeattn.search.trial._objective.SetupError`, a failure before
 training, which is not counted toward the budget and stops the search). A trial still training
-at T stops at its next epoch boundary and is re-queued (FAIL ``odeattn_stale``, not counted; its
-params enqueued), as on Ctrl-C. While a trial runs on an RDB storage its heartbeat is recorded
-(``_storage.heartbeat``), so another host can recover it.
+(or waiting) at T stops at its next epoch boundary and is re-queued (FAIL ``odeattn_stale``, not
+counted; its params enqueued), as on Ctrl-C. While a trial runs on an RDB storage its heartbeat
+is recorded (``_storage.heartbeat``), so another host can recover it.
 
 Reproducibility: the sampler is seeded with ``sampler.seed`` (worker i adds i) in the launch that
 created the study; any other launch (a resume, or a concurrent launch on the same study) with a
@@ -33,9 +36,9 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from odeattn.search.backends.optuna._duplicate import find_duplicate, serve_duplicate
+from odeattn.search.backends.optuna._duplicate import claim, serve_duplicate, wait_for
 from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._report import report_fn, screen_fn
 from odeattn.search.backends.optuna._sampler import make_sampler
@@ -141,13 +144,27 @@ def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Prog
     progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
 
 
-def _served(s: optuna.Study, trial: optuna.Trial, progress: Progress) -> bool:
-    """Serve ``trial`` from storage when its configuration ran before (not retrained)."""
-    dup = find_duplicate(s, trial)
-    if dup is None:
+def _served(
+    s: optuna.Study, trial: optuna.Trial, progress: Progress, deadline: Deadline | None
+) -> bool:
+    """``True`` when ``trial`` is not to be trained: its configuration trained before is served
+    from storage, also after waiting for the worker training it now (``_duplicate.claim``), or
+    the deadline passed while waiting (then it is re-queued); ``False``: it claimed the training."""
+    while (got := claim(s, trial)) is not None and not isinstance(got, FrozenTrial):
+        trial.set_user_attr("odeattn_waited_for", got)
+        progress("waiting", {"trial": trial.number, "for": got})
+        try:
+            if not wait_for(s, got, deadline):
+                _requeue(s, trial)
+                progress("requeued", {"trial": trial.number, "why": "budget.timeout passed"})
+                return True
+        except KeyboardInterrupt:  # Ctrl-C while waiting: re-queued, as a training trial is
+            _requeue(s, trial)
+            raise
+    if got is None:
         return False
-    st = serve_duplicate(s, trial, dup)
-    info = {"trial": trial.number, **(dup.user_attrs.get("objectives") or {})}
+    st = serve_duplicate(s, trial, got)
+    info = {"trial": trial.number, **(got.user_attrs.get("objectives") or {})}
     progress("done" if st == TrialState.COMPLETE else "pruned", info | {"epochs_run": 0})
     return True
 
@@ -161,7 +178,7 @@ def _run_one(
     deadline: Deadline | None,
 ) -> None:
     sample(trial, space)
-    if _served(s, trial, progress):
+    if _served(s, trial, progress, deadline):
         return
     state = {"pruned": False}
     report = report_fn(study, s, trial, progress, state)

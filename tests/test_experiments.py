@@ -72,6 +72,14 @@ def test_list_names_the_six_claims(capsys):
         (["efficiency", "--space", "SPACE", "--seconds", "5", "--studies", "multy"], "'multi'"),
         (["efficiency", "--space", "SPACE", "--seconds", "5", "--model", "resnet_56"], "resnet56"),
         (
+            ["efficiency", "--space", "SPACE", "--seconds", "5", "--retrain-seeds", "100,1o1"],
+            "`--retrain-seeds` must be comma-separated integers",
+        ),
+        (
+            ["efficiency", "--space", "SPACE", "--seconds", "5", "--retrain-seeds", "100,100"],
+            "be distinct seeds >= 0",
+        ),
+        (
             ["efficiency", "--space", "SPACE", "--seconds", "5", "--data", "cifar10"],
             "$ODEATTN_DATA",
         ),
@@ -239,7 +247,8 @@ def test_a_claim_trains_for_real(tmp_path):
 
 def _efficiency_argv(space: Path, out: Path, seconds: float) -> list[str]:
     argv = ["efficiency", "--space", str(space), "--seconds", str(seconds), "--seeds", "2"]
-    return [*argv, "--epochs", "1", "--arms", "none,random", "--jobs", "2", "--out", str(out)]
+    argv += ["--epochs", "1", "--arms", "none,random", "--jobs", "2", "--retrain-seeds", "7,8"]
+    return [*argv, "--out", str(out)]
 
 
 def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tiny_space, tmp_path, capsys):
@@ -278,9 +287,30 @@ def test_efficiency_runs_both_studies_in_two_processes_and_resumes(tiny_space, t
             pytest.approx(float(d[np.isfinite(d)].mean())) if np.isfinite(d).any() else None
         )
     assert "random - none" in capsys.readouterr().out
+    _check_retrained(summary["single"], events, out)
     stamps = {f: f.stat().st_mtime_ns for f in runs}
     assert main(_efficiency_argv(space, out, 5)) == 0  # a re-run runs nothing again
     assert {f: f.stat().st_mtime_ns for f in runs} == stamps
+
+
+def _check_retrained(single: dict, events: dict[str, list[dict]], out: Path) -> None:
+    """Each single run's best by T, retrained with seeds 7 and 8: the mean of the two trainings."""
+    records = [json.loads(f.read_text()) for f in (out / "standalone").glob("*.json")]
+    for arm in ("none", "random"):
+        for i, seed in enumerate((0, 1)):
+            ev = events[next(n for n in events if n.startswith(f"single_{arm}_seed{seed}"))]
+            ev = [e for e in ev if e["t"] <= 5]
+            if not ev:  # nothing trained by T (a loaded CI): nothing to retrain
+                assert math.isnan(single["retrained"][arm][i])
+                continue
+            best = max(ev, key=lambda e: e["acc"])["arch"]
+            accs = {r["seed"]: r["val_accuracy"] for r in records if r["arch"] == best}
+            assert set(accs) == {7, 8} and all(r["provenance"]["threads"] == 1 for r in records)
+            assert single["retrained"][arm][i] == pytest.approx((accs[7] + accs[8]) / 2)
+    d = np.array(single["retrained"]["random"]) - np.array(single["retrained"]["none"])
+    if np.isfinite(d).all():
+        assert single["paired"]["retrained"]["random - none"][0] == pytest.approx(d.mean())
+    assert (out / "efficiency_retrained.png").is_file()
 
 
 def _children(pid: int) -> list[int]:

@@ -71,6 +71,11 @@ def _parser() -> OneLineParser:
         help="single: TPE on accuracy (best-so-far); multi: TPE on (accuracy, log10 params) (HV)",
     )
     e.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each")
+    e.add_argument(
+        "--retrain-seeds",
+        default="100,101,102",
+        help="fresh seeds each single run's best is retrained with ('' for none)",
+    )
     add_bench_args(sub.add_parser("benchmark", help="the proxy benchmark (§2)"))
     sub.add_parser("report", help="rewrite the tables of docs/results.md", add_help=False)
     return p
@@ -89,6 +94,15 @@ def _run_claim(name: str, size_name: str, out: str, jobs: int, console: Console)
     console.print(f"files: {folder}/result.json and {folder}/*.png")
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise must(
+            "--retrain-seeds", "be comma-separated integers, e.g. 100,101,102", text
+        ) from None
+
+
 def _eff_config(args) -> EffConfig:
     cfg = EffConfig(
         args.space,
@@ -105,6 +119,7 @@ def _eff_config(args) -> EffConfig:
         device=args.device,
         studies=tuple(k.strip() for k in args.studies.split(",") if k.strip()),
         jobs=args.jobs,
+        fresh=_seeds(args.retrain_seeds),
     )
     preflight(cfg)  # a bad space, model or data set fails here, before anything runs
     return cfg

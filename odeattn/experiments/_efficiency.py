@@ -47,6 +47,7 @@ from odeattn.study import data_for, input_batch
 __all__ = [
     "STUDIES",
     "EffConfig",
+    "bench_config",
     "curves",
     "hypervolume",
     "preflight",
@@ -76,6 +77,7 @@ class EffConfig:
     device: str = "cpu"
     studies: tuple[str, ...] = STUDIES
     jobs: int = 1
+    fresh: tuple[int, ...] = (100, 101, 102)  # retrain seeds of each single run's best
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.seeds < 2 or self.epochs < 1 or self.jobs < 1:
@@ -84,6 +86,8 @@ class EffConfig:
                 "be > 0, >= 2, >= 1, >= 1",
                 (self.seconds, self.seeds, self.epochs, self.jobs),
             )
+        if len(set(self.fresh)) != len(self.fresh) or any(f < 0 for f in self.fresh):
+            raise must("fresh (--retrain-seeds)", "be distinct seeds >= 0, or empty", self.fresh)
         if not self.studies:
             raise must("studies", f"name at least one of {list(STUDIES)}", self.studies)
         for kind in self.studies:
@@ -112,7 +116,8 @@ def _scorer(arm: str, study: Any, space: Space, seed: int):
     return score
 
 
-def _bench(cfg: EffConfig) -> BenchConfig:
+def bench_config(cfg: EffConfig) -> BenchConfig:
+    """The benchmark settings whose study every candidate of ``cfg`` is trained as a trial of."""
     return BenchConfig(
         space=cfg.space,
         n=1,
@@ -128,7 +133,7 @@ def _bench(cfg: EffConfig) -> BenchConfig:
 def preflight(cfg: EffConfig) -> None:
     """Fail before anything runs: the space, the model and the data must load (ValueError or
     :class:`odeattn.data.DatasetFileError` naming the fix)."""
-    study = bench_study(_bench(cfg))
+    study = bench_study(bench_config(cfg))
     resolve_space(study)
     data_for(study)
 
@@ -141,7 +146,7 @@ def _tpe(kind: str, seed: int) -> optuna.Study:
 
 
 def _run_arm(cfg: EffConfig, arm: str, seed: int, kind: str) -> list[dict[str, float]]:
-    study_cfg = bench_study(_bench(cfg))
+    study_cfg = bench_study(bench_config(cfg))
     space = resolve_space(study_cfg)
     tpe = _tpe(kind, seed)
     screen = Screen(cfg.keep_fraction, direction="maximize", warmup=cfg.warmup)

@@ -131,23 +131,28 @@ def _efficiency(data: Path, part: str) -> str:
     if res is None:
         return missing(rel, "the efficiency command of §2")
     kinds = [k for k in ("single", "multi") if k in res]
+    retrained = "retrained" in res.get("single", {})  # each single run's best, fresh seeds
     if part == "arms":
         arms = list(res[kinds[0]]["final"])
         head = ["arm"] + [f"{k}: {m}" for k in kinds for m in ("best accuracy", "HV", "trained")]
+        head += ["single: best retrained"] if retrained else []
         rows = []
         for a in arms:
             cells = []
             for k in kinds:
                 f, n = res[k]["final"][a], res[k]["trained"][a]
                 cells += [_mean(f["best"]), _mean(f["hv"]), _mean(n, 0)]
+            cells += [_mean(res["single"]["retrained"][a])] if retrained else []
             rows.append(row(a, *cells))
     else:
         pairs = list(res[kinds[0]]["paired"]["best"])
         head = ["paired difference"] + [f"{k}: {m}" for k in kinds for m in ("best acc.", "HV")]
-        rows = [
-            row(p, *(ci(*res[k]["paired"][m][p]) for k in kinds for m in ("best", "hv")))
-            for p in pairs
-        ]
+        head += ["single: best retrained"] if retrained else []
+        rows = []
+        for p in pairs:
+            cells = [ci(*res[k]["paired"][m][p]) for k in kinds for m in ("best", "hv")]
+            cells += [ci(*res["single"]["paired"]["retrained"][p])] if retrained else []
+            rows.append(row(p, *cells))
     return table(head, rows) + "\n\n" + source(rel, res)
 
 

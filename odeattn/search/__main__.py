@@ -69,39 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _overrides(a: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
-    o: dict[str, Any] = {}
-    for key, val in (
-        ("workers", a.workers),
-        ("backend", a.backend),
-        ("storage", a.storage),
-        ("runs_dir", a.runs_dir),
-        ("n_trials", a.n_trials),
-        ("name", a.study_name),
-    ):
-        if val is not None:
-            o[key] = val
-    if a.epochs is not None:
-        o["train"] = {**(raw.get("train") or {}), "epochs": a.epochs}
-    if a.timeout is not None:
-        o["budget"] = {**(raw.get("budget") or {}), "timeout": a.timeout}
-        if a.n_trials is not None:
-            o["budget"]["n_trials"] = a.n_trials
-    if a.address is not None:
-        o["ray"] = {**(raw.get("ray") or {}), "address": a.address}
-    return o
-
-
-def _raw(path: str) -> dict[str, Any]:
-
-    try:
-        with open(path) as f:
-            d = yaml.safe_load(f)
-        return d if isinstance(d, dict) else {}
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
 #: flags that count something: (flag, attribute, smallest valid value)
 _COUNTS = (
     ("--n-trials", "n_trials", 1),

@@ -200,3 +200,16 @@ def test_nsi_alone_is_measured_at_any_depth(tmp_path: Path) -> None:
     )
     assert depth_keys(study) == []
     check_depth(study, resolve_space(study))
+
+
+def test_an_rkcnn_study_is_told_to_raise_steps_not_blocks(tmp_path: Path) -> None:
+    """RKCNN's depth keyword is ``steps``: the refusal names the key the user can change."""
+    doc = yaml.safe_load((ROOT / "studies" / "rkcnn_digits.yaml").read_text())
+    doc["search_space"] = str((ROOT / "search_spaces" / "rkcnn.yaml").resolve())
+    doc["objectives"] = [{"metric": "tns", "direction": "maximize"}]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    study = load_study(tmp_path / "s.yaml")
+    with pytest.raises(ConfigError) as e:
+        check_depth(study, resolve_space(study))
+    msg = str(e.value)
+    assert "model.kwargs.steps" in msg and "steps: [4, 4, 4]" in msg and "blocks:" not in msg

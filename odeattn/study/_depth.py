@@ -25,9 +25,11 @@ The smallest depth has one source each, read without building another model:
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from odeattn._errors import must
+from odeattn.models import MODELS
 from odeattn.stiffness import MIN_MEASURED
 from odeattn.study._space import Space, target_of
 from odeattn.study.config import DEPTH_METRICS, ConfigError, PerStageParam, StudyConfig
@@ -71,11 +73,19 @@ class _Depth:
 
 def _base(study: StudyConfig, space: Space) -> _Depth:
     kw, n = study.model.kwargs, space.measured
-    example = f"blocks: {[MIN_MEASURED + 1] * (len(n) or len(space.blocks) or 1)}"
-    if "blocks" in kw:
-        return _Depth("model.kwargs.blocks", kw["blocks"], "", n, example)
+    key = _depth_kwarg(study.model.name)
+    example = f"{key}: {[MIN_MEASURED + 1] * (len(n) or len(space.blocks) or 1)}"
+    if key in kw:
+        return _Depth(f"model.kwargs.{key}", kw[key], "", n, example)
     built = [k + 1 for k in n]  # as built: the first block of a stage is not measured
-    return _Depth("model.kwargs.blocks", built, f" ({study.model.name}'s default)", n, example)
+    return _Depth(f"model.kwargs.{key}", built, f" ({study.model.name}'s default)", n, example)
+
+
+def _depth_kwarg(model: str) -> str:
+    """The keyword that sets a model's blocks per stage: ``blocks``, or ``steps`` (RKCNN)."""
+    factory = MODELS.get(model)
+    params = inspect.signature(factory).parameters if factory is not None else {}
+    return "steps" if "steps" in params and "blocks" not in params else "blocks"
 
 
 def _params(space: Space) -> list[_Depth]:

@@ -9,7 +9,9 @@ configuration under the study's lock (``storage.study_lock``) and waits for a ru
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,13 @@ from optuna.trial import FrozenTrial, TrialState
 from test_postgres import pg_url  # noqa: F401  (the module's PostgreSQL server fixture)
 
 from odeattn.search.backends.optuna import _worker as backend
-from odeattn.search.backends.optuna._duplicate import TRAINS, claim, wait_for
+from odeattn.search.backends.optuna._duplicate import (
+    _COPIED,
+    TRAINS,
+    claim,
+    serve_duplicate,
+    wait_for,
+)
 from odeattn.search.storage import budget_used, make_storage, study_lock
 from odeattn.search.trial import Deadline, _replicates
 from odeattn.study.config._load import load_study
@@ -96,6 +104,84 @@ def test_a_trial_waiting_at_the_deadline_is_requeued(tmp_path: Path) -> None:
     assert len(waiting) == 1 and waiting[0].user_attrs["odeattn_retry_of"] == t2.number
     assert [k for k, _ in events] == ["waiting", "requeued"]
     assert budget_used(s2) == 1  # t1 only: the waiter holds no budget slot
+
+
+def _fresh_reader(kind: str, tmp_path: Path) -> optuna.storages.BaseStorage:
+    """Plain Optuna storage on the same file (not odeattn's cached one): what is on disk."""
+    if kind == "sqlite":
+        return optuna.storages.RDBStorage(_url(kind, tmp_path))
+    backend = optuna.storages.journal.JournalFileBackend(_url(kind, tmp_path))
+    return optuna.storages.JournalStorage(backend)
+
+
+@contextlib.contextmanager
+def _user_attr_writes(kind: str, storage: Any) -> Iterator[list[int]]:
+    """Per storage write (an SQLite commit, a journal append) that writes user attributes:
+    how many statements (SQLite: a multi-row upsert is one) or records (journal) it holds."""
+    import sqlalchemy
+    from optuna.storages.journal._storage import JournalOperation
+
+    writes: list[int] = []
+    pending: list[int] = []
+    if kind == "journal":
+        append = storage._backend.append_logs
+
+        def counted(logs: list[dict[str, Any]]) -> None:
+            ops = [log for log in logs if log["op_code"] == JournalOperation.SET_TRIAL_USER_ATTR]
+            writes.extend([len(ops)] if ops else [])
+            append(logs)
+
+        storage._backend.append_logs = counted
+        try:
+            yield writes
+        finally:
+            del storage._backend.append_logs  # the class's method again
+        return
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if "trial_user_attributes" in sql and sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            pending.append(1)
+
+    def commit(conn: Any) -> None:
+        writes.extend([len(pending)] if pending else [])
+        pending.clear()
+
+    listeners = (("before_cursor_execute", statement), ("commit", commit))
+    for name, fn in listeners:
+        sqlalchemy.event.listen(storage.engine, name, fn)
+    try:
+        yield writes
+    finally:
+        for name, fn in listeners:
+            sqlalchemy.event.remove(storage.engine, name, fn)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_served_duplicate_stores_the_originals_attributes_in_one_write(
+    tmp_path: Path, kind: str
+) -> None:
+    """Issue 20: ``serve_duplicate`` writes the copied attributes and ``duplicate_of`` in one
+    storage write (before: one per attribute, 21 here); a fresh reader sees the original's."""
+    storage = make_storage(_url(kind, tmp_path))  # what the worker holds (sqlite: its engine)
+    s = optuna.create_study(storage=storage, study_name="served")
+    s.enqueue_trial({"x": 1})
+    s.enqueue_trial({"x": 1})
+    original = s.ask(D)
+    attrs = {k: {"key": k, "i": i, "xs": [i, i / 3, None]} for i, k in enumerate(_COPIED)}
+    for k, v in {**attrs, TRAINS: True, "screen_score": 0.25}.items():  # the last two: not copied
+        original.set_user_attr(k, v)
+    original.set_constraint("c0", -0.5)
+    s.tell(original, 0.75)
+    served, src = s.ask(D), s.get_trials()[original.number]
+    with _user_attr_writes(kind, storage) as writes:
+        assert serve_duplicate(s, served, src) == TrialState.COMPLETE
+    assert writes == ([len(attrs) + 1] if kind == "journal" else [1])  # one write (was 21)
+    got = optuna.load_study(study_name="served", storage=_fresh_reader(kind, tmp_path)).trials
+    assert got[served.number].user_attrs == {**attrs, "duplicate_of": original.number}
+    assert served.user_attrs == got[served.number].user_attrs  # the live trial's copy too
+    assert {k: got[original.number].user_attrs[k] for k in _COPIED} == attrs
+    assert got[served.number].values == [0.75] and got[served.number].state == TrialState.COMPLETE
+    assert got[served.number].constraints == {"c0": -0.5}
 
 
 def _exclusive(studies: list[optuna.Study]) -> bool:

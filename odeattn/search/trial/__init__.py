@@ -6,7 +6,7 @@ user attributes and artifacts for optuna-dashboard; ``_replicates`` trains a con
 every seed of the plan (and a noise-ceiling retrain with fresh ones); ``_deadline`` is
 ``budget.timeout``'s one rule (stop at T); ``_supernet`` scores an architecture with the study's
 trained supernet instead of training it (``strategy: supernet``), and ``trial_function`` picks
-the one the backends call.
+the one the backends call; ``_screen`` is the proxy screen both backends hand it (``screen_for``).
 """
 
 from odeattn.search.trial._dashboard import (
@@ -20,6 +20,7 @@ from odeattn.search.trial._deadline import Deadline, DeadlinePassed, stop_at
 from odeattn.search.trial._metrics import attention_blocks, cost, stiffness
 from odeattn.search.trial._objective import ConfigurationRefused, Report, Screen, build, run_trial
 from odeattn.search.trial._replicates import Retrain, aggregate, retrain, train_replicates
+from odeattn.search.trial._screen import screen_for
 from odeattn.search.trial._supernet import loaded_supernet, score_trial, trial_function
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "retrain",
     "run_trial",
     "score_trial",
+    "screen_for",
     "stiffness",
     "stop_at",
     "train_replicates",

@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from odeattn.search.backends.optuna._ledger import ledger
-from odeattn.search.storage import recover_stale, study_lock
+from odeattn.search.storage import recover_stale, set_user_attrs, study_lock
 
 __all__ = ["TRAINS", "claim", "find_duplicate", "serve_duplicate", "wait_for"]
 
@@ -73,11 +73,10 @@ def find_duplicate(s: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
 
 
 def serve_duplicate(s: optuna.Study, trial: optuna.Trial, src: FrozenTrial) -> TrialState:
-    """Tell ``trial`` the result ``src`` already holds (its values and state); returns the state."""
-    for k in _COPIED:
-        if k in src.user_attrs:
-            trial.set_user_attr(k, src.user_attrs[k])
-    trial.set_user_attr("duplicate_of", src.number)
+    """Tell ``trial`` the result ``src`` already holds (its values and state); returns the state.
+    Its copied attributes and ``duplicate_of`` are one storage write (``set_user_attrs``)."""
+    copied = {k: src.user_attrs[k] for k in _COPIED if k in src.user_attrs}
+    set_user_attrs(trial, {**copied, "duplicate_of": src.number})
     for key, value in (src.constraints or {}).items():  # the samplers' view of feasibility
         trial.set_constraint(key, value)
     if src.state == TrialState.COMPLETE:

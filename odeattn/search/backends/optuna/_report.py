@@ -3,7 +3,8 @@
 ``report_fn`` is the ``report(epoch, metrics) -> should_stop`` handed to ``train_replicates``: it
 keeps the per-epoch values the pruning rules read in the ``intermediate`` attribute, reports the
 learning curve to Optuna (single-objective studies) and applies the rule (``_prune.decide``).
-``screen_fn`` decides the proxy screen (``odeattn.proxies.Screen``) against the scores stored so far.
+``screen_fn`` is the proxy screen (``search.trial.screen_for``) read against the scores the
+study's ledger holds so far.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 
 import optuna
 
-from odeattn.proxies import Screen
 from odeattn.search.backends.optuna._ledger import ledger
 from odeattn.search.backends.optuna._prune import decide
-from odeattn.search.storage import set_user_attrs
+from odeattn.search.trial import screen_for
 from odeattn.study import STIFFNESS_METRICS, StudyConfig
 
 __all__ = ["report_fn", "screen_fn"]
@@ -60,18 +60,6 @@ def report_fn(
 
 
 def screen_fn(study: StudyConfig, s: optuna.Study, trial: optuna.Trial) -> Any:
-    if study.screen is None:
-        return None
-    sc = study.screen
-    rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
-
-    def screen(score: float) -> bool:
-        decision = rule.decide(score, _screen_scores(s))
-        attrs = decision.as_user_attrs().items()
-        set_user_attrs(  # one storage write (issue 20)
-            trial,
-            {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in attrs},
-        )
-        return decision.kept
-
-    return screen
+    """The trial's ``screen(score) -> kept`` (``None`` without ``study.screen``), ranked against
+    the COMPLETE and PRUNED trials' ``screen_score`` in the study's ledger."""
+    return screen_for(study, trial, lambda: _screen_scores(s))

@@ -5,24 +5,22 @@
 ``storage_path``, ``address``), the objectives, the sampler and the remaining budget onto
 :func:`odeattn.search.backends.ray._tune.run` (the study's total budget: the searcher counts what is
 already there), with the search core's seams as the trial: ``sample`` runs in
-the Ray driver, ``run_trial`` in a Ray worker. The TNS screen (``study.screen``) decides with
-:class:`odeattn.proxies.Screen` on the scores of the study's earlier trials, read from the
-shared storage, and records each decision as ``screen_*`` user attributes, as the optuna
-backend does. Nothing here imports Ray.
+the Ray driver, ``run_trial`` in a Ray worker. The TNS screen (``study.screen``) is the optuna backend's
+(``search.trial.screen_for``: :class:`odeattn.proxies.Screen`, each decision recorded as
+``screen_*`` user attributes) on the scores of the study's earlier trials, read from the
+shared storage. Nothing here imports Ray.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import optuna
 
-from odeattn.proxies import Screen
 from odeattn.search.backends.optuna import make_sampler
 from odeattn.search.backends.ray import _tune as _ray
-from odeattn.search.storage import mark_process, set_user_attrs
-from odeattn.search.trial import Deadline, trial_function
+from odeattn.search.storage import mark_process
+from odeattn.search.trial import Deadline, screen_for, trial_function
 from odeattn.study import ConfigError, plan_for, sample
 
 __all__ = ["StudyTrial", "check_ray", "run_ray", "study_sample"]
@@ -45,22 +43,9 @@ def _screen_scores(study: optuna.Study) -> list[float]:
 
 
 def _make_screen(study_cfg: Any, trial: optuna.Trial) -> Any:
-    if study_cfg.screen is None:
-        return None
-
-    sc = study_cfg.screen
-    rule = Screen(sc.keep_fraction, direction=sc.direction, warmup=sc.warmup_trials)
-
-    def screen(score: float) -> bool:
-        decision = rule.decide(score, _screen_scores(trial.study))
-        attrs = decision.as_user_attrs().items()
-        set_user_attrs(  # one storage write (issue 20)
-            trial,
-            {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in attrs},
-        )
-        return decision.kept
-
-    return screen
+    """The trial's ``screen(score) -> kept`` (``search.trial.screen_for``), ranked against the
+    earlier trials' ``screen_score`` read from the shared storage at each decision."""
+    return screen_for(study_cfg, trial, lambda: _screen_scores(trial.study))
 
 
 class StudyTrial:

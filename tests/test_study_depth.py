@@ -111,6 +111,7 @@ MEASURED = {
     "evidence_deep": (2, 2, 2),  # digits_resnet's default; its space's depth (7-9) replaces it
     "rkcnn_digits": (2, 2, 2),  # steps: [3, 3, 3] RK blocks a period
     "lth4sa_supernet": (2, 2, 2),  # 3-3-3, and no TNS objective
+    "adaptors_supernet": (2, 2, 2),  # digits_resnet's default; its space's depth is 2-4, no TNS
 }
 
 

@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = {p.stem: p for p in sorted((ROOT / "studies").glob("*.yaml"))}
 #: shipped study -> True (the supernet shares its space) or the key its ConfigError names
 SHAREABLE = {
+    "adaptors_supernet": True,
     "cifar100_lth4sa": "params.lr",
+    "cifar10_adaptors_supernet": True,
     "cifar10_lth4sa_supernet": True,
     "cifar10_stepnet": "params.inputs",
     "evidence_paper": True,
@@ -48,8 +50,19 @@ SHAREABLE = {
     "stepnet_adaptors": "params.inputs",
     "tns_proxy": True,
 }
-EXACT = {"lth4sa_ray", "lth4sa_supernet", "rk_stages", "cifar10_lth4sa_supernet"}  # no floats
-BIG = {"cifar10_lth4sa_supernet", "evidence_paper"}  # ResNet-164: a few draws, no forward
+EXACT = {  # no floats
+    "adaptors_supernet",
+    "cifar10_adaptors_supernet",
+    "cifar10_lth4sa_supernet",
+    "lth4sa_ray",
+    "lth4sa_supernet",
+    "rk_stages",
+}
+BIG = {  # ResNet-164: a few draws, no forward
+    "cifar10_adaptors_supernet",
+    "cifar10_lth4sa_supernet",
+    "evidence_paper",
+}
 
 
 def test_the_table_lists_every_shipped_study() -> None:
@@ -96,6 +109,42 @@ def test_from_study_speaks_the_studys_params_both_ways(name: str) -> None:
             assert back == p
         if name not in BIG:
             torch.testing.assert_close(net(x, p), net(x, arch), rtol=0, atol=0)
+
+
+def test_the_adaptors_study_draws_a_declared_preset_per_block_and_extracts_equal_networks() -> None:
+    """``studies/adaptors_supernet.yaml``: every drawn trial has one ``adaptor.s<i>.b<j>`` per
+    block of its drawn depth (2-4 a stage), each a declared preset; the extracted network runs
+    those presets block by block and equals the supernet's path (weights moved off their
+    initial values; outputs O(1)), and one block switched to "none" changes the output."""
+    study = load_study(STUDIES["adaptors_supernet"])
+    presets = resolve_space(study).config.params["adaptor"].choices
+    assert presets == ["none", "se", "eca", "stepnet"]
+    net = from_study(study).double().eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for w in net.parameters():
+            w.add_(0.05 * torch.randn(w.shape, generator=g, dtype=w.dtype))
+    x = torch.randn(4, 1, 8, 8, generator=g, dtype=torch.float64)
+    seen: set[str] = set()
+    for _ in range(5):
+        p = net.sample(g)
+        depth = [p[f"blocks.s{s}"] for s in range(3)]
+        assert all(d in (2, 3, 4) for d in depth), p
+        per_block = {f"adaptor.s{s}.b{b}" for s in range(3) for b in range(depth[s])}
+        per_stage = {f"{k}.s{s}" for k in ("blocks", "method") for s in range(3)}
+        assert set(p) == per_block | per_stage
+        assert {p[k] for k in per_block} <= set(presets)
+        seen |= {p[k] for k in per_block}
+        names = [[p[f"adaptor.s{s}.b{b}"] for b in range(depth[s])] for s in range(3)]
+        assert net.arch_of(p)["adaptor"] == names
+        model = net.extract(p)
+        stages = [getattr(model, f"layer{s + 1}").blocks for s in range(3)]
+        assert [[getattr(b.step, "kind", "none") for b in st] for st in stages] == names
+        y = net(x, p)
+        torch.testing.assert_close(model(x), y, rtol=0, atol=1e-6)
+        k = next(k for k in sorted(per_block) if p[k] != "none")
+        assert (net(x, {**p, k: "none"}) - y).abs().max() > 1e-2  # that block's preset runs
+    assert seen == set(presets)
 
 
 def test_a_supernet_from_a_study_trains_on_its_params_and_starts_from_the_same_weights() -> None:

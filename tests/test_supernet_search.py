@@ -235,3 +235,21 @@ def test_the_ray_backend_scores_through_the_same_trial_function(tmp_path: Path) 
     assert budget_used(s) == 6 and all(t.state == TrialState.COMPLETE for t in s.trials)
     assert all(t.user_attrs["strategy"] == "supernet" for t in s.trials)
     assert len(_load(tmp_path / "runs", "tiny_sn" + SUFFIX).trials) == 3
+
+
+@pytest.mark.parametrize(
+    ("attrs", "label"),
+    [
+        ({"placement": "110|011", "adaptor": "se"}, "110|011"),
+        (
+            {"placement": None, "adaptor": [["se", "none"], ["eca", "se", "se"]]},
+            "se,none|eca,se,se",
+        ),
+        ({"adaptor": "stepnet", "method": "heun"}, "stepnet heun"),
+        ({}, ""),
+    ],
+)
+def test_the_retrain_table_names_each_architecture(attrs: dict, label: str) -> None:
+    from odeattn.search.oneshot._retrain import arch_label
+
+    assert arch_label(attrs) == label

@@ -125,6 +125,7 @@ def comparison(study: StudyConfig, s: optuna.Study, rs: optuna.Study) -> dict[st
             "trial": t.number,
             "retrain_trial": r.number,
             "placement": t.user_attrs.get("placement"),
+            "architecture": arch_label(t.user_attrs),
             "params": t.user_attrs.get("params"),
             "supernet": t.user_attrs.get("val_accuracy"),
             "standalone": r.user_attrs.get("val_accuracy"),
@@ -139,15 +140,27 @@ def comparison(study: StudyConfig, s: optuna.Study, rs: optuna.Study) -> dict[st
     return {"study": rs.study_name, "rows": rows, "kendall": corr}
 
 
+def arch_label(attrs: dict[str, Any]) -> str:
+    """What a row shows of a trial's architecture: its placement mask ("110|011"), else its
+    adaptor per block ("se,none|eca,se,se"; stages split by |), else its adaptor and method."""
+    if attrs.get("placement"):
+        return str(attrs["placement"])
+    adaptor = attrs.get("adaptor")
+    if isinstance(adaptor, list | tuple):
+        return "|".join(",".join(map(str, g)) if isinstance(g, list | tuple) else str(g)
+                        for g in adaptor)  # fmt: skip
+    return " ".join(str(attrs[k]) for k in ("adaptor", "method") if attrs.get(k) is not None)
+
+
 def _table(result: dict[str, Any]) -> Table:
     tab = Table(title=f"supernet score vs stand-alone accuracy ({result['study']})")
-    for col in ("trial", "retrain", "placement", "params", "supernet acc", "stand-alone acc"):
+    for col in ("trial", "retrain", "architecture", "params", "supernet acc", "stand-alone acc"):
         tab.add_column(col)
     for r in result["rows"]:
         se = f" ± {r['standalone_se']:.2g}" if r["standalone_se"] is not None else ""
         alone = "" if r["standalone"] is None else f"{r['standalone']:.4f}{se}"
         sup = "" if r["supernet"] is None else f"{r['supernet']:.4f}"
-        tab.add_row(str(r["trial"]), str(r["retrain_trial"]), str(r["placement"]),
+        tab.add_row(str(r["trial"]), str(r["retrain_trial"]), r["architecture"],
                     str(r["params"]), sup, alone)  # fmt: skip
     return tab
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+import yaml
 
 from odeattn.models import format_placement, parse_placement
 from odeattn.study import (
@@ -31,6 +32,7 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = {p.stem: p for p in sorted((ROOT / "studies").glob("*.yaml"))}
+INVALID = ROOT / "tests" / "invalid_studies"
 #: shipped study -> True (the supernet shares its space) or the key its ConfigError names
 SHAREABLE = {
     "adaptors_supernet": True,
@@ -188,3 +190,23 @@ def test_study_draws_are_uniform_per_parameter() -> None:
         for k in (1, 2, 3):  # 500 expected each; sd ≈ 18
             assert abs(sum(d[f"blocks.s{s}"] == k for d in draws) - 500) < 80
         assert abs(sum(d[f"method.s{s}"] == "rk4" for d in draws) - 300) < 70
+
+
+@pytest.mark.parametrize(
+    ("noise", "refused"),
+    [({"bootstrap": 500}, False), ({"trials": 0}, False), ({"trials": 4}, True)],
+)
+def test_a_noise_section_is_refused_only_when_it_asks_for_retrains(
+    tmp_path: Path, noise: dict, refused: bool
+) -> None:
+    """``noise.trials`` left at ``auto`` (or 0) is no noise ceiling in a supernet study, not a
+    TypeError; a count above 0 is one line naming the key."""
+    doc = yaml.safe_load((INVALID / "supernet_noise_trials.yaml").read_text())
+    doc["search_space"] = str((INVALID / doc["search_space"]).resolve())
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc | {"noise": noise}))
+    if not refused:
+        load_study(tmp_path / "s.yaml")
+        return
+    with pytest.raises(ConfigError) as e:
+        load_study(tmp_path / "s.yaml")
+    assert e.value.key == "noise.trials" and "\n" not in str(e.value)

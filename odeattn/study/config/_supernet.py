@@ -70,7 +70,7 @@ def check_strategy(study: Any) -> None:
             )
     if study.backend == "ray" and study.ray.scheduler == "asha":
         raise _refuse("ray.scheduler", "ASHA stops training early; a supernet trial has no epochs")
-    if "noise" in study.model_fields_set and study.noise.trials > 0:
+    if "noise" in study.model_fields_set and study.noise.trials not in ("auto", 0):
         raise _KeyedError(
             "noise.trials",
             "the supernet strategy retrains supernet.top_k architectures instead of measuring "

@@ -103,6 +103,9 @@ def test_the_estimate_is_units_times_counts_over_jobs(monkeypatch):
     assert est["oneshot_rank"] == (1 + 2 + 6) + 6 * 2 * 2 / 2  # the long supernet, then nets
     assert est["oneshot_search"] == 6 * (45 + 1) / 2 + 6 * 2 * 2 / 2
     assert est["oneshot_lth4sa"] == 6 + 1 + (3 * 2 - 2 * 2) * 2 / 2
+    d = SPREAD_QUICK  # (d): its own units, (a)'s formula
+    assert _oneshot_page.spread_estimate(d, jobs=2) == (1 + 2 + 6) + 6 * 2 * 2 / 2
+    assert _oneshot_page.spread_estimate(d, jobs=1) == (1 + 2 + 6) + (1 + 1 + 6) + 6 * 2 * 2
 
 
 def test_part_a_archs_are_none_full_then_distinct_seeded_draws(space):
@@ -302,6 +305,13 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
         "oneshot-random within": "not held",
     }
     assert search["search_runs"]["oneshot"][0]["placement"] == "111|111|111"
+    spread = res["oneshot_rank_spread"]  # fake accuracies: depth decides, every seed alike
+    assert spread["ceiling"]["tau"] == 1.0 and _verdicts(spread)["ceiling"] == "held"
+    assert [a["n_params"] for a in spread["architectures"]] == [
+        100 + sum(v for k, v in a["params"].items() if k.startswith("blocks.")) for a in
+        spread["architectures"]
+    ]  # fmt: skip
+    assert spread["epochs"] == {"short": 1, "long": 2} and "long - params" in _verdicts(spread)
     lth = res["oneshot_lth4sa"]
     assert lth["schemes"]["sparse"]["attention"] == 2 and lth["found"]["trial"] == 1
     assert lth["found"]["reward"] == pytest.approx(94 + 2 * 7 / 9)
@@ -310,7 +320,8 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
     assert [t["estimate"], t["lo"], t["hi"]] == pytest.approx(list(mean_ci(d)))
     assert _verdicts(lth) == {"full-none": "held", "sparse-full": "not held", "sparse-none": "held"}
     page = tmp_path / "page.md"
-    names = ["oneshot_rank_taus", "claim_oneshot_lth4sa", "oneshot_lth4sa_schemes"]
+    names = ["oneshot_rank_taus", "claim_oneshot_lth4sa", "oneshot_lth4sa_schemes",
+             "oneshot_rank_spread_taus"]  # fmt: skip
     page.write_text("".join(f"<!-- table:{n} -->\n<!-- /table -->\n" for n in names))
     argv = ["--page", str(page), "--data", str(tmp_path / "data"), "--collect", str(out)]
     assert page_main(argv, "report") == 0
@@ -318,6 +329,8 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
     assert "| long (2 epochs) | recalibrated BN |" in text and "| 6 s | 0.50 s |" in text
     assert "| sparse-full | primary |" in text and "**not held**" in text
     assert "trial 1 of 2 scored" in text and "size quick" in text
+    assert "| score / architecture |" in text and "(6 architectures, 2 seeds)" in text
+    assert "Noise ceiling τ = 1.00 [" in text
     NO_BEST["random"] = None  # a run that finished no trial: every comparison untestable
     try:
         assert main(["run", "oneshot_search", "--quick", "--out", str(tmp_path / "o2")]) == 0

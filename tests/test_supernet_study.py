@@ -45,10 +45,17 @@ SHAREABLE = {
     "lth4sa_supernet": True,
     "rk_stages": True,
     "rkcnn_digits": "model.name",
+    "spread_supernet": True,
     "stepnet_adaptors": "params.inputs",
     "tns_proxy": True,
 }
-EXACT = {"lth4sa_ray", "lth4sa_supernet", "rk_stages", "cifar10_lth4sa_supernet"}  # no floats
+EXACT = {  # no floats
+    "lth4sa_ray",
+    "lth4sa_supernet",
+    "rk_stages",
+    "cifar10_lth4sa_supernet",
+    "spread_supernet",
+}
 BIG = {"cifar10_lth4sa_supernet", "evidence_paper"}  # ResNet-164: a few draws, no forward
 
 

@@ -36,13 +36,18 @@ __all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "estimate", "spread_estimate"]
 #: extracted network 0.07 s (12 placements); ``run_search`` of 12 stored supernet trials 12.5 s
 #: minus 1.5 s for a re-run with nothing to do (start, summary, plots, exports: the overhead).
 #: Wall time was 3× these under that load; the estimates assume an otherwise idle machine.
-#: Part (d)'s units, measured the same way for ``studies/spread_supernet.yaml`` (MEASURED BELOW).
+#: Part (d)'s units, CPU seconds on one torch thread measured the same way for
+#: ``studies/spread_supernet.yaml`` at commit 1629194 (load average 7-11 from other sessions):
+#: ``run_trial`` of 10 of its 40 full-size architectures (every 4th) at 1 and 8 epochs (0.40 and
+#: 2.44 s a network on average: fixed + 8 x epoch); ``train_supernet`` at 1 and 6 epochs (0.42 and
+#: 1.82 s); ``score`` with recalibration + ``evaluate`` of the extracted network, 0.10 s an
+#: architecture (all 40, the 6-epoch supernet).
 SPREAD_UNITS = {
-    "spread_net_fixed": 0.1,
-    "spread_net_epoch": 0.4,
-    "spread_supernet_fixed": 0.1,
-    "spread_supernet_epoch": 0.5,
-    "spread_score_both": 0.15,
+    "spread_net_fixed": 0.11,
+    "spread_net_epoch": 0.29,
+    "spread_supernet_fixed": 0.14,
+    "spread_supernet_epoch": 0.28,
+    "spread_score_both": 0.10,
 }
 UNIT_SECONDS = {
     "net_fixed": 0.4,

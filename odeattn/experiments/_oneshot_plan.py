@@ -1,8 +1,9 @@
 """Issue 19's evidence, fixed before the runs: the one-shot LTH4SA search against training from scratch.
 
-Everything runs on ``studies/lth4sa_supernet.yaml`` (``digits_resnet`` 3-3-3 with SE, the LTH4SA
+Parts a-c run on ``studies/lth4sa_supernet.yaml`` (``digits_resnet`` 3-3-3 with SE, the LTH4SA
 placement space: one bit per block, 2⁹ = 512 architectures; its recipe, data split, supernet
-settings and EAN controller), in three parts, each one claim of :data:`~._plan.PLAN`:
+settings and EAN controller), part d on ``studies/spread_supernet.yaml``; each part is one claim
+of :data:`~._plan.PLAN`:
 
 a. ``oneshot_rank`` — does the supernet rank like training from scratch? ``archs`` placements
    (none, full, then the first distinct uniform draws of the supernet's own path distribution,

@@ -6,31 +6,31 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pytest
+import torch
 from optuna.distributions import CategoricalDistribution
 from scipy import stats
 
-from odeattn.experiments import _oneshot, _oneshot_page, _oneshot_runs
+from odeattn.experiments import _oneshot, _oneshot_page, _oneshot_rank, _oneshot_runs
 from odeattn.experiments.__main__ import main
-from odeattn.experiments._oneshot import (
-    placement_of,
-    rank_archs,
-    rank_tests,
-    scheme_of,
-    uniform,
-)
+from odeattn.experiments._oneshot import placement_of, scheme_of, uniform
 from odeattn.experiments._oneshot_plan import (
     ONESHOT_CLAIMS,
     ONESHOT_FULL,
     ONESHOT_QUICK,
     SEARCH_ARMS,
+    SPREAD_QUICK,
+    SPREAD_STUDY,
     STUDY,
+    RankSize,
 )
+from odeattn.experiments._oneshot_rank import rank_archs, rank_tests, spread_archs
 from odeattn.experiments._oneshot_runs import (
     StandaloneCache,
     one_thread,
@@ -42,9 +42,12 @@ from odeattn.experiments._page import page_main, render
 from odeattn.experiments._plan import CLAIM_RULES
 from odeattn.experiments._plan import tests_of as plan_tests
 from odeattn.experiments._stats import mean_ci
+from odeattn.models import create_model
+from odeattn.proxies import count_params
 from odeattn.search import run_trial
 from odeattn.search.trial import loaded_supernet, score_trial
-from odeattn.study import data_for, encode, load_study, resolve_space
+from odeattn.study import data_for, decode, encode, load_study, resolve_space
+from odeattn.supernet import from_study
 from odeattn.train import evaluate
 
 
@@ -59,12 +62,16 @@ def space(study):
 
 
 def test_the_plan_fixes_each_part_s_tests_before_the_runs():
-    rank, search, lth = (plan_tests(c) for c in ONESHOT_CLAIMS)
-    assert [t for t, v in rank.items() if v.role == "primary"] == [
-        "recal short tau",
-        "recal long tau",
-    ]
+    rank, search, lth, spread = (plan_tests(c) for c in ONESHOT_CLAIMS)
+    for part in (rank, spread):
+        assert [t for t, v in part.items() if v.role == "primary"] == [
+            "recal short tau",
+            "recal long tau",
+        ]
     assert rank["ceiling"].role == "premise" and rank["ceiling"].threshold == 0.0
+    assert (spread["ceiling"].role, spread["ceiling"].threshold) == ("premise", 0.6)  # claim 3's
+    assert [t for t in rank if t not in spread] == ["long - attention"]
+    assert [t for t in spread if t not in rank] == ["long - params"]
     assert [(v.role, v.rule, v.threshold) for v in search.values()] == [
         ("primary", "above", 0.0),
         ("primary", "above", 0.0),
@@ -76,6 +83,7 @@ def test_the_plan_fixes_each_part_s_tests_before_the_runs():
     assert (lth["sparse-full"].threshold, lth["sparse-full"].rule) == (-0.01, "above")
     assert all(CLAIM_RULES[c] == "all" for c in ONESHOT_CLAIMS)
     assert "30 epochs" in rank["recal long tau"].comparison  # the full size's long supernet
+    assert "48 epochs" in spread["recal long tau"].comparison
 
 
 def test_the_full_size_meets_the_issue_s_minimums_and_fits_40_minutes():
@@ -95,6 +103,9 @@ def test_the_estimate_is_units_times_counts_over_jobs(monkeypatch):
     assert est["oneshot_rank"] == (1 + 2 + 6) + 6 * 2 * 2 / 2  # the long supernet, then nets
     assert est["oneshot_search"] == 6 * (45 + 1) / 2 + 6 * 2 * 2 / 2
     assert est["oneshot_lth4sa"] == 6 + 1 + (3 * 2 - 2 * 2) * 2 / 2
+    d = SPREAD_QUICK  # (d): its own units, (a)'s formula
+    assert _oneshot_page.spread_estimate(d, jobs=2) == (1 + 2 + 6) + 6 * 2 * 2 / 2
+    assert _oneshot_page.spread_estimate(d, jobs=1) == (1 + 2 + 6) + (1 + 1 + 6) + 6 * 2 * 2
 
 
 def test_part_a_archs_are_none_full_then_distinct_seeded_draws(space):
@@ -122,17 +133,18 @@ def _tau_by_hand(x: list[float], y: list[float]) -> float:
 
 
 def test_part_a_statistics_on_a_fixed_input_match_counting_pairs(monkeypatch):
-    monkeypatch.setattr(_oneshot, "N_BOOT", 200)
+    monkeypatch.setattr(_oneshot_rank, "N_BOOT", 200)
     accs = [[0.90, 0.92, 0.91, 0.95, 0.97, 0.96], [0.91, 0.90, 0.93, 0.94, 0.98, 0.97]]
     mean = np.mean(accs, 0).tolist()
     recal = [0.5, 0.6, 0.55, 0.8, 0.9, 0.7]
     plain = [0.1, 0.9, 0.2, 0.3, 0.1, 0.4]
     scores = {k: {"recal": recal, "plain": plain} for k in ("short", "long")}
     att = [0, 9, 4, 5, 6, 3]
-    tests, got_mean = rank_tests(scores, accs, att)
+    tests, got_mean, ceil = rank_tests(scores, accs, att)
     by = {t["id"]: t for t in tests}
     assert got_mean == pytest.approx(mean)
-    assert by["ceiling"]["estimate"] == pytest.approx(_tau_by_hand(*accs))
+    assert by["ceiling"]["estimate"] == ceil[0] == pytest.approx(_tau_by_hand(*accs))
+    assert (by["ceiling"]["lo"], by["ceiling"]["hi"]) == ceil[1:]  # (a): the CI decides
     assert by["recal long tau"]["estimate"] == pytest.approx(_tau_by_hand(recal, mean))
     assert by["recal long tau"]["estimate"] == pytest.approx(stats.kendalltau(recal, mean)[0])
     assert by["plain short tau"]["estimate"] == pytest.approx(_tau_by_hand(plain, mean))
@@ -146,10 +158,10 @@ def test_part_a_statistics_on_a_fixed_input_match_counting_pairs(monkeypatch):
 
 
 def test_part_a_without_a_ceiling_is_untestable(monkeypatch):
-    monkeypatch.setattr(_oneshot, "N_BOOT", 100)
+    monkeypatch.setattr(_oneshot_rank, "N_BOOT", 100)
     accs = [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]]  # τ = −1
     sc = {k: {"recal": [1, 2, 3, 4, 5, 6], "plain": [6, 5, 4, 3, 2, 1]} for k in ("short", "long")}
-    tests, _ = rank_tests(sc, accs, [0, 1, 2, 3, 4, 5])
+    tests, _, _ = rank_tests(sc, accs, [0, 1, 2, 3, 4, 5])
     assert tests[0]["verdict"] == "not held"
     assert {t["verdict"] for t in tests[1:]} == {"untestable here"}
 
@@ -193,6 +205,9 @@ def test_part_c_scheme_has_the_highest_ean_reward_and_b_the_highest_value(study)
 
 
 def _ones(space, params: dict) -> int:
+    """Attention blocks of a placement; part (d)'s spread space: its depth."""
+    if "placement" not in space.config.params:
+        return sum(v for k, v in params.items() if k.startswith("blocks."))
     return placement_of(space, params).count("1")
 
 
@@ -256,11 +271,12 @@ def _fake_run_search(study, space, **kw):
 
 @pytest.fixture
 def fake_units(monkeypatch):
-    monkeypatch.setattr(_oneshot, "StandaloneCache", _FakeCache)
-    monkeypatch.setattr(_oneshot, "supernet_scores", _fake_scores)
+    for module in (_oneshot, _oneshot_rank):
+        monkeypatch.setattr(module, "StandaloneCache", _FakeCache)
+    monkeypatch.setattr(_oneshot_rank, "supernet_scores", _fake_scores)
     monkeypatch.setattr(_oneshot, "search_runs", _fake_search)
     monkeypatch.setattr(_oneshot, "run_search", _fake_run_search)
-    monkeypatch.setattr(_oneshot, "N_BOOT", 100)
+    monkeypatch.setattr(_oneshot_rank, "N_BOOT", 100)
 
 
 def _verdicts(res: dict) -> dict[str, str]:
@@ -289,6 +305,13 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
         "oneshot-random within": "not held",
     }
     assert search["search_runs"]["oneshot"][0]["placement"] == "111|111|111"
+    spread = res["oneshot_rank_spread"]  # fake accuracies: depth decides, every seed alike
+    assert spread["ceiling"]["tau"] == 1.0 and _verdicts(spread)["ceiling"] == "held"
+    assert [a["n_params"] for a in spread["architectures"]] == [
+        100 + sum(v for k, v in a["params"].items() if k.startswith("blocks.")) for a in
+        spread["architectures"]
+    ]  # fmt: skip
+    assert spread["epochs"] == {"short": 1, "long": 2} and "long - params" in _verdicts(spread)
     lth = res["oneshot_lth4sa"]
     assert lth["schemes"]["sparse"]["attention"] == 2 and lth["found"]["trial"] == 1
     assert lth["found"]["reward"] == pytest.approx(94 + 2 * 7 / 9)
@@ -297,7 +320,8 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
     assert [t["estimate"], t["lo"], t["hi"]] == pytest.approx(list(mean_ci(d)))
     assert _verdicts(lth) == {"full-none": "held", "sparse-full": "not held", "sparse-none": "held"}
     page = tmp_path / "page.md"
-    names = ["oneshot_rank_taus", "claim_oneshot_lth4sa", "oneshot_lth4sa_schemes"]
+    names = ["oneshot_rank_taus", "claim_oneshot_lth4sa", "oneshot_lth4sa_schemes",
+             "oneshot_rank_spread_taus"]  # fmt: skip
     page.write_text("".join(f"<!-- table:{n} -->\n<!-- /table -->\n" for n in names))
     argv = ["--page", str(page), "--data", str(tmp_path / "data"), "--collect", str(out)]
     assert page_main(argv, "report") == 0
@@ -305,6 +329,8 @@ def test_the_three_parts_judge_their_plan_and_the_page_shows_them(fake_units, tm
     assert "| long (2 epochs) | recalibrated BN |" in text and "| 6 s | 0.50 s |" in text
     assert "| sparse-full | primary |" in text and "**not held**" in text
     assert "trial 1 of 2 scored" in text and "size quick" in text
+    assert "| score / architecture |" in text and "(6 architectures, 2 seeds)" in text
+    assert "Noise ceiling τ = 1.00 [" in text
     NO_BEST["random"] = None  # a run that finished no trial: every comparison untestable
     try:
         assert main(["run", "oneshot_search", "--quick", "--out", str(tmp_path / "o2")]) == 0
@@ -355,12 +381,71 @@ def test_supernet_scores_are_what_a_trial_records_and_the_shared_statistics(stud
     assert supernet_scores([st], archs, tmp_path) == [rec]  # stored: read back, not redone
 
 
+def test_part_d_draws_distinct_architectures_of_every_shared_dimension():
+    space = resolve_space(load_study(SPREAD_STUDY))
+    archs = spread_archs(space, 40)
+    models = [decode(space, p).model for p in archs]
+    assert len({json.dumps(m, sort_keys=True) for m in models}) == 40  # distinct
+    assert spread_archs(space, 40) == archs and spread_archs(space, 5) == archs[:5]  # seeded
+    g = torch.Generator().manual_seed(0)  # ARCH_SEED: the first draws of the supernet's sampler
+    net = from_study(load_study(SPREAD_STUDY))
+    assert [net.sample(g) for _ in range(3)] == archs[:3]
+    for key in ("blocks", "adaptor", "method"):  # every shared dimension takes each of its values
+        assert len({str(m[key]) for m in models}) > 1, key
+    assert {m["adaptor"] for m in models} == {"none", "se", "stepnet", "eca"}
+    assert {b for m in models for b in m["blocks"]} == {1, 2, 3}
+    assert {x for m in models for x in m["method"]} == {"euler", "heun"}
+    with pytest.raises(ValueError, match="`archs` must be at most"):
+        spread_archs(space, 865)  # 3^3 depths × 4 adaptors × 2^3 methods = 864
+
+
+def test_part_d_runs_for_real_and_its_tau_is_scipy_s_of_the_stored_values(tmp_path, monkeypatch):
+    """The quick size shrunk (4 architectures, 2 seeds, 1 epoch; supernets of 1 and 2 epochs):
+    every stored τ is ``scipy.stats.kendalltau`` of the stored scores and mean accuracies."""
+    tiny = RankSize(archs=4, seeds=2, epochs=1, short=1, long=2)
+    monkeypatch.setattr(_oneshot_rank, "SPREAD", replace(_oneshot_rank.SPREAD, quick=tiny))
+    monkeypatch.setattr(_oneshot_rank, "N_BOOT", 100)
+    assert main(["run", "oneshot_rank_spread", "--quick", "--out", str(tmp_path / "o")]) == 0
+    res = json.loads((tmp_path / "o" / "oneshot_rank_spread" / "result.json").read_text())
+    space = resolve_space(load_study(SPREAD_STUDY))
+    rows = res["architectures"]
+    assert [r["params"] for r in rows] == spread_archs(space, 4)
+    assert rows[0]["architecture"].startswith("blocks 3-1-3; adaptor none; method")
+    by = {t["id"]: t for t in res["tests"]}
+    accs = np.array([r["accuracy"] for r in rows])  # (architectures, seeds)
+    assert accs.shape == (4, 2) and ((accs > 0) & (accs <= 1)).all()
+    mean = accs.mean(1)
+    for k in ("short", "long"):
+        for m in ("recal", "plain"):
+            x = [r[f"{m}_{k}"] for r in rows]
+            assert all(0 <= v <= 1 for v in x)
+            tau = stats.kendalltau(x, mean).statistic
+            assert _same(by[f"{m} {k} tau"]["estimate"], tau), (m, k)
+    c = stats.kendalltau(accs[:, 0], accs[:, 1]).statistic
+    assert _same(res["ceiling"]["tau"], c) and _same(by["ceiling"]["estimate"], c)
+    assert by["ceiling"]["lo"] == by["ceiling"]["hi"] == by["ceiling"]["estimate"]  # claim 3's
+    assert by["ceiling"]["verdict"] == ("held" if c > 0.6 else "not held")
+    runs = res["runs_provenance"]
+    assert {p["threads"] for p in runs} == {1} and res["epochs"] == {"short": 1, "long": 2}
+    kw = {"num_classes": 10, "widths": [4, 8, 16]}  # the study's fixed width
+    nets = [create_model("digits_resnet", **kw, **decode(space, r["params"]).model) for r in rows]
+    assert [r["n_params"] for r in rows] == [count_params(n, trainable_only=False) for n in nets]
+
+
+def _same(stored: float | None, expected: float) -> bool:
+    """A stored value (NaN as null) equals ``expected``."""
+    return math.isnan(expected) if stored is None else stored == pytest.approx(expected)
+
+
 @pytest.mark.slow
 def test_the_quick_experiment_runs_for_real(tmp_path):
     out = tmp_path / "out"
     assert main(["run", "oneshot", "--quick", "--jobs", "2", "--out", str(out)]) == 0
-    rank, search, lth = (json.loads((out / c / "result.json").read_text()) for c in ONESHOT_CLAIMS)
+    rank, search, lth, spread = (
+        json.loads((out / c / "result.json").read_text()) for c in ONESHOT_CLAIMS
+    )
     assert len(rank["architectures"]) == ONESHOT_QUICK.archs
+    assert len(spread["architectures"]) == SPREAD_QUICK.archs
     for a in rank["architectures"]:
         assert all(0 < v <= 1 for v in (*a["accuracy"], a["recal_short"], a["recal_long"]))
     assert all(r["trials"] >= 1 and r["best"] for rs in search["search_runs"].values() for r in rs)

@@ -49,6 +49,7 @@ SHAREABLE = {
     "lth4sa_supernet": True,
     "rk_stages": True,
     "rkcnn_digits": "model.name",
+    "spread_supernet": True,
     "stepnet_adaptors": "params.inputs",
     "tns_proxy": True,
 }
@@ -59,6 +60,7 @@ EXACT = {  # no floats
     "lth4sa_ray",
     "lth4sa_supernet",
     "rk_stages",
+    "spread_supernet",
 }
 BIG = {  # ResNet-164: a few draws, no forward
     "cifar10_adaptors_supernet",

@@ -148,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console = Console(width=None if sys.stdout.isatty() else 140)
     if args.command == "list":
-        for name, (title, _) in {**CLAIMS, **ONESHOT}.items():
-            console.print(f"{name:>14}  {title}")
+        named = {**CLAIMS, **ONESHOT}
+        width = max(map(len, named))
+        for name, (title, _) in named.items():
+            console.print(f"{name:>{width}}  {title}")
         return 0
     try:
         cfg = _validate(args)

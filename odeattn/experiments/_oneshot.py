@@ -1,7 +1,8 @@
-"""Issue 19's three claims (:mod:`._oneshot_plan` defines them): each one resumable function of a
-:class:`~._sizes.Ctx`, judged by the plan's tests.
+"""Issue 19's claims (:mod:`._oneshot_plan` defines them): each one resumable function of a
+:class:`~._sizes.Ctx`, judged by the plan's tests; parts (b) and (c) here, the ranking parts (a)
+and (d) in :mod:`._oneshot_rank`.
 
-The shared units live under ``OUT/oneshot/``: the study's supernets (``lth4sa_supernet/supernet/``,
+The shared units live under ``OUT/oneshot/``: each study's supernets (``<study>/supernet/``,
 one checkpoint per training length), the scores and every stand-alone training (cached by
 settings, params and seed, so part (c)'s "full" and "none" are part (a)'s at the same seeds).
 """
@@ -14,44 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from optuna.trial import TrialState
 from rich.console import Console
 
 from odeattn._errors import must
 from odeattn.experiments._claims import claim_result
 from odeattn.experiments._oneshot_plan import (
-    ARCH_SEED,
     ONESHOT_FULL,
     ONESHOT_QUICK,
     STUDY,
     OneshotSize,
+    RankSize,
 )
-from odeattn.experiments._oneshot_runs import (
-    StandaloneCache,
-    one_thread,
-    study_variant,
-    supernet_scores,
-)
+from odeattn.experiments._oneshot_runs import StandaloneCache, one_thread, study_variant
 from odeattn.experiments._oneshot_search import search_runs
 from odeattn.experiments._plan import judge
-from odeattn.experiments._plots import bars, scatters
+from odeattn.experiments._plots import bars
 from odeattn.experiments._sizes import FULL, QUICK, Ctx, Size, paired
-from odeattn.experiments._stats import bootstrap_ci, corr_diff_ci, kendall, noise_ceiling_ci
 from odeattn.models import format_placement
 from odeattn.search import run_search
-from odeattn.study import Space, StudyConfig, decode, draw, encode, load_study, resolve_space
+from odeattn.study import Space, StudyConfig, decode, encode, load_study, resolve_space
 from odeattn.study.samplers import ReinforceSampler, attention_share
 
 __all__ = [
     "base_study",
     "oneshot_lth4sa",
-    "oneshot_rank",
     "oneshot_search",
     "oneshot_size",
     "placement_of",
-    "rank_archs",
-    "rank_tests",
     "scheme_of",
     "uniform",
 ]
@@ -65,11 +56,14 @@ def oneshot_size(size: Size) -> OneshotSize:
     return sizes[size]
 
 
-def base_study(ctx: Ctx, size: OneshotSize) -> tuple[StudyConfig, Path]:
-    """The shipped study at this size, writing under ``OUT/oneshot`` (returned too)."""
+def base_study(
+    ctx: Ctx, size: OneshotSize | RankSize, study: Path = STUDY
+) -> tuple[StudyConfig, Path]:
+    """A shipped study (default: (a)-(c)'s) with the stand-alone epochs and the (short)
+    supernet's of ``size``, writing under ``OUT/oneshot`` (returned too)."""
     shared = (ctx.out.parent / "oneshot").resolve()
     study = study_variant(
-        load_study(STUDY),
+        load_study(study),
         runs_dir=str(shared),
         train={"epochs": size.epochs},
         supernet={"epochs": size.short},
@@ -85,86 +79,6 @@ def placement_of(space: Space, params: dict[str, Any]) -> str:
 def uniform(space: Space, bit: str) -> dict[str, Any]:
     """The params of every block set to ``bit`` ("1": full attention, "0": none)."""
     return encode(space, {"placement": "|".join(bit * b for b in space.blocks)})
-
-
-def rank_archs(space: Space, n: int) -> list[dict[str, Any]]:
-    """Part (a)'s architectures: none, full, then the first distinct uniform draws of the space
-    with ``torch.Generator().manual_seed(ARCH_SEED)`` (the supernet's own path distribution)."""
-    if not 2 <= n <= 2 ** sum(space.blocks):
-        raise must("archs", f"be in 2..{2 ** sum(space.blocks)} (the space's size)", n)
-    out = [uniform(space, "0"), uniform(space, "1")]
-    seen = {placement_of(space, p) for p in out}
-    gen = torch.Generator().manual_seed(ARCH_SEED)
-    while len(out) < n:
-        p = draw(space, gen)
-        if placement_of(space, p) not in seen:
-            seen.add(placement_of(space, p))
-            out.append(p)
-    return out
-
-
-N_BOOT = 1000  # bootstrap resamples of every CI of part (a)
-
-
-def _tau(x: list[float], y: list[float]) -> tuple[float, float, float]:
-    return (kendall(x, y), *bootstrap_ci((x, y), kendall, n_boot=N_BOOT))
-
-
-def rank_tests(
-    scores: dict[str, dict[str, list[float]]], accs: list[list[float]], att: list[float]
-) -> tuple[list[dict[str, Any]], list[float]]:
-    """Part (a)'s tests from ``scores[length][recal|plain]`` (one per architecture), the
-    stand-alone accuracies ``accs[seed][architecture]`` and the attention counts; and the mean
-    accuracy over seeds."""
-    mean = np.mean(np.asarray(accs, dtype=float), axis=0).tolist()
-    premise = judge("oneshot_rank", "ceiling", noise_ceiling_ci(accs, n_boot=N_BOOT))
-    ok = premise["verdict"] == "held"
-    x = {f"{m} {k}": scores[k][m] for k in ("short", "long") for m in ("recal", "plain")}
-    est = {f"{name} tau": _tau(v, mean) for name, v in x.items()}
-    for k in ("short", "long"):
-        est[f"recal-plain {k}"] = corr_diff_ci(
-            x[f"recal {k}"], x[f"plain {k}"], mean, n_boot=N_BOOT
-        )
-    est["long-short"] = corr_diff_ci(x["recal long"], x["recal short"], mean, n_boot=N_BOOT)
-    est["long - attention"] = corr_diff_ci(x["recal long"], att, mean, n_boot=N_BOOT)
-    tests = [premise] + [judge("oneshot_rank", t, e, testable=ok) for t, e in est.items()]
-    return tests, mean
-
-
-def _cost(scores: dict[str, dict[str, Any]], runs: list[list[dict]]) -> dict[str, float]:
-    out = {"standalone_s": float(np.mean([r["seconds"] for rs in runs for r in rs]))}
-    for k, sc in scores.items():
-        out[f"supernet_{k}_train_s"] = float(sc["train_seconds"])
-        out[f"score_{k}_recal_s"] = float(np.mean(sc["recal_s"]))
-        out[f"score_{k}_plain_s"] = float(np.mean(sc["plain_s"]))
-    return out
-
-
-def oneshot_rank(ctx: Ctx) -> dict[str, Any]:
-    size = oneshot_size(ctx.size)
-    base, shared = base_study(ctx, size)
-    space = resolve_space(base)
-    archs = rank_archs(space, size.archs)
-    lengths = {"short": size.short, "long": size.long}
-    studies = [study_variant(base, supernet={"epochs": e}) for e in lengths.values()]
-    scores = dict(zip(lengths, supernet_scores(studies, archs, shared, ctx.jobs), strict=True))
-    cache = StandaloneCache(shared, base, ctx.jobs)
-    cache.fill((p, s) for s in range(size.seeds) for p in archs)
-    runs = [[cache.get(p, s) for p in archs] for s in range(size.seeds)]
-    accs = [[r["val_accuracy"] for r in rs] for rs in runs]
-    att = [float(r["attention_blocks"]) for r in runs[0]]
-    tests, mean = rank_tests(scores, accs, att)
-    panels = {f"{m}, {k} ({lengths[k]} epochs)": (scores[k][m], mean) for k in lengths
-              for m in ("recal", "plain")}  # fmt: skip
-    scatters(ctx.out / "oneshot_rank.png", panels, "supernet score", "mean stand-alone accuracy")
-    table = [
-        {"placement": placement_of(space, p), "attention": a, "accuracy": [acc[i] for acc in accs]}
-        | {f"{m}_{k}": scores[k][m][i] for k in lengths for m in ("recal", "plain")}
-        for i, (p, a) in enumerate(zip(archs, att, strict=True))
-    ]
-    every = {"runs": [r for rs in runs for r in rs]}
-    return claim_result("oneshot_rank", tests, every, architectures=table,
-                        epochs=lengths, cost=_cost(scores, runs), seeds=size.seeds)  # fmt: skip
 
 
 def _retrained(cache: StandaloneCache, run: dict[str, Any], fresh: tuple[int, ...]) -> float:

@@ -1,9 +1,9 @@
 """The tables of docs/results.md §6 (issue 19): plan, commands with their time, and results.
 
 The plan and the commands are rendered from code (:mod:`._oneshot_plan`); the results from
-``docs/data/oneshot_{rank,search,lth4sa}/result.json``. A full-size part's time is an estimate,
-not a measurement of the full run: the seconds of its units measured at ``--quick`` and single
-runs on this machine (:data:`UNIT_SECONDS`), times their counts, over 2 parallel jobs.
+``docs/data/oneshot_{rank,search,lth4sa,rank_spread}/result.json``. A full-size part's time is an
+estimate, not a measurement of the full run: the seconds of its units measured at ``--quick`` and
+single runs on this machine (:data:`UNIT_SECONDS`), times their counts, over 2 parallel jobs.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from odeattn.experiments._oneshot_plan import (
     ONESHOT_ROWS,
     SCHEMES,
     SEARCH_ARMS,
+    SPREAD_FULL,
     OneshotSize,
+    RankSize,
     oneshot_command,
 )
 from odeattn.experiments._stats import fmt_ci, mean_ci
 from odeattn.experiments._tables import ci, load, missing, row, source, table
 
-__all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "estimate"]
+__all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "estimate", "spread_estimate"]
 
 #: CPU seconds (``time.process_time``) on one torch thread, AMD EPYC of this machine, measured at
 #: commit 94c81e8 + this change (load average 8–9 from other sessions): ``run_trial`` of the study
@@ -34,6 +36,19 @@ __all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "estimate"]
 #: extracted network 0.07 s (12 placements); ``run_search`` of 12 stored supernet trials 12.5 s
 #: minus 1.5 s for a re-run with nothing to do (start, summary, plots, exports: the overhead).
 #: Wall time was 3× these under that load; the estimates assume an otherwise idle machine.
+#: Part (d)'s units, CPU seconds on one torch thread measured the same way for
+#: ``studies/spread_supernet.yaml`` at commit 1629194 (load average 7-11 from other sessions):
+#: ``run_trial`` of 10 of its 40 full-size architectures (every 4th) at 1 and 8 epochs (0.40 and
+#: 2.44 s a network on average: fixed + 8 x epoch); ``train_supernet`` at 1 and 6 epochs (0.42 and
+#: 1.82 s); ``score`` with recalibration + ``evaluate`` of the extracted network, 0.10 s an
+#: architecture (all 40, the 6-epoch supernet).
+SPREAD_UNITS = {
+    "spread_net_fixed": 0.11,
+    "spread_net_epoch": 0.29,
+    "spread_supernet_fixed": 0.14,
+    "spread_supernet_epoch": 0.28,
+    "spread_score_both": 0.10,
+}
 UNIT_SECONDS = {
     "net_fixed": 0.4,
     "net_epoch": 0.5,
@@ -42,11 +57,28 @@ UNIT_SECONDS = {
     "score_both": 0.26,
     "trial": 0.92,
     "search_overhead": 1.5,
+    **SPREAD_UNITS,
 }
 
 
-def _net(size: OneshotSize) -> float:
-    return UNIT_SECONDS["net_fixed"] + size.epochs * UNIT_SECONDS["net_epoch"]
+def _net(size: OneshotSize | RankSize, pre: str = "") -> float:
+    return UNIT_SECONDS[f"{pre}net_fixed"] + size.epochs * UNIT_SECONDS[f"{pre}net_epoch"]
+
+
+def _rank_time(size: RankSize, jobs: int, pre: str = "") -> float:
+    """A ranking part: the long supernet's training and scoring (the short one beside it; after
+    it with one job) + archs × seeds networks over ``jobs``; ``pre``: the study's units."""
+    u = {k.removeprefix(pre): v for k, v in UNIT_SECONDS.items() if k.startswith(pre)}
+    longest = u["supernet_fixed"] + size.long * u["supernet_epoch"] + size.archs * u["score_both"]
+    short = u["supernet_fixed"] + size.short * u["supernet_epoch"] + size.archs * u["score_both"]
+    return (longest if jobs > 1 else longest + short) + size.archs * size.seeds * _net(
+        size, pre
+    ) / jobs
+
+
+def spread_estimate(size: RankSize = SPREAD_FULL, jobs: int = 2) -> float:
+    """Estimated seconds of part (d) (:data:`SPREAD_UNITS`; as part (a) in :func:`estimate`)."""
+    return _rank_time(size, jobs, "spread_")
 
 
 def estimate(size: OneshotSize = ONESHOT_FULL, jobs: int = 2) -> dict[str, float]:
@@ -57,9 +89,7 @@ def estimate(size: OneshotSize = ONESHOT_FULL, jobs: int = 2) -> dict[str, float
     (c) the controller's trials + the 3 schemes' networks not trained by (a) (its supernet is
     (a)'s short one)."""
     u, net = UNIT_SECONDS, _net(size)
-    longest = u["supernet_fixed"] + size.long * u["supernet_epoch"] + size.archs * u["score_both"]
-    short = u["supernet_fixed"] + size.short * u["supernet_epoch"] + size.archs * u["score_both"]
-    a = (longest if jobs > 1 else longest + short) + size.archs * size.seeds * net / jobs
+    a = _rank_time(size.rank, jobs)
     runs = len(SEARCH_ARMS) * size.search_seeds
     b = runs * (size.seconds + u["search_overhead"]) / jobs + runs * len(size.fresh) * net / jobs
     new = len(SCHEMES) * size.lth_seeds - 2 * min(size.seeds, size.lth_seeds)
@@ -72,7 +102,7 @@ def _min(seconds: float) -> str:
 
 
 def _commands(data: Path) -> str:
-    f, est = ONESHOT_FULL, estimate()
+    f, d, est = ONESHOT_FULL, SPREAD_FULL, estimate() | {"oneshot_rank_spread": spread_estimate()}
     what = {
         "oneshot_rank": f"supernets of {f.short} and {f.long} epochs; {f.archs} placements × "
         f"{f.seeds} seeds × {f.epochs} epochs",
@@ -80,9 +110,11 @@ def _commands(data: Path) -> str:
         f"each best × {len(f.fresh)} fresh seeds × {f.epochs} epochs",
         "oneshot_lth4sa": f"{f.lth_trials} controller trials; 3 schemes × {f.lth_seeds} seeds × "
         f"{f.epochs} epochs",
+        "oneshot_rank_spread": f"supernets of {d.short} and {d.long} epochs; {d.archs} "
+        f"architectures × {d.seeds} seeds × {d.epochs} epochs",
     }
     rows = [row(f"`{oneshot_command(c)}`", what[c], _min(est[c])) for c in ONESHOT_CLAIMS]
-    rows.append(row(f"`{oneshot_command()}`", "all three", _min(sum(est.values()))))
+    rows.append(row(f"`{oneshot_command()}`", "all four", _min(sum(est.values()))))
     return table(["command (full size)", "what it runs", "estimated time, 2 cores"], rows)
 
 
@@ -93,6 +125,8 @@ def _plan(data: Path) -> str:
         "oneshot_search": f"search seeds 0–{f.search_seeds - 1} paired, T = {f.seconds:g} s; "
         f"retrain seeds {', '.join(map(str, f.fresh))}",
         "oneshot_lth4sa": f"seeds 0–{f.lth_seeds - 1} paired, {f.epochs} epochs",
+        "oneshot_rank_spread": f"{SPREAD_FULL.archs} architectures × seeds "
+        f"0–{SPREAD_FULL.seeds - 1}, {SPREAD_FULL.epochs} epochs",
     }
     rows = [row(c, i, role, comp, f"{rule} {t:g}", f"{lvl:.4g}", runs[c])
             for c, i, comp, t, rule, role, lvl in ONESHOT_ROWS]  # fmt: skip
@@ -111,7 +145,7 @@ def _result(name: str, body: Callable[[dict[str, Any]], str]) -> Callable[[Path]
     return render
 
 
-def _rank(res: dict[str, Any]) -> str:
+def _rank(res: dict[str, Any], unit: str = "placement") -> str:
     tests = {t["id"]: t for t in res["tests"]}
     cost, rows = res["cost"], []
     for k, e in res["epochs"].items():
@@ -121,10 +155,11 @@ def _rank(res: dict[str, Any]) -> str:
                             f"{cost[f'supernet_{k}_train_s']:.0f} s",
                             f"{cost[f'score_{k}_{m}_s']:.2f} s"))  # fmt: skip
     c = tests["ceiling"]
-    head = ["supernet", "score", "Kendall τ [95 % CI]", "supernet training", "score / placement"]
+    c = res.get("ceiling") or {"tau": c["estimate"], "lo": c["lo"], "hi": c["hi"]}
+    head = ["supernet", "score", "Kendall τ [95 % CI]", "supernet training", f"score / {unit}"]
     tail = (
-        f"Noise ceiling τ = {ci(c['estimate'], c['lo'], c['hi'], 2)} ({len(res['architectures'])}"
-        f" placements, {res['seeds']} seeds). Times are wall seconds of the run (its load); one "
+        f"Noise ceiling τ = {ci(c['tau'], c['lo'], c['hi'], 2)} ({len(res['architectures'])}"
+        f" {unit}s, {res['seeds']} seeds). Times are wall seconds of the run (its load); one "
         f"stand-alone training took {cost['standalone_s']:.1f} s."
     )
     return table(head, rows) + "\n\n" + tail
@@ -170,4 +205,5 @@ ONESHOT_BLOCKS: dict[str, Callable[[Path], str]] = {
     "oneshot_rank_taus": _result("oneshot_rank", _rank),
     "oneshot_search_arms": _result("oneshot_search", _search),
     "oneshot_lth4sa_schemes": _result("oneshot_lth4sa", _lth4sa),
+    "oneshot_rank_spread_taus": _result("oneshot_rank_spread", lambda r: _rank(r, "architecture")),
 }

@@ -1,8 +1,9 @@
 """Issue 19's evidence, fixed before the runs: the one-shot LTH4SA search against training from scratch.
 
-Everything runs on ``studies/lth4sa_supernet.yaml`` (``digits_resnet`` 3-3-3 with SE, the LTH4SA
+Parts a-c run on ``studies/lth4sa_supernet.yaml`` (``digits_resnet`` 3-3-3 with SE, the LTH4SA
 placement space: one bit per block, 2⁹ = 512 architectures; its recipe, data split, supernet
-settings and EAN controller), in three parts, each one claim of :data:`~._plan.PLAN`:
+settings and EAN controller), part d on ``studies/spread_supernet.yaml``; each part is one claim
+of :data:`~._plan.PLAN`:
 
 a. ``oneshot_rank`` — does the supernet rank like training from scratch? ``archs`` placements
    (none, full, then the first distinct uniform draws of the supernet's own path distribution,
@@ -22,6 +23,12 @@ c. ``oneshot_lth4sa`` — LTH4SA through the papers' route: the study's search a
    controller budget, no step 3), the scheme with the highest EAN reward (``100·accuracy +
    2·share of blocks without attention``) against full attention and no attention, retrained
    with ``lth_seeds`` seeds paired.
+d. ``oneshot_rank_spread`` — part (a)'s test on ``studies/spread_supernet.yaml``
+   (:data:`SPREAD_STUDY`: evidence_spread's depth, adaptor kind and method per stage at the fixed
+   width 4-8-16, 864 architectures), whose ranking should repeat between seeds where the
+   placement space's did not: ``archs`` distinct uniform draws of the supernet's own sampler
+   (:data:`ARCH_SEED`), sizes :data:`SPREAD_FULL`; the premise is claim 3's, the noise ceiling's
+   point estimate ≥ 0.6; the supernet is set against counting parameters (§1's best proxy).
 
 Every network and supernet trains on one torch thread, so (a) and (c) are bit-reproducible;
 (b)'s budget is wall time, so what its runs find depends on the machine (as §2's efficiency).
@@ -42,17 +49,33 @@ __all__ = [
     "ONESHOT_RULES",
     "SCHEMES",
     "SEARCH_ARMS",
+    "SPREAD_FULL",
+    "SPREAD_QUICK",
+    "SPREAD_STUDY",
     "STUDY",
     "OneshotSize",
+    "RankSize",
     "oneshot_command",
 ]
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "lth4sa_supernet.yaml"
+SPREAD_STUDY = STUDY.parent / "spread_supernet.yaml"  # (d)
 ARCH_SEED = 0  # torch.Generator seed of part (a)'s uniform draws
 SEARCH_ARMS = ("oneshot", "tpe", "random")
 SCHEMES = ("sparse", "full", "none")  # (c)
-ONESHOT_CLAIMS = ("oneshot_rank", "oneshot_search", "oneshot_lth4sa")
+ONESHOT_CLAIMS = ("oneshot_rank", "oneshot_search", "oneshot_lth4sa", "oneshot_rank_spread")
 ONESHOT_RULES = {c: "all" for c in ONESHOT_CLAIMS}
+
+
+@dataclass(frozen=True)
+class RankSize:
+    """The sizes of a ranking part ((a)'s are :attr:`OneshotSize.rank`; (d)'s :data:`SPREAD_FULL`)."""
+
+    archs: int  # architectures
+    seeds: int  # stand-alone training seeds of each
+    epochs: int  # stand-alone training epochs (the study's)
+    short: int  # supernet epochs, short (the study's)
+    long: int  # supernet epochs, long
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,11 @@ class OneshotSize:
     fresh: tuple[int, ...]  # (b) retraining seeds of each run's best
     lth_seeds: int  # (c) training seeds of each scheme
     lth_trials: int  # (c) architectures the controller scores (the study's: 45)
+
+    @property
+    def rank(self) -> RankSize:
+        """Part (a)'s sizes."""
+        return RankSize(self.archs, self.seeds, self.epochs, self.short, self.long)
 
 
 ONESHOT_FULL = OneshotSize(
@@ -96,32 +124,48 @@ ONESHOT_QUICK = OneshotSize(
     lth_trials=6,
 )
 
+SPREAD_FULL = RankSize(archs=40, seeds=3, epochs=8, short=8, long=48)  # evidence_spread's 8 epochs
+SPREAD_QUICK = RankSize(archs=6, seeds=2, epochs=1, short=1, long=2)
+
 _F = ONESHOT_FULL
 _TAU = "Kendall τ(supernet score {}, mean stand-alone accuracy), supernet trained {} epochs"
 _RECAL, _PLAIN = "after BN recalibration", "with the supernet's shared BN statistics"
 _RET = "retrained accuracy of the best architecture found: {} − {}, paired by search seed"
+_CEILING = "noise ceiling: mean τ between two training seeds' accuracies"
+Row = tuple[str, str, str, float, str, str, float]
+
+
+def _rank_rows(
+    claim: str, size: RankSize, ceiling: tuple[str, float], versus: tuple[str, str]
+) -> tuple[Row, ...]:
+    """A ranking part's tests: the premise ``ceiling`` (comparison, threshold), the four τ, the
+    three paired differences, and the long supernet ``versus`` a count (test id, what it counts)."""
+    s, n = size.short, size.long
+    return (
+        (claim, "ceiling", ceiling[0], ceiling[1], "above", "premise", 0.95),
+        (claim, "recal short tau", _TAU.format(_RECAL, s), 0.0, "above", "primary", 0.95),
+        (claim, "recal long tau", _TAU.format(_RECAL, n), 0.0, "above", "primary", 0.95),
+        (claim, "plain short tau", _TAU.format(_PLAIN, s), 0.0, "above", "secondary", 0.95),
+        (claim, "plain long tau", _TAU.format(_PLAIN, n), 0.0, "above", "secondary", 0.95),
+        (claim, "recal-plain short", f"τ(recalibrated) − τ(shared statistics), {s} epochs; "
+         "paired bootstrap over architectures", 0.0, "above", "secondary", 0.95),
+        (claim, "recal-plain long", f"τ(recalibrated) − τ(shared statistics), {n} epochs; "
+         "paired bootstrap", 0.0, "above", "secondary", 0.95),
+        (claim, "long-short", f"τ(recalibrated, {n} epochs) − τ(recalibrated, {s} epochs); "
+         "paired bootstrap", 0.0, "above", "secondary", 0.95),
+        (claim, versus[0], f"τ(recalibrated, {n} epochs) − τ({versus[1]}): the supernet against "
+         f"counting {versus[1].split()[-1]}; paired bootstrap", 0.0, "above", "secondary", 0.95),
+    )  # fmt: skip
+
 
 #: (claim, id, comparison, threshold, rule, role, level): the rows of ``_plan.Test``.
-ONESHOT_ROWS: tuple[tuple[str, str, str, float, str, str, float], ...] = (
-    ("oneshot_rank", "ceiling", "noise ceiling: mean τ between two training seeds' accuracies; "
-     "CI resamples seed pairs and architectures", 0.0, "above", "premise", 0.95),
-    ("oneshot_rank", "recal short tau", _TAU.format(_RECAL, _F.short), 0.0, "above",
-     "primary", 0.95),
-    ("oneshot_rank", "recal long tau", _TAU.format(_RECAL, _F.long), 0.0, "above",
-     "primary", 0.95),
-    ("oneshot_rank", "plain short tau", _TAU.format(_PLAIN, _F.short), 0.0, "above",
-     "secondary", 0.95),
-    ("oneshot_rank", "plain long tau", _TAU.format(_PLAIN, _F.long), 0.0, "above",
-     "secondary", 0.95),
-    ("oneshot_rank", "recal-plain short", f"τ(recalibrated) − τ(shared statistics), {_F.short} "
-     "epochs; paired bootstrap over architectures", 0.0, "above", "secondary", 0.95),
-    ("oneshot_rank", "recal-plain long", f"τ(recalibrated) − τ(shared statistics), {_F.long} "
-     "epochs; paired bootstrap", 0.0, "above", "secondary", 0.95),
-    ("oneshot_rank", "long-short", f"τ(recalibrated, {_F.long} epochs) − τ(recalibrated, "
-     f"{_F.short} epochs); paired bootstrap", 0.0, "above", "secondary", 0.95),
-    ("oneshot_rank", "long - attention", f"τ(recalibrated, {_F.long} epochs) − τ(attention "
-     "blocks): the supernet against counting blocks; paired bootstrap", 0.0, "above",
-     "secondary", 0.95),
+ONESHOT_ROWS: tuple[Row, ...] = (
+    *_rank_rows(
+        "oneshot_rank",
+        _F.rank,
+        (f"{_CEILING}; CI resamples seed pairs and architectures", 0.0),
+        ("long - attention", "attention blocks"),
+    ),
     ("oneshot_search", "oneshot-tpe", _RET.format("one-shot", "TPE from scratch"), 0.0,
      "above", "primary", 0.95),
     ("oneshot_search", "oneshot-random", _RET.format("one-shot", "random search"), 0.0,
@@ -138,6 +182,13 @@ ONESHOT_ROWS: tuple[tuple[str, str, str, float, str, str, float], ...] = (
      "paired by seed: matches (CI above −1 point)", -0.01, "above", "primary", 0.95),
     ("oneshot_lth4sa", "sparse-none", "accuracy(controller's scheme) − accuracy(none), "
      "paired by seed", 0.0, "above", "secondary", 0.95),
+    *_rank_rows(
+        "oneshot_rank_spread",
+        SPREAD_FULL,
+        (f"{_CEILING}, its point estimate (no CI; claim 3's premise): the space ranks alike "
+         "between seeds", 0.6),
+        ("long - params", "parameters"),
+    ),
 )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 Each entry is (one-line claim, function of a :class:`~._sizes.Ctx` returning its result dict);
 the comparisons that decide are those of :data:`~._plan.PLAN`. :data:`CLAIMS` are the papers'
-(``run all``); :data:`ONESHOT` are issue 19's one-shot search (``run oneshot``: a, b, c), apart
+(``run all``); :data:`ONESHOT` are issue 19's one-shot search (``run oneshot``: a, b, c, d), apart
 because part b's budget is wall time (not bit-reproducible) and they have no paper size.
 """
 
@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from odeattn.experiments._claims import attention_tns, stepnet_vs_se, stiff_blocks, tns_accuracy
-from odeattn.experiments._oneshot import oneshot_lth4sa, oneshot_rank, oneshot_search
+from odeattn.experiments._oneshot import oneshot_lth4sa, oneshot_search
+from odeattn.experiments._oneshot_rank import oneshot_rank, oneshot_rank_spread
 from odeattn.experiments._papers import dia_sharing, lth4sa
 from odeattn.experiments._sizes import Ctx
 
@@ -45,5 +46,10 @@ ONESHOT: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
     "oneshot_lth4sa": (
         "c. the controller's sparse scheme matches full attention (LTH4SA's route)",
         oneshot_lth4sa,
+    ),
+    "oneshot_rank_spread": (
+        "d. the supernet ranks evidence_spread's depth, adaptor and method (fixed width) like "
+        "training from scratch",
+        oneshot_rank_spread,
     ),
 }

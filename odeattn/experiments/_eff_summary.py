@@ -59,13 +59,7 @@ def retrain_bests(cfg: EffConfig, events: dict[str, list[list[dict]]]) -> dict[s
     cache = StandaloneCache(cfg.out, bench_study(bench_config(cfg)), cfg.jobs)
     bests = {a: [best_arch(ev, cfg.seconds) for ev in evs] for a, evs in events.items()}
     cache.fill((b, f) for bs in bests.values() for b in bs if b is not None for f in cfg.fresh)
-
-    def mean(b: dict | None) -> float:
-        if b is None:  # nothing trained by T
-            return math.nan
-        return sum(cache.get(b, f)["val_accuracy"] for f in cfg.fresh) / len(cfg.fresh)
-
-    return {a: [mean(b) for b in bs] for a, bs in bests.items()}
+    return {a: [cache.mean_accuracy(b, cfg.fresh) for b in bs] for a, bs in bests.items()}
 
 
 def _print_kind(console: Console, final: dict, trained: dict, diffs: dict) -> None:

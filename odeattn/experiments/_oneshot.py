@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from optuna.trial import TrialState
 from rich.console import Console
 
@@ -81,12 +80,6 @@ def uniform(space: Space, bit: str) -> dict[str, Any]:
     return encode(space, {"placement": "|".join(bit * b for b in space.blocks)})
 
 
-def _retrained(cache: StandaloneCache, run: dict[str, Any], fresh: tuple[int, ...]) -> float:
-    if run["best"] is None:
-        return math.nan
-    return float(np.mean([cache.get(run["best"], f)["val_accuracy"] for f in fresh]))
-
-
 def oneshot_search(ctx: Ctx) -> dict[str, Any]:
     size = oneshot_size(ctx.size)
     base, shared = base_study(ctx, size)
@@ -94,7 +87,7 @@ def oneshot_search(ctx: Ctx) -> dict[str, Any]:
     cache = StandaloneCache(shared, base, ctx.jobs)
     bests = [r["best"] for rs in runs.values() for r in rs if r["best"] is not None]
     cache.fill((b, f) for b in bests for f in size.fresh)
-    acc = {a: [_retrained(cache, r, size.fresh) for r in rs] for a, rs in runs.items()}
+    acc = {a: [cache.mean_accuracy(r["best"], size.fresh) for r in rs] for a, rs in runs.items()}
     ok = all(math.isfinite(v) for vs in acc.values() for v in vs)  # every run found a best
     d = {f"{a}-{b}": paired(acc[a], acc[b]) for a, b in
          (("oneshot", "tpe"), ("oneshot", "random"), ("tpe", "random"))}  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -127,6 +128,13 @@ class StandaloneCache:
         if not path.is_file():
             self.fill([(params, seed)])
         return json.loads(path.read_text())
+
+    def mean_accuracy(self, params: dict[str, Any] | None, seeds: Iterable[int]) -> float:
+        """Mean validation accuracy of ``params`` over ``seeds`` (NaN for None: nothing to train)."""
+        if params is None:
+            return math.nan
+        accs = [self.get(params, s)["val_accuracy"] for s in seeds]
+        return sum(accs) / len(accs)
 
 
 def _timed(fn: Any) -> tuple[float, float]:

@@ -76,7 +76,8 @@ class ArchSpace:
             if key not in defaults:
                 raise unknown_name(f"keyword of {name!r}", key, defaults)
         base = {**defaults, **fixed}
-        n = len(choices.widths) if choices.widths else len(tuple(base["widths"]))
+        n = len(tuple(base["widths" if choices.widths is None else "blocks"]))
+        n = len(choices.depths) if choices.widths and choices.depths else n
         for what, per in (("depths", choices.depths), ("widths", choices.widths)):
             if per is not None and len(per) != n:
                 raise must(f"choices.{what}", f"have one tuple per stage ({n} stages)", per)

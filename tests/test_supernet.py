@@ -215,7 +215,12 @@ def test_an_unshareable_dimension_names_itself_and_the_way_out(dim):
         (NAME, {}, Choices(placement=True, adaptors=("none",)), "needs an adaptor"),
         (NAME, {}, Choices(depths=((1, 2),) * 2), "one tuple per stage \\(3 stages\\)"),
         (NAME, {}, {"stem_width": [8, 16]}, "`stem_width` cannot be a supernet dimension"),
-        (NAME, FIXED, Choices(widths=((4, 8),) * 3), "fixed .*searched by the choices \\(choices.w"),
+        (
+            NAME,
+            FIXED,
+            Choices(widths=((4, 8),) * 3),
+            "fixed .*searched by the choices \\(choices.w",
+        ),
         (NAME, {}, Choices(widths=((4, 8),) * 2), "`choices.widths` must have one tuple per st"),
     ],
 )

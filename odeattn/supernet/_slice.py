@@ -59,7 +59,9 @@ def pair_tensors(dst: nn.Module, src: nn.Module, partial: bool) -> dict[str, tup
             f"supernet layout mismatch: {type(dst).__name__} needs {sorted(want)}, "
             f"the supernet holds {sorted(have)}"
         )
-    kernels = {f"{n}.weight" if n else "weight" for n, m in dst.named_modules() if isinstance(m, _ConvNd)}
+    kernels = {
+        f"{n}.weight" if n else "weight" for n, m in dst.named_modules() if isinstance(m, _ConvNd)
+    }
     return {k: (t, fit(have[k], t.shape, k in kernels, k)) for k, t in want.items()}
 
 

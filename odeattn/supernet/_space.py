@@ -263,7 +263,7 @@ def _split(bits: list[int], blocks: tuple[int, ...]) -> list[list[bool]]:
 def extreme(
     space: ArchSpace, size: Callable[[str | None, str], int], *, largest: bool
 ) -> dict[str, Any]:
-    """The largest (or smallest) architecture: depth, attention bits, adaptor parameters
+    """The largest (or smallest) architecture: depth, width, attention bits, adaptor parameters
     (``size(label, sharing)``) and method stages all maximal (minimal); ties keep choice order."""
     ch, sign = space.choices, 1 if largest else -1
     pairs = [(i, s) for i, a in enumerate(space.adaptors) for s in space.sharings(a)]

@@ -42,6 +42,7 @@ SHAREABLE = {
     "cifar10_stepnet": "params.inputs",
     "evidence_paper": True,
     "evidence_deep": True,
+    "elastic_supernet": True,
     "evidence_spread": True,
     "lm_resnet_digits": "model.name",
     "lth4sa": "params.lr",
@@ -58,6 +59,7 @@ EXACT = {  # no floats
     "cifar10_adaptors_supernet",
     "cifar10_lth4sa_supernet",
     "evidence_deep",
+    "elastic_supernet",
     "evidence_spread",
     "lth4sa_ray",
     "lth4sa_supernet",
@@ -68,6 +70,7 @@ BIG = {  # ResNet-164: a few draws, no forward
     "cifar10_adaptors_supernet",
     "cifar10_lth4sa_supernet",
     "evidence_deep",
+    "elastic_supernet",
     "evidence_spread",
     "evidence_paper",
 }

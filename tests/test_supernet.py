@@ -180,6 +180,13 @@ def test_largest_and_smallest():
         (dict(methods=("rk4", "heunn")), "unknown method 'heunn'; did you mean 'heun'"),
         (dict(methods="rk4"), "`choices.methods` must be a non-empty sequence"),
         (dict(depths=((1, 0),)), "`choices.depths` must be one sequence"),
+        (dict(widths=((4, 0),)), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths=((4, 8.0),)), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths=((4, True),)), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths=(8, 16)), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths="8"), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths=()), "`choices.widths` must be one sequence of allowed widths"),
+        (dict(widths=((4, 8, 4),)), "`choices.widths` must list each of a stage's widths once"),
         (dict(sharing=("stag",)), "unknown sharing 'stag'; did you mean 'stage'"),
         (dict(placement=1), "`choices.placement` must be True or False"),
     ],
@@ -189,7 +196,7 @@ def test_choices_are_checked_at_construction(choices, match):
         Choices(**choices)
 
 
-@pytest.mark.parametrize("dim", ["widths", "model", "norm", "block"])
+@pytest.mark.parametrize("dim", ["stem_width", "model", "norm", "block"])
 def test_an_unshareable_dimension_names_itself_and_the_way_out(dim):
     with pytest.raises(ValueError, match=rf"`{dim}` cannot be a supernet dimension.*train-from"):
         Choices.from_dict({dim: [1, 2]})
@@ -207,7 +214,14 @@ def test_an_unshareable_dimension_names_itself_and_the_way_out(dim):
         (NAME, {"placement": "1|1|1"}, Choices(depths=((1, 2),) * 3), "cannot follow elastic"),
         (NAME, {}, Choices(placement=True, adaptors=("none",)), "needs an adaptor"),
         (NAME, {}, Choices(depths=((1, 2),) * 2), "one tuple per stage \\(3 stages\\)"),
-        (NAME, {}, {"widths": [(8,) * 3]}, "`widths` cannot be a supernet dimension"),
+        (NAME, {}, {"stem_width": [8, 16]}, "`stem_width` cannot be a supernet dimension"),
+        (
+            NAME,
+            FIXED,
+            Choices(widths=((4, 8),) * 3),
+            "fixed .*searched by the choices \\(choices.w",
+        ),
+        (NAME, {}, Choices(widths=((4, 8),) * 2), "`choices.widths` must have one tuple per st"),
     ],
 )
 def test_supernet_construction_errors(name, fixed, choices, match):
@@ -222,7 +236,8 @@ GOOD = {"blocks": [1, 2, 3], "placement": "1|11|111", "adaptor": "se", "method":
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"widths": [8] * 3}, "does not search \\(changes the shape"),
+        ({"widths": [8] * 3}, "'widths', which this supernet does not search"),
+        ({"stem_width": 8}, "does not search \\(changes the shape"),
         ({"sharing": None}, "missing \\['sharing'\\]"),  # None: the key is left out
         ({"blocks": [1, 2, 4]}, "arch\\['blocks'\\]"),
         ({"placement": "1|11|11"}, "group lengths"),

@@ -41,8 +41,9 @@ SHAREABLE = {
     "cifar10_lth4sa_supernet": True,
     "cifar10_stepnet": "params.inputs",
     "evidence_paper": True,
-    "evidence_deep": "params.widths",
-    "evidence_spread": "params.widths",
+    "evidence_deep": True,
+    "elastic_supernet": True,
+    "evidence_spread": True,
     "lm_resnet_digits": "model.name",
     "lth4sa": "params.lr",
     "lth4sa_ray": True,
@@ -57,6 +58,9 @@ EXACT = {  # no floats
     "adaptors_supernet",
     "cifar10_adaptors_supernet",
     "cifar10_lth4sa_supernet",
+    "evidence_deep",
+    "elastic_supernet",
+    "evidence_spread",
     "lth4sa_ray",
     "lth4sa_supernet",
     "rk_stages",
@@ -65,6 +69,9 @@ EXACT = {  # no floats
 BIG = {  # ResNet-164: a few draws, no forward
     "cifar10_adaptors_supernet",
     "cifar10_lth4sa_supernet",
+    "evidence_deep",
+    "elastic_supernet",
+    "evidence_spread",
     "evidence_paper",
 }
 

@@ -2,7 +2,8 @@
 
 ``Supernet(name, fixed, choices=Choices(...))`` shares the weights of every network
 ``create_model(name, **fixed, **arch)`` whose ``arch`` the :class:`Choices` allow: attention
-placement bits, the adaptor, the tableau per stage, the depth per stage, DIA sharing. An
+placement bits, the adaptor, the tableau per stage, the depth per stage, the width per stage
+(elastic width: the leading channels of weights built at the largest width), DIA sharing. An
 architecture is a plain dict of those ``create_model`` kwargs; ``supernet(x, arch)`` runs it,
 ``supernet.extract(arch)`` returns the stand-alone model carrying the supernet's weights,
 ``supernet.sample(generator)`` / ``largest()`` / ``smallest()`` draw and bound them. Trained by

@@ -20,6 +20,7 @@ from torch import nn
 
 from odeattn.models import create_model
 from odeattn.models.blocks import PostActivation
+from odeattn.supernet._slice import pair_tensors
 
 __all__ = [
     "bank_key",
@@ -75,20 +76,15 @@ def build_adaptors(name: str, kwargs: Mapping[str, Any], sharing: str) -> nn.Mod
 
 def copy_path(model: nn.Module, pairs: Sequence[tuple[nn.Module, nn.Module, bool]]) -> None:
     """Load each ``(dst, src, partial)``: dst's tensors from src (``partial``: src may hold more,
-    e.g. the per-block norms of a stage-shared adaptor serving more blocks). Every tensor of
-    ``model`` must be written, or a RuntimeError names the ones left."""
+    e.g. the per-block norms of a stage-shared adaptor serving more blocks), each the slice of
+    src's tensor of dst's shape (:func:`~odeattn.supernet._slice.fit`: the leading channels of a
+    narrower width; the whole tensor at the same width). Every tensor of ``model`` must be
+    written, or a RuntimeError names the ones left."""
     written: set[int] = set()
     for dst, src, partial in pairs:
-        want = dst.state_dict(keep_vars=True)
-        have = src.state_dict()
-        extra = set(have) - set(want)
-        if set(want) - set(have) or (extra and not partial):
-            raise RuntimeError(
-                f"supernet layout mismatch: {type(dst).__name__} needs {sorted(want)}, "
-                f"the supernet holds {sorted(have)}"
-            )
-        dst.load_state_dict({k: have[k] for k in want})
-        written |= {id(t) for t in want.values()}
+        tensors = pair_tensors(dst, src, partial)
+        dst.load_state_dict({k: view.detach() for k, (_, view) in tensors.items()})
+        written |= {id(t) for t, _ in tensors.values()}
     left = [k for k, t in model.state_dict(keep_vars=True).items() if id(t) not in written]
     if left:
         raise RuntimeError(f"the supernet does not hold these tensors of the model: {left}")

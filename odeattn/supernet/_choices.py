@@ -11,10 +11,12 @@ uniformly drawn path per batch. In odeattn's ODE view more dimensions share weig
     methods    the Butcher tableau of each stage: another tableau applied to the same field f
                (``k_i = f(x + h Σ_j a_ij k_j)``) needs no new weights
     depths     per stage, the block counts allowed; depth k runs the first k blocks (elastic depth)
+    widths     per stage, the channel counts allowed; width w runs the leading w channels of
+               every weight of the stage (elastic width, Once-for-All: Cai et al. 2020)
     sharing    ``"block"`` or ``"stage"`` (DIA: one adaptor per stage, shared by its blocks)
 
-Widths, block type, normalisation and the model family change the shape of every weight, so a
-supernet cannot share them: :meth:`Choices.from_dict` names the dimension and the way out.
+The stem's width, block type, normalisation and the model family change the shape or the kind of
+the weights outside a stage's channel slicing, so a supernet cannot share them: :meth:`Choices.from_dict` names the dimension and the way out.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ SHARINGS = ("block", "stage")
 _SHAPES = "changes the shape of the weights, so no supernet weight can serve two choices"
 #: dimension -> why a supernet cannot share its weights across choices of it.
 UNSHAREABLE: dict[str, str] = {
-    "widths": _SHAPES,
     "width": _SHAPES,
     "stem_width": _SHAPES,
     "block": "basic and bottleneck branches have different weights",
@@ -53,6 +54,7 @@ class Choices:
     """The searched dimensions of a :class:`~odeattn.supernet.Supernet` (None/False: fixed).
 
     ``depths`` has one tuple of allowed block counts per stage, e.g. ``((1, 2, 3),) * 3``;
+    ``widths`` one tuple of allowed widths (channels) per stage, e.g. ``((4, 8, 16, 32),) * 3``;
     ``adaptors`` are preset names in ``odeattn.adaptors.ADAPTORS`` (``"none"`` = Δt = 1);
     ``methods`` tableau names in ``odeattn.tableau.TABLEAUS``, drawn per stage;
     ``adaptor_per_block`` draws one of ``adaptors`` per block instead of one per network (the
@@ -65,6 +67,7 @@ class Choices:
     methods: tuple[str, ...] | None = None
     depths: tuple[tuple[int, ...], ...] | None = None
     sharing: tuple[str, ...] | None = None
+    widths: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.placement, bool):
@@ -73,7 +76,8 @@ class Choices:
         _check_per_block(self)
         _set(self, "methods", _names("methods", self.methods, TABLEAUS, "method"))
         _set(self, "sharing", _names("sharing", self.sharing, SHARINGS, "sharing"))
-        _set(self, "depths", _depths(self.depths))
+        _set(self, "depths", _per_stage("depths", self.depths, "block counts", "(1, 2, 3)"))
+        _set(self, "widths", _per_stage("widths", self.widths, "widths", "(4, 8, 16)"))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Choices:
@@ -94,6 +98,7 @@ class Choices:
         """The architecture keys (``create_model`` kwargs) these choices vary, in draw order."""
         keys = (
             ("blocks", self.depths),
+            ("widths", self.widths),
             ("placement", self.placement or None),
             ("adaptor", self.adaptors),
             ("method", self.methods),
@@ -139,19 +144,21 @@ def _names(
     return tuple(value)
 
 
-def _depths(value: Any) -> tuple[tuple[int, ...], ...] | None:
+def _per_stage(
+    what: str, value: Any, kind: str, example: str
+) -> tuple[tuple[int, ...], ...] | None:
     if value is None:
         return None
-    req = "be one sequence of allowed block counts (positive ints) per stage, e.g. ((1, 2, 3),) * 3"
+    req = f"be one sequence of allowed {kind} (positive ints) per stage, e.g. ({example},) * 3"
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise must("choices.depths", req, value)
+        raise must(f"choices.{what}", req, value)
     out = []
     for stage in value:
         if isinstance(stage, str) or not isinstance(stage, Sequence) or not stage:
-            raise must("choices.depths", req, value)
+            raise must(f"choices.{what}", req, value)
         if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in stage):
-            raise must("choices.depths", req, value)
+            raise must(f"choices.{what}", req, value)
         if len(set(stage)) != len(stage):
-            raise must("choices.depths", "list each block count of a stage once", value)
+            raise must(f"choices.{what}", f"list each of a stage's {kind} once", value)
         out.append(tuple(sorted(stage)))
     return tuple(out)

@@ -26,10 +26,18 @@ from odeattn.train import evaluate
 __all__ = ["calibration_batches", "recalibrate", "score"]
 
 
-def _called_norms(net: nn.Module, arch: Mapping[str, Any], x: Tensor) -> list[_BatchNorm]:
+def _modules(net: nn.Module, arch: Mapping[str, Any]) -> list[nn.Module]:
+    """Every module a forward of ``arch`` may call (a narrow path of an elastic-width supernet
+    also runs its skeleton's, see ``Supernet.path_modules``)."""
+    return net.path_modules(arch) if hasattr(net, "path_modules") else list(net.modules())
+
+
+def _called_norms(
+    net: nn.Module, modules: list[nn.Module], arch: Mapping[str, Any], x: Tensor
+) -> list[_BatchNorm]:
     """The BatchNorms one eval-mode forward of ``arch`` calls (statistics untouched)."""
     called: list[_BatchNorm] = []
-    norms = [m for m in net.modules() if isinstance(m, _BatchNorm)]
+    norms = [m for m in modules if isinstance(m, _BatchNorm)]
     hooks = [m.register_forward_pre_hook(lambda m, _: called.append(m)) for m in norms]
     try:
         with torch.no_grad():
@@ -43,17 +51,27 @@ def _called_norms(net: nn.Module, arch: Mapping[str, Any], x: Tensor) -> list[_B
 def recalibrate(supernet: nn.Module, arch: Mapping[str, Any], batches: Iterable[Tensor]) -> int:
     """Reset and re-estimate the running statistics of the BatchNorms ``arch`` uses, from
     ``batches`` (normalised inputs (B, C, H, W)); nothing else changes (weights, other
-    BatchNorms, train/eval modes). Returns the number of BatchNorms recalibrated."""
+    BatchNorms, train/eval modes). A narrow path of an elastic-width supernet resets and
+    re-estimates the leading channels it uses (its skeleton's BatchNorms hold views of them, so
+    each is reset at its first call). Returns the number of BatchNorms recalibrated."""
     batches = list(batches)
     if not batches:
         raise must("batches", "hold at least one input batch", batches)
-    modes = [(m, m.training) for m in supernet.modules()]
+    modules = _modules(supernet, arch)
+    modes = [(m, m.training) for m in modules]
     try:
         supernet.eval()
-        used = _called_norms(supernet, arch, batches[0])
+        used = _called_norms(supernet, modules, arch, batches[0])
         momenta = [(m, m.momentum) for m in used]
+        done: set[int] = set()
+
+        def reset_once(m: _BatchNorm, _: Any) -> None:
+            if id(m) not in done:  # (a view's values are the supernet's only inside the call)
+                done.add(id(m))
+                m.reset_running_stats()
+
+        hooks = [m.register_forward_pre_hook(reset_once) for m in used]
         for m in used:
-            m.reset_running_stats()
             m.momentum = None  # cumulative average over the batches
             m.train()
         try:
@@ -61,6 +79,8 @@ def recalibrate(supernet: nn.Module, arch: Mapping[str, Any], batches: Iterable[
                 for x in batches:
                     supernet(x, arch)
         finally:
+            for h in hooks:
+                h.remove()
             for m, momentum in momenta:
                 m.momentum = momentum
     finally:

@@ -1,7 +1,7 @@
 """Architectures of a supernet: plain dicts of ``create_model`` kwargs, checked, drawn, ranked.
 
 An architecture ``arch`` holds exactly the searched kwargs (see :attr:`Choices.searched`) in the
-forms ``odeattn.models.create_model`` takes — ``{"blocks": [2, 3, 1], "placement": "11|011|0",
+forms ``odeattn.models.create_model`` takes — ``{"blocks": [2, 3, 1], "widths": [8, 4, 16], "placement": "11|011|0",
 "adaptor": "se", "method": ["euler", "heun", "rk4"], "sharing": "stage"}`` — so
 ``create_model(name, **fixed, **arch)`` builds the stand-alone network. :class:`Path` is what a
 forward pass needs from it. :func:`sample` draws every dimension independently and uniformly
@@ -28,6 +28,8 @@ from odeattn.tableau import get_tableau
 
 __all__ = ["ArchSpace", "Path", "extreme", "sample"]
 
+_FIELD = {"blocks": "choices.depths", "widths": "choices.widths"}  # kwarg -> its Choices field
+
 
 class Path(NamedTuple):
     """One architecture as the supernet runs it."""
@@ -38,6 +40,7 @@ class Path(NamedTuple):
     labels: tuple[tuple[str | None, ...], ...]  # bank label per block run; None: Δt = 1
     sharing: str  # "block" | "stage"
     methods: tuple[str, ...]  # tableau per stage
+    widths: tuple[int, ...]  # channels per stage
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ArchSpace:
     choices: Choices
     n_stages: int
     blocks: tuple[int, ...]  # per stage: the fixed counts, or the largest allowed depth
+    widths: tuple[int, ...]  # per stage: the fixed widths, or the largest allowed width
     base: Mapping[str, Any]  # every kwarg of the factory: fixed, else its default
     adaptors: tuple[Any, ...]  # the adaptor options (the choices, or the one fixed value)
     labels: tuple[str | None, ...]  # bank label per option: its name, "fixed", None if Δt = 1
@@ -66,19 +70,22 @@ class ArchSpace:
             if key in choices.searched:
                 raise ValueError(
                     f"`{key}` is both fixed (fixed[{key!r}]={fixed[key]!r}) and searched by the "
-                    f"choices; drop it from `fixed` (create_model(name, **fixed, **arch) takes "
+                    f"choices ({_FIELD.get(key, key)}); drop it from `fixed` (create_model(name, **fixed, **arch) takes "
                     f"each kwarg once; the largest depths give the supernet's blocks)"
                 )
             if key not in defaults:
                 raise unknown_name(f"keyword of {name!r}", key, defaults)
         base = {**defaults, **fixed}
-        n = len(tuple(base["widths"]))
-        if choices.depths is not None and len(choices.depths) != n:
-            raise must("choices.depths", f"have one tuple per stage ({n} stages)", choices.depths)
+        n = len(tuple(base["widths" if choices.widths is None else "blocks"]))
+        n = len(choices.depths) if choices.widths and choices.depths else n
+        for what, per in (("depths", choices.depths), ("widths", choices.widths)):
+            if per is not None and len(per) != n:
+                raise must(f"choices.{what}", f"have one tuple per stage ({n} stages)", per)
         blocks = tuple(max(d) for d in choices.depths) if choices.depths else tuple(base["blocks"])
+        widths = tuple(max(w) for w in choices.widths) if choices.widths else tuple(base["widths"])
         adaptors = choices.adaptors or (base["adaptor"],)
         labels = tuple(_label(a) for a in adaptors)
-        space = cls(name, dict(fixed), choices, n, blocks, base, adaptors, labels)
+        space = cls(name, dict(fixed), choices, n, blocks, widths, base, adaptors, labels)
         space._check_combinations()
         return space
 
@@ -123,7 +130,8 @@ class ArchSpace:
         """The :class:`Path` of ``arch``; any key or value outside the choices is an error."""
         _check_keys(arch, self.choices.searched)
         ch = self.choices
-        blocks = _blocks(arch["blocks"], ch.depths) if ch.depths else self.blocks
+        blocks = _per_stage("blocks", arch["blocks"], ch.depths) if ch.depths else self.blocks
+        widths = _per_stage("widths", arch["widths"], ch.widths) if ch.widths else self.widths
         if ch.adaptor_per_block:
             idx = _per_block(arch["adaptor"], ch.adaptors, blocks)
             adaptor = [[self.adaptors[i] for i in g] for g in idx]
@@ -143,12 +151,13 @@ class ArchSpace:
         if methods is None:
             fixed = self.base["method"]
             methods = tuple(fixed) if isinstance(fixed, list | tuple) else (fixed,) * self.n_stages
-        return Path(blocks, mask, adaptor, labels, sharing, methods)
+        return Path(blocks, mask, adaptor, labels, sharing, methods, widths)
 
     def to_arch(self, path: Path) -> dict[str, Any]:
         """The architecture dict of ``path`` (searched keys only, canonical forms)."""
         values = {
             "blocks": list(path.blocks),
+            "widths": list(path.widths),
             "placement": format_placement(path.mask),
             "adaptor": path.adaptor,
             "method": list(path.methods),
@@ -204,10 +213,10 @@ def _per_block(value: Any, options: tuple[str, ...], blocks: tuple[int, ...]) ->
     return [[_index("adaptor", a, options) for a in g] for g in value]
 
 
-def _blocks(value: Any, depths: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
-    ok = isinstance(value, list | tuple) and len(value) == len(depths)
-    if not ok or any(k not in d or isinstance(k, bool) for k, d in zip(value, depths)):
-        raise must("arch['blocks']", f"take per stage one of {[list(d) for d in depths]}", value)
+def _per_stage(what: str, value: Any, options: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    ok = isinstance(value, list | tuple) and len(value) == len(options)
+    if not ok or any(k not in d or isinstance(k, bool) for k, d in zip(value, options)):
+        raise must(f"arch[{what!r}]", f"take per stage one of {[list(d) for d in options]}", value)
     return tuple(int(k) for k in value)
 
 
@@ -239,7 +248,8 @@ def sample(space: ArchSpace, generator: torch.Generator) -> dict[str, Any]:
         "method": [pick(ch.methods) for _ in range(space.n_stages)] if ch.methods else None,
         "sharing": pick(ch.sharing) if ch.sharing else None,
     }
-    return {k: arch[k] for k in ch.searched}
+    arch["widths"] = [pick(w) for w in ch.widths] if ch.widths else None  # drawn last: no
+    return {k: arch[k] for k in ch.searched}  # draw of a space without widths changes
 
 
 def _split(bits: list[int], blocks: tuple[int, ...]) -> list[list[bool]]:
@@ -253,15 +263,17 @@ def _split(bits: list[int], blocks: tuple[int, ...]) -> list[list[bool]]:
 def extreme(
     space: ArchSpace, size: Callable[[str | None, str], int], *, largest: bool
 ) -> dict[str, Any]:
-    """The largest (or smallest) architecture: depth, attention bits, adaptor parameters
+    """The largest (or smallest) architecture: depth, width, attention bits, adaptor parameters
     (``size(label, sharing)``) and method stages all maximal (minimal); ties keep choice order."""
     ch, sign = space.choices, 1 if largest else -1
     pairs = [(i, s) for i, a in enumerate(space.adaptors) for s in space.sharings(a)]
     i, sharing = max(pairs, key=lambda p: sign * size(space.labels[p[0]], p[1]))
     blocks = tuple((max if largest else min)(d) for d in ch.depths) if ch.depths else space.blocks
+    widths = [(max if largest else min)(w) for w in ch.widths] if ch.widths else None
     method = max(ch.methods or ("euler",), key=lambda m: sign * get_tableau(m).stages)
     arch = {
         "blocks": list(blocks),
+        "widths": widths,
         "placement": format_placement([[largest] * k for k in blocks]),
         "adaptor": [[space.adaptors[i]] * k for k in blocks]
         if ch.adaptor_per_block

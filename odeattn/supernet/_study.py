@@ -1,13 +1,13 @@
 """A supernet built from a study file, speaking the study's parameters (``from_study``).
 
 A study's search space names Optuna parameters (``placement.s0.b1``, ``method.s2``,
-``adaptor``, ``adaptor.s0.b1`` per block); a supernet switches ``create_model`` kwargs (``placement``, ``method``,
-``adaptor``, ``blocks``, ``sharing``). :func:`study_choices` maps the first onto
-:class:`Choices` — each parameter's target ``model.<kw>`` is one supernet dimension, its
-choices the dimension's options — and refuses, as a one-line :class:`ConfigError` at validation,
-what one set of weights cannot serve: widths and other shapes, another model family, adaptor
-structure fields, training settings (a supernet score does not train, so it cannot tell an
-``lr`` apart). :class:`StudyMap` converts both ways: ``to_arch(params)`` through the study's
+``adaptor``, ``adaptor.s0.b1`` per block, ``widths.s1``); a supernet switches ``create_model``
+kwargs (``placement``, ``method``, ``adaptor``, ``blocks``, ``widths``, ``sharing``).
+:func:`study_choices` maps the first onto :class:`Choices` — each parameter's target
+``model.<kw>`` is one supernet dimension, its choices the dimension's options — and refuses, as a
+one-line :class:`ConfigError` at validation, what one set of weights cannot serve: the stem's
+width and other shapes, another model family, adaptor structure fields, training settings (a
+supernet score does not train, so it cannot tell an ``lr`` apart). :class:`StudyMap` converts both ways: ``to_arch(params)`` through the study's
 ``decode``, ``to_params(arch)`` through its inverse ``encode``; ``draw(generator)`` samples the
 study's space uniformly, giving the flat dict a trial of the study stores. A supernet made by
 :func:`from_study` draws its training paths that way and takes either form wherever it takes an
@@ -50,6 +50,7 @@ DIMENSIONS = {
     "adaptor": ("adaptors", ("categorical", "per_block")),
     "method": ("methods", ("categorical", "per_stage")),
     "blocks": ("depths", ("per_stage",)),
+    "widths": ("widths", ("per_stage",)),
     "sharing": ("sharing", ("categorical",)),
 }
 _SCRATCH = "use a train-from-scratch search (strategy: scratch)"
@@ -109,7 +110,7 @@ def _dimension(study: StudyConfig, space: Space, name: str, p: Any) -> str:
 def _options(kw: str, p: Any, n_stages: int) -> Any:
     if kw == "placement":
         return True
-    if kw == "blocks":
+    if kw in ("blocks", "widths"):
         allowed = p.choices if p.choices is not None else range(p.low, p.high + 1, p.step)
         return (tuple(allowed),) * n_stages
     return tuple(p.choices)
@@ -159,6 +160,7 @@ def study_choices(study: StudyConfig, space: Space) -> tuple[dict[str, Any], Cho
         "adaptor": None if choices.adaptor_per_block else arch_space.adaptors[0],
         "method": [(choices.methods or ("euler",))[0]] * arch_space.n_stages,
         "blocks": list(arch_space.blocks),
+        "widths": list(arch_space.widths),
         "sharing": (choices.sharing or (None,))[0],
     }
     first = arch_space.adaptors[0] if choices.adaptor_per_block else None

@@ -16,7 +16,9 @@ sandwich rule, Yu & Huang 2019, "Universally Slimmable Networks"; BigNAS): the l
 from the labels (``fit``'s loss on the returned logits), the others by in-place distillation
 from its detached predictions, their loss entering the same backward pass (:class:`_AddLoss`),
 so gradients of all paths accumulate in one ``fit`` step. In eval mode ``forward(x)`` runs
-``eval_arch`` (default: the largest).
+``eval_arch`` (default: the largest). Elastic width (``Choices(widths=...)``): the weights are
+built at the largest width of each stage; a path at those widths runs the compiled steps, a
+narrower one the leading channels of the same tensors (:mod:`odeattn.supernet._slice`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from odeattn.models.blocks import PostActivation
 from odeattn.proxies import count_params
 from odeattn.supernet._bank import bank_key, build_adaptors, build_host, copy_path, path_pairs
 from odeattn.supernet._choices import Choices
+from odeattn.supernet._slice import Skeletons, run_sliced
 from odeattn.supernet._space import ArchSpace, Path, extreme, sample
 
 __all__ = ["Supernet"]
@@ -109,9 +112,8 @@ class Supernet(nn.Module):
         self._build_weights()
         self.sandwich = sandwich
         self._gen = torch.Generator().manual_seed(int(seed))
-        self._steps: dict[
-            tuple[Any, ...], nn.Module
-        ] = {}  # compiled paths, no weights of their own
+        self._steps: dict[tuple[Any, ...], nn.Module] = {}  # compiled, no weights of their own
+        self._skeletons = Skeletons(32)  # narrow paths' stand-alone models, no weights used
         self._largest = extreme(self.space, self._adaptor_size, largest=True)
         self._smallest = extreme(self.space, self._adaptor_size, largest=False)
         self.eval_arch = self._largest
@@ -120,7 +122,7 @@ class Supernet(nn.Module):
     def _build_weights(self) -> None:
         sp = self.space
         base = {k: v for k, v in sp.fixed.items() if k not in ("adaptor", "placement", "sharing")}
-        base["blocks"] = list(sp.blocks)
+        base["blocks"], base["widths"] = list(sp.blocks), list(sp.widths)  # the largest
         if sp.choices.methods:
             base["method"] = "euler"  # the tableau holds no weights: any one builds the fields
         parts, self._post = build_host(sp.name, {**base, "adaptor": None})
@@ -198,6 +200,9 @@ class Supernet(nn.Module):
         return _AddLoss.apply(big, aux)
 
     def _run(self, x: Tensor, path: Path) -> Tensor:
+        if path.widths != self.space.widths:
+            model, names = self._skeleton(path)
+            return run_sliced(model, names, self._pairs(model, path), x, self.training)
         x = self.stem(x)
         for s in range(self.space.n_stages):
             x = self._stage(x, s, path)
@@ -233,17 +238,33 @@ class Supernet(nn.Module):
             self._steps[cache] = PostActivation(block) if self._post else block
         return self._steps[cache]
 
+    def _skeleton(self, path: Path) -> tuple[nn.Module, dict[int, list[str]]]:
+        sp, ref = self.space, next(self.parameters())
+        return self._skeletons.get(sp.name, sp.fixed, sp.to_arch(path), ref)
+
+    def _pairs(self, model: nn.Module, path: Path) -> list[tuple[nn.Module, nn.Module, bool]]:
+        parts = {"stem": self.stem, "head": self.head, "branches": self.branches}
+        parts["shortcuts"] = self.shortcuts
+        return path_pairs(model, parts, self.adaptors, _keys(path), path.sharing)
+
+    def path_modules(self, arch: Mapping[str, Any]) -> list[nn.Module]:
+        """The modules a forward of ``arch`` may call: the supernet's and, for a path narrower
+        than the largest widths, those of the skeleton that runs it on slices of the shared
+        tensors (a BatchNorm of it updates the leading slice of the supernet's statistics)."""
+        path = self._path(arch)
+        extra = [] if path.widths == self.space.widths else [*self._skeleton(path)[0].modules()]
+        return [*self.modules(), *extra]
+
     # -- the stand-alone model and the training-draw state ---------------------------------
     def extract(self, arch: Mapping[str, Any]) -> nn.Module:
         """``create_model(name, **fixed, **arch)`` carrying this supernet's weights (same dtype,
-        device and train/eval mode); its forward equals ``self(x, arch)``."""
+        device and train/eval mode; a narrower width: the leading channels); its forward equals
+        ``self(x, arch)``."""
         path = self._path(arch)
         model = create_model(self.space.name, **self.space.fixed, **self.space.to_arch(path))
         ref = next(self.parameters())
         model.to(device=ref.device, dtype=ref.dtype)
-        parts = {"stem": self.stem, "head": self.head, "branches": self.branches}
-        parts["shortcuts"] = self.shortcuts
-        copy_path(model, path_pairs(model, parts, self.adaptors, _keys(path), path.sharing))
+        copy_path(model, self._pairs(model, path))
         return model.train(self.training)
 
     def get_extra_state(self) -> dict[str, Tensor]:

@@ -212,8 +212,9 @@ _PROFILE = {
 }
 
 
-def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
-    """One in-process worker under cProfile: seconds and calls per RDBStorage operation."""
+def profile(study_file: str, url: str, out: str, pstats_file: Any = None) -> dict[str, Any]:
+    """One in-process worker under cProfile: seconds and calls per RDBStorage operation (and
+    the raw statistics in ``pstats_file``, if given)."""
     import cProfile
     import pstats
 
@@ -223,6 +224,8 @@ def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
     worker(study_file, url, 0, out, False)
     pr.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if pstats_file is not None:
+        pr.dump_stats(str(pstats_file))
     got: dict[str, Any] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
     stats = pstats.Stats(pr).stats  # type: ignore[attr-defined]
     top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]  # by own time

@@ -21,6 +21,7 @@ from odeattn.search.storage._optuna_private import (
     stale_trial_ids,
     storage_of,
     study_id_of,
+    tell,
     trial_id_of,
 )
 from odeattn.search.storage._storage import (
@@ -66,5 +67,6 @@ __all__ = [
     "storage_of",
     "study_id_of",
     "study_lock",
+    "tell",
     "trial_id_of",
 ]

@@ -8,7 +8,8 @@ these to record heartbeats from its own thread, to label and re-queue stale tria
 ``get_trials`` builds and sorts the list of every trial at each call: O(N) per read, issue 20),
 to write several user attributes of a trial in one storage write (Optuna has no batch setter
 and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20),
-to lock a study for one process at a time (the file of a journal; on a database server the lock
+to tell a trial without reading it back (``Study.tell`` re-reads the trial to return a copy
+odeattn never uses: :func:`tell`), to lock a study for one process at a time (the file of a journal; on a database server the lock
 Optuna takes on the study's row to number a new trial), and to retry every database call of an ``RDBStorage`` through a server outage, which means
 knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
 them private (:data:`RDB_CALLS`). Every such access goes through this module, and
@@ -43,6 +44,7 @@ __all__ = [
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
+    "tell",
     "trial_id_of",
 ]
 
@@ -123,6 +125,21 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
     """Storage ids of the study's RUNNING trials whose heartbeat is older than the grace period."""
     storage = storage_of(study)
     return list(storage._get_stale_trial_ids(study_id_of(study)))
+
+
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: float | list[float] | None = None,
+    state: optuna.trial.TrialState | None = None,
+) -> None:
+    """``study.tell(trial, values, state)`` less its last step, a read of the told trial to
+    return its deep copy (``Study.tell``: ``copy.deepcopy(_get_frozen_trial(...))``: one full
+    read of the trial from an RDB storage, unused here). The tell itself is Optuna's
+    (``_tell_with_warning``, what ``Study.tell`` runs): checks, sampler, state and values."""
+    from optuna.study._tell import _tell_with_warning  # private module: here only
+
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
 def changed_trials(

@@ -262,3 +262,30 @@ def test_tell_stores_what_study_tell_stores_and_does_not_read_back(
         assert (public, len(reads) - public) == (4, 2)
     with pytest.raises(ValueError, match="Cannot tell a COMPLETE trial"):
         op.tell(study, c, [1.0, 2.0])  # Optuna's own check
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_set_constraint_stores_what_trial_set_constraint_stores(tmp_path: Path, kind: str) -> None:
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="c", storage=storage)
+    a, b = study.ask(), study.ask()
+    a.set_constraint("acc", 0.25)
+    a.set_constraint("size", -1)
+    reads = _reads(storage)
+    op.set_constraint(b, "acc", 0.25)
+    op.set_constraint(b, "size", -1)
+    assert reads == []  # Trial.set_constraint reads the whole trial first, each time
+    with pytest.warns(UserWarning, match="already set"):
+        op.set_constraint(b, "acc", 9.0)  # ignored, as Optuna ignores it
+    with pytest.raises(ValueError, match="NaN"):
+        op.set_constraint(b, "x", float("nan"))
+    with pytest.raises(TypeError):
+        op.set_constraint(b, "x", "high")  # type: ignore[arg-type]
+    study.tell(a, 1.0)
+    study.tell(b, 1.0)
+    s = _stored(storage, "c")
+    assert s[0][5:] == s[1][5:] and s[1][6] == {
+        "acc": 0.25,
+        "size": -1.0,
+    }  # system attrs, constraints
+    assert b._cached_frozen_trial.system_attrs == a._cached_frozen_trial.system_attrs

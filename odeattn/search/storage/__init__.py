@@ -10,7 +10,7 @@ one line; ``_attrs`` writes several user attributes of a trial in one storage wr
 the one adapter for Optuna internals.
 """
 
-from odeattn.search.storage._attrs import set_user_attrs
+from odeattn.search.storage._attrs import set_constraint, set_user_attrs
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
@@ -61,6 +61,7 @@ __all__ = [
     "mark_process",
     "recover_stale",
     "redact",
+    "set_constraint",
     "set_user_attrs",
     "stale_trial_ids",
     "stamp_study",

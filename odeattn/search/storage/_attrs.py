@@ -36,8 +36,9 @@ from odeattn.search.storage._optuna_private import (
     rdb_set_user_attrs,
     trial_id_of,
 )
+from odeattn.search.storage._optuna_private import set_constraint as _set_constraint
 
-__all__ = ["set_user_attrs"]
+__all__ = ["set_constraint", "set_user_attrs"]
 
 
 def set_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
@@ -62,3 +63,12 @@ def set_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
             trial.set_user_attr(k, v)
         return
     cache_user_attrs(trial, attrs)
+
+
+def set_constraint(trial: Any, key: str, value: float) -> None:
+    """``trial.set_constraint(key, value)``; a live ``optuna.Trial`` without Optuna's read of
+    the whole trial first (``_optuna_private.set_constraint``: the one write, the same row)."""
+    if is_optuna_trial(trial):
+        _set_constraint(trial, key, value)
+    else:
+        trial.set_constraint(key, value)

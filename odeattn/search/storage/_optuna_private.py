@@ -9,7 +9,8 @@ these to record heartbeats from its own thread, to label and re-queue stale tria
 to write several user attributes of a trial in one storage write (Optuna has no batch setter
 and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20),
 to tell a trial without reading it back (``Study.tell`` re-reads the trial to return a copy
-odeattn never uses: :func:`tell`), to lock a study for one process at a time (the file of a journal; on a database server the lock
+odeattn never uses: :func:`tell`; ``Trial.set_constraint`` reads the trial to find a constraint
+set before: :func:`set_constraint`), to lock a study for one process at a time (the file of a journal; on a database server the lock
 Optuna takes on the study's row to number a new trial), and to retry every database call of an ``RDBStorage`` through a server outage, which means
 knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
 them private (:data:`RDB_CALLS`). Every such access goes through this module, and
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import sqlite3
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ __all__ = [
     "journal_set_user_attrs",
     "lock_study_row",
     "rdb_set_user_attrs",
+    "set_constraint",
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
@@ -140,6 +144,29 @@ def tell(
     from optuna.study._tell import _tell_with_warning  # private module: here only
 
     _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
+
+
+def set_constraint(trial: optuna.Trial, key: str, value: float) -> None:
+    """``trial.set_constraint(key, value)`` without its read of every system attribute of the
+    trial from storage (``get_trial_system_attrs``: a full read of the trial on an RDB storage),
+    only to skip a constraint set before: that is looked up in the live trial's own copy
+    (``Trial._cached_frozen_trial``), which holds the system attributes read when the trial was
+    made and every constraint set through it since (odeattn sets each once, only through it).
+    The stored attribute is Optuna's (``constraints:<key>``, ``_CONSTRAINTS_KEY``)."""
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY  # private: here only
+
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"constraint {key!r}: {value!r} is not a float") from None
+    if math.isnan(value):
+        raise ValueError(f"Attempted to set a constraint for {key!r}, but NaN is not allowed.")
+    name, attrs = f"{_CONSTRAINTS_KEY}:{key}", trial._cached_frozen_trial.system_attrs
+    if name in attrs:
+        warnings.warn(f"constraint {key!r} is already set: ignored", stacklevel=3)
+        return
+    trial.storage.set_trial_system_attr(trial._trial_id, name, value)
+    attrs[name] = value
 
 
 def changed_trials(

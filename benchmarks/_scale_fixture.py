@@ -198,11 +198,12 @@ def worker(study_file: str, url: str, index: int, out: str, artifacts: bool) -> 
 
 
 #: Where a worker's time goes: RDBStorage methods (each one transaction), by what they do, and
-#: odeattn's one-transaction write of several user attributes (``rdb_set_user_attrs``).
+#: odeattn's one-transaction writes of several user attributes or params (``rdb_set_*``).
 _PROFILE = {
     "write_user_attr": ("set_trial_user_attr",),
     "write_user_attrs": ("rdb_set_user_attrs",),
     "write_param": ("set_trial_param", "_set_trial_param"),
+    "write_params": ("rdb_set_trial_params",),
     "write_system_attr": ("set_trial_system_attr",),
     "create_trial": ("create_new_trial", "_create_new_trial"),
     "tell_state": ("set_trial_state_values",),
@@ -234,7 +235,7 @@ def profile(study_file: str, url: str, out: str, pstats_file: Any = None) -> dic
         for (f, line, name), v in top
     ]
     for (file, _, name), (_, calls, _, cum, _) in stats.items():
-        if not file.endswith(("_rdb/storage.py", "storage/_optuna_private.py")):
+        if not file.endswith(("_rdb/storage.py", "_optuna_private/_writes.py")):
             continue
         for key, names in _PROFILE.items():
             if name in names:

@@ -3,8 +3,10 @@ installed Optuna: if a release moves one, this fails here, loudly, not a search 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -289,3 +291,82 @@ def test_set_constraint_stores_what_trial_set_constraint_stores(tmp_path: Path, 
         "size": -1.0,
     }  # system attrs, constraints
     assert b._cached_frozen_trial.system_attrs == a._cached_frozen_trial.system_attrs
+
+
+def _suggest(trial: optuna.Trial) -> dict:
+    return {
+        "x": trial.suggest_float("x", 0.0, 1.0),
+        "n": trial.suggest_int("n", 1, 9, step=2),
+        "c": trial.suggest_categorical("c", ["a", None, 3]),
+        "lr": trial.suggest_float("lr", 1e-3, 1.0, log=True),
+    }
+
+
+def _counted(fn: Any, count: Any) -> Any:
+    return lambda *a: (count(), fn(*a))[1]
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_params_in_one_write_stores_what_suggest_stores(tmp_path: Path, kind: str) -> None:
+    """The same params, distributions and sampled values as suggesting one by one (TPE, seeded:
+    the sampler sees the same study); one commit on SQLite, one append on a journal."""
+    import sqlalchemy
+
+    from odeattn.search.storage import params_in_one_write
+
+    storage = _storages(tmp_path)[kind]
+    got, commits = [], []
+
+    def count(*_: object) -> None:
+        commits.append(1)
+
+    for name, batched in (("one", False), ("many", True)):
+        study = optuna.create_study(
+            study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=3)
+        )
+        for i in range(8):  # past TPE's 10 start-up trials with the last ones
+            trial = study.ask()
+            if batched and i == 7:
+                backend = op.backend_of(storage)
+                if kind in ("sqlite", "guarded"):
+                    sqlalchemy.event.listen(backend.engine, "commit", count)
+                if kind in ("journal", "odeattn-journal"):
+                    backend._backend.append_logs = _counted(backend._backend.append_logs, count)
+                with params_in_one_write(trial):
+                    values = _suggest(trial)
+                    assert trial.params == values  # the live trial's own copy, at once
+                    if kind in ("sqlite", "guarded"):  # nothing stored yet
+                        assert backend.get_trial(trial._trial_id).params == {}
+                    inside = len(commits)  # every RDB session commits, reads too
+                    assert inside == 0 or kind in ("sqlite", "guarded")  # no journal append
+                assert len(commits) - inside == (0 if kind == "memory" else 1)
+            else:
+                with params_in_one_write(trial) if batched else contextlib.nullcontext():
+                    values = _suggest(trial)
+            study.tell(trial, values["x"] + values["n"])
+        got.append(_stored(storage, name))
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("kind", ["guarded", "journal", "memory"])
+def test_params_in_one_write_raises_optunas_errors(tmp_path: Path, kind: str) -> None:
+    from odeattn.search.storage import params_in_one_write
+
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="e", storage=storage)
+    first = study.ask()
+    first.suggest_float("x", 0.0, 1.0)
+    study.tell(first, 1.0)
+    trial = study.ask()
+    with pytest.raises(ValueError, match="different distribution kind"), params_in_one_write(trial):
+        trial.suggest_int("y", 0, 3)  # x was a float in this study
+        trial.suggest_categorical("x", ["a", "b"])
+    assert trial.storage is op.storage_of(study)  # the trial's storage is its own again
+    with pytest.raises(RuntimeError, match="boom") as e, params_in_one_write(trial):
+        trial.suggest_int("z", 0, 3)  # a block that raises: what it kept is stored
+        raise RuntimeError("boom")
+    assert not getattr(e.value, "__notes__", None)
+    study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError), params_in_one_write(trial):
+        trial.suggest_int("w", 0, 3)
+    assert "z" in _stored(storage, "e")[1][2] and "w" not in _stored(storage, "e")[1][2]

@@ -5,12 +5,12 @@ written and opens it (``_guarded``: an RDB storage that waits out a server's out
 a journal whose torn last record is cut off); ``_storage`` counts the budget, records heartbeats
 and recovers trials of dead processes, each exactly once; ``_lock`` is a study's lock (one
 process at a time: the claim of a configuration's training); ``_faults`` says a storage's fault in
-one line; ``_attrs`` writes several user attributes of a trial in one storage write;
+one line; ``_attrs`` writes several user attributes (or params) of a trial in one storage write;
 ``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
 the one adapter for Optuna internals.
 """
 
-from odeattn.search.storage._attrs import set_constraint, set_user_attrs
+from odeattn.search.storage._attrs import params_in_one_write, set_constraint, set_user_attrs
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
@@ -59,6 +59,7 @@ __all__ = [
     "is_optuna_trial",
     "make_storage",
     "mark_process",
+    "params_in_one_write",
     "recover_stale",
     "redact",
     "set_constraint",

@@ -1,4 +1,4 @@
-"""Several user attributes of a trial in one storage write, where one ``set_user_attr`` each was.
+"""Several user attributes (or params) of a trial in one storage write, where one each was.
 
 Optuna has no batch setter: each ``Trial.set_user_attr`` is its own transaction (an RDB storage:
 a session, a SELECT, an upsert, a commit; a journal: the lock, an append, a re-read), and a trial
@@ -18,11 +18,23 @@ The stored rows are exactly those of ``set_user_attr`` per key (same keys, same 
 and studies written before are unaffected. Errors are Optuna's own: ``UpdateFinishedTrialError``
 for a finished trial (then nothing is written on an RDB storage), ``TypeError`` for a value that
 is not JSON.
+
+The params a trial samples are written the same way (:func:`params_in_one_write`: ``sample``
+suggests ~10 params, and each ``suggest_*`` was its own transaction): kept while the block runs,
+then written in one transaction (RDB) or one append (journal) as the same rows
+``Trial.suggest_*`` writes, checked as Optuna checks one (the trial is RUNNING, a distribution
+agrees with the study's). Nothing reads a trial's stored params while it samples: the sampler
+reads the live trial's own copy, which ``suggest_*`` updates as before, and other workers look at
+a RUNNING trial's params only once it claims their training (after sampling). A block that
+raises writes what it kept, then the error goes on; a process killed inside the block leaves
+its trial without params (recovery re-queues it with none: it is sampled afresh).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import optuna
@@ -31,14 +43,18 @@ from odeattn.search.storage._guarded import GuardedStorage
 from odeattn.search.storage._optuna_private import (
     backend_of,
     cache_user_attrs,
+    cached_set_trial_params,
     is_optuna_trial,
+    journal_set_trial_params,
     journal_set_user_attrs,
+    kept_params,
+    rdb_set_trial_params,
     rdb_set_user_attrs,
     trial_id_of,
 )
 from odeattn.search.storage._optuna_private import set_constraint as _set_constraint
 
-__all__ = ["set_constraint", "set_user_attrs"]
+__all__ = ["params_in_one_write", "set_constraint", "set_user_attrs"]
 
 
 def set_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
@@ -72,3 +88,39 @@ def set_constraint(trial: Any, key: str, value: float) -> None:
         _set_constraint(trial, key, value)
     else:
         trial.set_constraint(key, value)
+
+
+@contextlib.contextmanager
+def params_in_one_write(trial: Any) -> Iterator[None]:
+    """The params ``trial`` (a live ``optuna.Trial``) is asked for while the block runs, written
+    in one storage write when it ends (see the module docstring); any other trial: as they come."""
+    if not is_optuna_trial(trial):
+        yield
+        return
+    storage, tid = trial.storage, trial_id_of(trial)
+    with kept_params(trial) as kept:
+        try:
+            yield
+        except BaseException as e:
+            try:
+                _set_params(storage, tid, kept)
+            except Exception as f:  # the block's error goes on, this one told beside it
+                e.add_note(f"and its params were not stored: {type(f).__name__}: {f}")
+            raise
+    _set_params(storage, tid, kept)
+
+
+def _set_params(storage: Any, tid: int, kept: dict[str, Any]) -> None:
+    backend = backend_of(storage)
+    if not kept:
+        return
+    if isinstance(backend, GuardedStorage):
+        cached_set_trial_params(storage, tid, kept, backend.set_trial_params)
+    elif isinstance(backend, optuna.storages.RDBStorage):
+        write = functools.partial(rdb_set_trial_params, backend)
+        cached_set_trial_params(storage, tid, kept, write)
+    elif isinstance(backend, optuna.storages.JournalStorage):
+        journal_set_trial_params(backend, tid, kept)
+    else:
+        for name, (value, dist) in kept.items():
+            storage.set_trial_param(tid, name, value, dist)

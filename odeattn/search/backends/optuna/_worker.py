@@ -52,6 +52,7 @@ from odeattn.search.storage import (
     heartbeat,
     make_storage,
     mark_process,
+    params_in_one_write,
     storage_of,
     tell,
     trial_id_of,
@@ -178,7 +179,8 @@ def _run_one(
     progress: Progress,
     deadline: Deadline | None,
 ) -> None:
-    sample(trial, space)
+    with params_in_one_write(trial):  # one storage write, not one per param (issue 20)
+        sample(trial, space)
     if _served(s, trial, progress, deadline):
         return
     state = {"pruned": False}

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from odeattn.search.backends.optuna import _report
 from odeattn.search.backends.optuna import _worker as backend
 from odeattn.search.storage import budget_used
 from odeattn.search.storage._guarded import GuardedStorage
@@ -76,6 +77,7 @@ def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Counter, o
 
     monkeypatch.setattr(GuardedStorage, "_call", counting)
     monkeypatch.setattr(_replicates, "run_trial", _instant)
+    monkeypatch.setattr(_report, "LIVE_S", 1e9)  # however slow the machine: no live write
     study = _study(tmp_path, 12)
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else tmp_path) as d:
@@ -102,10 +104,12 @@ def _per_trial(s: optuna.Study) -> dict[str, int]:
         "_create_new_trial": n,
         "get_trial": 2 * n,  # Optuna's: the new Trial (ask), the check that it is RUNNING (tell)
         "record_heartbeat": n,  # the first; then every 30 s from a thread
-        "set_trial_user_attr": 2 * n + epochs,  # odeattn_pid, odeattn_trains, intermediate
+        "set_trial_user_attr": 2 * n,  # odeattn_pid, odeattn_trains
         "rdb_set_trial_params": n,  # the sampled params (9 placement bits)
         "set_trial_system_attr": n,  # the constraint
-        "rdb_set_user_attrs": n,  # the replicates' attributes
+        # intermediate at epoch 2 (the rule decides: stored at once); the replicates'
+        # attributes with intermediate of epoch 3 (kept since: no rule reads it while running)
+        "rdb_set_user_attrs": 2 * n,
         "set_trial_state_values": n,  # tell
         # the ledger (budget, surplus, claim, the decision at epoch 2) and ask's queue; and
         # open_study's count, the last turn's budget check
@@ -117,8 +121,10 @@ def test_each_trial_makes_the_database_calls_it_needs_and_no_more(
     counted: tuple[Counter, optuna.Study],
 ) -> None:
     """Before issue 20's second round a trained trial made 28 calls here (3 epochs): each param
-    its own write (9), the constraint's write read the whole trial first, and ``Study.tell``
-    read the told trial back to return a copy; now 18."""
+    its own write (9), the constraint's write read the whole trial first, ``Study.tell`` read
+    the told trial back to return a copy and ``intermediate`` was written at every epoch; now
+    16 (or 17: 15 + 2 after the opening, 18 with an intermediate write per epoch), and what is
+    stored in the end is the same (every epoch's values, checked in ``_per_trial``)."""
     calls, s = counted
     assert budget_used(s) == 12 and len(s.trials) == 12
     want = _per_trial(s)
@@ -127,3 +133,25 @@ def test_each_trial_makes_the_database_calls_it_needs_and_no_more(
     opening = {"create_new_study", "get_study_id_from_name", "get_study_directions"}
     opening |= {"get_study_user_attrs", "get_study_system_attrs", "set_study_system_attr"}
     assert set(calls) == set(want) | opening  # nothing else: no one-param write, no other read
+
+
+def test_a_trial_that_fails_or_is_cut_short_stores_its_kept_epochs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``intermediate`` of an epoch no rule reads waits for the trial's next write; a trial that
+    raises after such an epoch is told FAIL with it stored (the tell writes what was kept)."""
+    monkeypatch.setattr(_report, "LIVE_S", 1e9)
+
+    def failing(study: Any, params: dict, report: Any, **_: Any) -> dict:
+        report(1, {"val_accuracy": 0.5, "attention_blocks": 3.0})  # warm-up epoch: kept
+        raise RuntimeError("diverged")
+
+    monkeypatch.setattr(_replicates, "run_trial", failing)
+    study = _study(tmp_path, 2)
+    url = f"sqlite:///{tmp_path}/f.db"
+    backend.worker_loop(study, url)
+    ts = optuna.load_study(study_name="trips", storage=url).trials
+    assert [t.state for t in ts] == [TrialState.FAIL] * 2
+    for t in ts:
+        assert t.user_attrs["intermediate"] == {"val_accuracy": [0.5], "attention_blocks": [3.0]}
+        assert t.user_attrs["error"] == "RuntimeError: diverged"

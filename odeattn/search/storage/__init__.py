@@ -10,7 +10,14 @@ one line; ``_attrs`` writes several user attributes (or params) of a trial in on
 the one adapter for Optuna internals.
 """
 
-from odeattn.search.storage._attrs import params_in_one_write, set_constraint, set_user_attrs
+from odeattn.search.storage._attrs import (
+    defer_user_attrs,
+    flush_user_attrs,
+    params_in_one_write,
+    set_constraint,
+    set_user_attrs,
+    tell,
+)
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
@@ -21,7 +28,6 @@ from odeattn.search.storage._optuna_private import (
     stale_trial_ids,
     storage_of,
     study_id_of,
-    tell,
     trial_id_of,
 )
 from odeattn.search.storage._storage import (
@@ -51,8 +57,10 @@ __all__ = [
     "create_or_load",
     "created_by_this_launch",
     "default_storage",
+    "defer_user_attrs",
     "disk_fault",
     "fingerprint",
+    "flush_user_attrs",
     "give_back",
     "heartbeat",
     "heartbeat_enabled",

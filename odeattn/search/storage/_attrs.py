@@ -28,12 +28,19 @@ reads the live trial's own copy, which ``suggest_*`` updates as before, and othe
 a RUNNING trial's params only once it claims their training (after sampling). A block that
 raises writes what it kept, then the error goes on; a process killed inside the block leaves
 its trial without params (recovery re-queues it with none: it is sampled afresh).
+
+An attribute that no other process needs at once can wait for the trial's next write
+(:func:`defer_user_attrs`: the per-epoch ``intermediate`` values at an epoch no pruning rule
+reads): it goes with the next :func:`set_user_attrs` of the trial (its results) or, at the
+latest, before the trial is told (:func:`tell`: every tell of the worker, also of a failed or
+re-queued trial). A process killed before that loses it with the trial (re-queued as stale).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -53,14 +60,48 @@ from odeattn.search.storage._optuna_private import (
     trial_id_of,
 )
 from odeattn.search.storage._optuna_private import set_constraint as _set_constraint
+from odeattn.search.storage._optuna_private import tell as _tell
 
-__all__ = ["params_in_one_write", "set_constraint", "set_user_attrs"]
+__all__ = [
+    "defer_user_attrs",
+    "flush_user_attrs",
+    "params_in_one_write",
+    "set_constraint",
+    "set_user_attrs",
+    "tell",
+]
+
+#: A trial's attributes kept for its next write (:func:`defer_user_attrs`), by trial object.
+_PENDING: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def defer_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
+    """Keep ``attrs`` for ``trial``'s next write (a later value of a key replaces the kept one)."""
+    _PENDING.setdefault(trial, {}).update(attrs)
+
+
+def flush_user_attrs(trial: Any) -> None:
+    """Write ``trial``'s kept attributes, if any (one write)."""
+    set_user_attrs(trial, {})
+
+
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: float | list[float] | None = None,
+    state: optuna.trial.TrialState | None = None,
+) -> None:
+    """Tell ``trial`` after writing its kept attributes; Optuna's tell without reading the trial
+    back (``_optuna_private.tell``)."""
+    flush_user_attrs(trial)
+    _tell(study, trial, values, state)
 
 
 def set_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
     """Write every ``key: value`` of ``attrs`` as a user attribute of ``trial`` (a live
-    ``optuna.Trial``: in one storage write; any object with ``set_user_attr``: one by one)."""
-    attrs = dict(attrs)
+    ``optuna.Trial``: in one storage write; any object with ``set_user_attr``: one by one),
+    with the attributes kept for it (:func:`defer_user_attrs`; ``attrs`` wins over them)."""
+    attrs = {**_PENDING.pop(trial, {}), **attrs}
     if not attrs:
         return
     if not is_optuna_trial(trial):

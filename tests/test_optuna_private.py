@@ -4,6 +4,7 @@ installed Optuna: if a release moves one, this fails here, loudly, not a search 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -370,3 +371,27 @@ def test_params_in_one_write_raises_optunas_errors(tmp_path: Path, kind: str) ->
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError), params_in_one_write(trial):
         trial.suggest_int("w", 0, 3)
     assert "z" in _stored(storage, "e")[1][2] and "w" not in _stored(storage, "e")[1][2]
+
+
+def test_rdb_set_trial_params_checks_what_optunas_one_param_write_checks() -> None:
+    """``rdb_set_trial_params`` repeats the checks of Optuna's one-param write (once per trial,
+    not once per param): if Optuna adds one, this fails."""
+    import inspect
+
+    from optuna.storages._rdb.storage import RDBStorage
+
+    src = inspect.getsource(RDBStorage._set_trial_param_without_commit)
+    calls = set(re.findall(r"([A-Za-z_.]+)\(", src)) - {"_set_trial_param_without_commit"}
+    assert calls == {
+        "models.TrialModel.find_or_raise_by_id",
+        "self.check_trial_is_updatable",
+        "session.query",
+        ".join",
+        ".filter",
+        ".first",
+        "distributions.json_to_distribution",
+        "distributions.check_distribution_compatibility",
+        "models.TrialParamModel",
+        "distributions.distribution_to_json",
+        "session.add",
+    }, calls

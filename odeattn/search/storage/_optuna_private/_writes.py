@@ -163,16 +163,44 @@ def rdb_set_trial_params(
     storage: optuna.storages.RDBStorage, trial_id: int, params: Mapping, known: Mapping
 ) -> None:
     """Write ``params`` (``{name: (internal value, distribution)}``) of trial ``trial_id`` in one
-    transaction: Optuna's write of one param (``_set_trial_param_without_commit``: the trial is
-    updatable, the distribution compatible with the study's; ``known``: the distributions
-    Optuna's cache knows, as ``_CachedStorage.set_trial_param`` passes them) for each."""
-    from optuna.storages._rdb.storage import _create_scoped_session  # private: here only
+    transaction, checked as Optuna's write of one param checks it
+    (``_set_trial_param_without_commit``): the trial is updatable (once), each distribution
+    compatible with the study's (``known``: those Optuna's cache knows, as
+    ``_CachedStorage.set_trial_param`` passes them; else the study's stored one); then the same
+    rows, inserted in one flush."""
+    from optuna.distributions import (
+        check_distribution_compatibility,
+        distribution_to_json,
+        json_to_distribution,
+    )
+    from optuna.storages._rdb import models  # private module: here only
+    from optuna.storages._rdb.storage import _create_scoped_session
 
     with _create_scoped_session(storage.scoped_session, True) as session:
-        for name, (value, dist) in params.items():
-            storage._set_trial_param_without_commit(
-                session, trial_id, name, value, dist, known.get(name)
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        storage.check_trial_is_updatable(trial_id, trial.state)
+        for name, (_, dist) in params.items():
+            previous = known.get(name)
+            if previous is None:
+                record = (
+                    session.query(models.TrialParamModel)
+                    .join(models.TrialModel)
+                    .filter(models.TrialModel.study_id == trial.study_id)
+                    .filter(models.TrialParamModel.param_name == name)
+                    .first()
+                )
+                previous = record and json_to_distribution(record.distribution_json)
+            if previous is not None:
+                check_distribution_compatibility(previous, dist)
+        session.add_all(
+            models.TrialParamModel(
+                trial_id=trial_id,
+                param_name=name,
+                param_value=value,
+                distribution_json=distribution_to_json(dist),
             )
+            for name, (value, dist) in params.items()
+        )
 
 
 def cached_set_trial_params(

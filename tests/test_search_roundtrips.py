@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from odeattn.search.backends.optuna import _report
 from odeattn.search.backends.optuna import _worker as backend
-from odeattn.search.storage import budget_used
+from odeattn.search.storage import budget_used, create_or_load
 from odeattn.search.storage._guarded import GuardedStorage
 from odeattn.search.trial import _replicates
 from odeattn.study.config._load import load_study
@@ -82,7 +82,9 @@ def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Counter, o
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else tmp_path) as d:
         url = f"sqlite:///{d}/s.db"
-        optuna.create_study(study_name="trips", storage=url, directions=study.directions)
+        # created as a launch creates it, so the sampler takes `sampler.seed` (a study created by
+        # another process gets a pid-salted seed: its draws, and so their duplicates, would vary)
+        create_or_load(url, "trips", study.directions)
         backend.worker_loop(study, url)
         got = Counter(calls)
         s = optuna.load_study(study_name="trips", storage=url)

@@ -198,11 +198,12 @@ def worker(study_file: str, url: str, index: int, out: str, artifacts: bool) -> 
 
 
 #: Where a worker's time goes: RDBStorage methods (each one transaction), by what they do, and
-#: odeattn's one-transaction write of several user attributes (``rdb_set_user_attrs``).
+#: odeattn's one-transaction writes of several user attributes or params (``rdb_set_*``).
 _PROFILE = {
     "write_user_attr": ("set_trial_user_attr",),
     "write_user_attrs": ("rdb_set_user_attrs",),
     "write_param": ("set_trial_param", "_set_trial_param"),
+    "write_params": ("rdb_set_trial_params",),
     "write_system_attr": ("set_trial_system_attr",),
     "create_trial": ("create_new_trial", "_create_new_trial"),
     "tell_state": ("set_trial_state_values",),
@@ -212,8 +213,9 @@ _PROFILE = {
 }
 
 
-def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
-    """One in-process worker under cProfile: seconds and calls per RDBStorage operation."""
+def profile(study_file: str, url: str, out: str, pstats_file: Any = None) -> dict[str, Any]:
+    """One in-process worker under cProfile: seconds and calls per RDBStorage operation (and
+    the raw statistics in ``pstats_file``, if given)."""
     import cProfile
     import pstats
 
@@ -223,6 +225,8 @@ def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
     worker(study_file, url, 0, out, False)
     pr.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if pstats_file is not None:
+        pr.dump_stats(str(pstats_file))
     got: dict[str, Any] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
     stats = pstats.Stats(pr).stats  # type: ignore[attr-defined]
     top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]  # by own time
@@ -231,7 +235,7 @@ def profile(study_file: str, url: str, out: str) -> dict[str, Any]:
         for (f, line, name), v in top
     ]
     for (file, _, name), (_, calls, _, cum, _) in stats.items():
-        if not file.endswith(("_rdb/storage.py", "storage/_optuna_private.py")):
+        if not file.endswith(("_rdb/storage.py", "_optuna_private/_writes.py")):
             continue
         for key, names in _PROFILE.items():
             if name in names:

@@ -277,10 +277,16 @@ def _prefill(url: str, n: int) -> None:
 
 
 def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
-    """``--profile``: one in-process worker of a cell under cProfile (SQLite or journal)."""
-    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir) as d:
-        tmp = Path(d)
-        url = _url(args.storage, tmp, None)
+    """``--profile``: one in-process worker of a cell under cProfile (``--pstats``: also the
+    raw statistics, for ``python -m pstats``)."""
+    with contextlib.ExitStack() as stack:
+        tmp = Path(
+            stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir)
+            )
+        )
+        pg = stack.enter_context(services.postgres()) if args.storage == "postgresql" else None
+        url = _url(args.storage, tmp, pg)
         f = fixture.write_study(
             tmp,
             ROOT / "studies" / "lth4sa.yaml",
@@ -292,7 +298,7 @@ def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
         _create(f, url)
         if args.prefill:  # a study that already holds this many finished trials
             _prefill(url, args.prefill)
-        got = fixture.profile(str(f), url, str(tmp / "w.jsonl"))
+        got = fixture.profile(str(f), url, str(tmp / "w.jsonl"), args.pstats)
         keys = ("trials", "prefill", "storage", "sampler", "replicates", "history")
         cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
         return cell | {"machine": _machine(), "load": os.getloadavg(), "profile": got}
@@ -384,6 +390,7 @@ def main() -> None:
     p.add_argument("--no-results", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--profile", action="store_true", help="one in-process worker under cProfile")
+    p.add_argument("--pstats", type=Path, help="with --profile: write the raw statistics here")
     p.add_argument(
         "--prefill", type=int, default=0, help="finished trials in the study before the run"
     )

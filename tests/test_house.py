@@ -48,7 +48,13 @@ def private_imports(source: str, here: str) -> list[str]:
                 hit, owner = ".".join(parts[: i + 1]), parts[:i]
                 while not ROOT.parent.joinpath(*owner).is_dir():
                     owner = owner[:-1]  # a private name of a module: its package owns it
-                if ".".join(owner) != here and hit not in ROOT_HELPERS and hit not in bad:
+                inside = here == hit or here.startswith(hit + ".")  # a private package's own
+                if (
+                    ".".join(owner) != here
+                    and not inside
+                    and hit not in ROOT_HELPERS
+                    and hit not in bad
+                ):
                     bad.append(hit)
                 break
     return bad
@@ -78,6 +84,12 @@ def test_no_package_imports_another_packages_private_module() -> None:
 )
 def test_the_checker_catches_a_private_import(source: str, bad: list[str]) -> None:
     assert private_imports(source, "odeattn.search.trial") == bad
+
+
+def test_a_private_package_imports_its_own_modules() -> None:
+    own = "from odeattn.search.storage._optuna_private._reads import backend_of"
+    assert private_imports(own, "odeattn.search.storage._optuna_private") == []
+    assert private_imports(own, "odeattn.search") == ["odeattn.search.storage._optuna_private"]
 
 
 def _spans(tree: ast.AST) -> list[tuple[str, int]]:

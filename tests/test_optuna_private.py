@@ -3,8 +3,11 @@ installed Optuna: if a release moves one, this fails here, loudly, not a search 
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -219,3 +222,176 @@ def test_lock_study_row_holds_the_lock_optuna_numbers_trials_under(tmp_path: Pat
     assert not session.in_transaction()
     with pytest.raises(KeyError):
         op.lock_study_row(op.storage_of(study), op.study_id_of(study) + 1)
+
+
+# Fewer round trips per trial (issue 20): the same stored rows as Optuna's public calls.
+_KINDS = ["sqlite", "guarded", "journal", "odeattn-journal", "memory"]
+
+
+def _stored(storage: optuna.storages.BaseStorage, name: str) -> list[tuple]:
+    """What a fresh reader of the study sees of each trial (cache emptied where there is one)."""
+    fresh = optuna.load_study(study_name=name, storage=storage)
+    return [
+        (t.state, t.values, t.params, t.distributions, t.user_attrs, t.system_attrs, t.constraints)
+        for t in fresh.get_trials(deepcopy=False)
+    ]
+
+
+def _reads(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Record every ``get_trial`` call on ``storage`` (the backend under Optuna's cache)."""
+    backend, got = op.backend_of(storage), []
+    read = backend.get_trial
+    backend.get_trial = lambda tid: (got.append("get_trial"), read(tid))[1]
+    return got
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_tell_stores_what_study_tell_stores_and_does_not_read_back(
+    tmp_path: Path, kind: str
+) -> None:
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="t", storage=storage, directions=["maximize"] * 2)
+    a, b, c, d = (study.ask() for _ in range(4))
+    reads = _reads(storage)
+    study.tell(a, [1.0, 2.0])
+    study.tell(b, state=TrialState.PRUNED)
+    public = len(reads)
+    op.tell(study, c, [1.0, 2.0])
+    op.tell(study, d, state=TrialState.PRUNED)
+    s = _stored(storage, "t")
+    assert s[0][:2] == s[2][:2] == (TrialState.COMPLETE, [1.0, 2.0])
+    assert s[1][:2] == s[3][:2] == (TrialState.PRUNED, None)
+    if kind in ("sqlite", "guarded"):  # Study.tell reads the trial twice, op.tell once
+        assert (public, len(reads) - public) == (4, 2)
+    with pytest.raises(ValueError, match="Cannot tell a COMPLETE trial"):
+        op.tell(study, c, [1.0, 2.0])  # Optuna's own check
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_set_constraint_stores_what_trial_set_constraint_stores(tmp_path: Path, kind: str) -> None:
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="c", storage=storage)
+    a, b = study.ask(), study.ask()
+    a.set_constraint("acc", 0.25)
+    a.set_constraint("size", -1)
+    reads = _reads(storage)
+    op.set_constraint(b, "acc", 0.25)
+    op.set_constraint(b, "size", -1)
+    assert reads == []  # Trial.set_constraint reads the whole trial first, each time
+    with pytest.warns(UserWarning, match="already set"):
+        op.set_constraint(b, "acc", 9.0)  # ignored, as Optuna ignores it
+    with pytest.raises(ValueError, match="NaN"):
+        op.set_constraint(b, "x", float("nan"))
+    with pytest.raises(TypeError):
+        op.set_constraint(b, "x", "high")  # type: ignore[arg-type]
+    study.tell(a, 1.0)
+    study.tell(b, 1.0)
+    s = _stored(storage, "c")
+    assert s[0][5:] == s[1][5:] and s[1][6] == {
+        "acc": 0.25,
+        "size": -1.0,
+    }  # system attrs, constraints
+    assert b._cached_frozen_trial.system_attrs == a._cached_frozen_trial.system_attrs
+
+
+def _suggest(trial: optuna.Trial) -> dict:
+    return {
+        "x": trial.suggest_float("x", 0.0, 1.0),
+        "n": trial.suggest_int("n", 1, 9, step=2),
+        "c": trial.suggest_categorical("c", ["a", None, 3]),
+        "lr": trial.suggest_float("lr", 1e-3, 1.0, log=True),
+    }
+
+
+def _counted(fn: Any, count: Any) -> Any:
+    return lambda *a: (count(), fn(*a))[1]
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_params_in_one_write_stores_what_suggest_stores(tmp_path: Path, kind: str) -> None:
+    """The same params, distributions and sampled values as suggesting one by one (TPE, seeded:
+    the sampler sees the same study); one commit on SQLite, one append on a journal."""
+    import sqlalchemy
+
+    from odeattn.search.storage import params_in_one_write
+
+    storage = _storages(tmp_path)[kind]
+    got, commits = [], []
+
+    def count(*_: object) -> None:
+        commits.append(1)
+
+    for name, batched in (("one", False), ("many", True)):
+        study = optuna.create_study(
+            study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=3)
+        )
+        for i in range(8):  # past TPE's 10 start-up trials with the last ones
+            trial = study.ask()
+            if batched and i == 7:
+                backend = op.backend_of(storage)
+                if kind in ("sqlite", "guarded"):
+                    sqlalchemy.event.listen(backend.engine, "commit", count)
+                if kind in ("journal", "odeattn-journal"):
+                    backend._backend.append_logs = _counted(backend._backend.append_logs, count)
+                with params_in_one_write(trial):
+                    values = _suggest(trial)
+                    assert trial.params == values  # the live trial's own copy, at once
+                    if kind in ("sqlite", "guarded"):  # nothing stored yet
+                        assert backend.get_trial(trial._trial_id).params == {}
+                    inside = len(commits)  # every RDB session commits, reads too
+                    assert inside == 0 or kind in ("sqlite", "guarded")  # no journal append
+                assert len(commits) - inside == (0 if kind == "memory" else 1)
+            else:
+                with params_in_one_write(trial) if batched else contextlib.nullcontext():
+                    values = _suggest(trial)
+            study.tell(trial, values["x"] + values["n"])
+        got.append(_stored(storage, name))
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("kind", ["guarded", "journal", "memory"])
+def test_params_in_one_write_raises_optunas_errors(tmp_path: Path, kind: str) -> None:
+    from odeattn.search.storage import params_in_one_write
+
+    storage = _storages(tmp_path)[kind]
+    study = optuna.create_study(study_name="e", storage=storage)
+    first = study.ask()
+    first.suggest_float("x", 0.0, 1.0)
+    study.tell(first, 1.0)
+    trial = study.ask()
+    with pytest.raises(ValueError, match="different distribution kind"), params_in_one_write(trial):
+        trial.suggest_int("y", 0, 3)  # x was a float in this study
+        trial.suggest_categorical("x", ["a", "b"])
+    assert trial.storage is op.storage_of(study)  # the trial's storage is its own again
+    with pytest.raises(RuntimeError, match="boom") as e, params_in_one_write(trial):
+        trial.suggest_int("z", 0, 3)  # a block that raises: what it kept is stored
+        raise RuntimeError("boom")
+    assert not getattr(e.value, "__notes__", None)
+    study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError), params_in_one_write(trial):
+        trial.suggest_int("w", 0, 3)
+    assert "z" in _stored(storage, "e")[1][2] and "w" not in _stored(storage, "e")[1][2]
+
+
+def test_rdb_set_trial_params_checks_what_optunas_one_param_write_checks() -> None:
+    """``rdb_set_trial_params`` repeats the checks of Optuna's one-param write (once per trial,
+    not once per param): if Optuna adds one, this fails."""
+    import inspect
+
+    from optuna.storages._rdb.storage import RDBStorage
+
+    src = inspect.getsource(RDBStorage._set_trial_param_without_commit)
+    calls = set(re.findall(r"([A-Za-z_.]+)\(", src)) - {"_set_trial_param_without_commit"}
+    assert calls == {
+        "models.TrialModel.find_or_raise_by_id",
+        "self.check_trial_is_updatable",
+        "session.query",
+        ".join",
+        ".filter",
+        ".first",
+        "distributions.json_to_distribution",
+        "distributions.check_distribution_compatibility",
+        "models.TrialParamModel",
+        "distributions.distribution_to_json",
+        "session.add",
+    }, calls

@@ -5,12 +5,19 @@ written and opens it (``_guarded``: an RDB storage that waits out a server's out
 a journal whose torn last record is cut off); ``_storage`` counts the budget, records heartbeats
 and recovers trials of dead processes, each exactly once; ``_lock`` is a study's lock (one
 process at a time: the claim of a configuration's training); ``_faults`` says a storage's fault in
-one line; ``_attrs`` writes several user attributes of a trial in one storage write;
+one line; ``_attrs`` writes several user attributes (or params) of a trial in one storage write;
 ``_study_check`` refuses a study name reused by another search; ``_optuna_private`` is
 the one adapter for Optuna internals.
 """
 
-from odeattn.search.storage._attrs import set_user_attrs
+from odeattn.search.storage._attrs import (
+    defer_user_attrs,
+    flush_user_attrs,
+    params_in_one_write,
+    set_constraint,
+    set_user_attrs,
+    tell,
+)
 from odeattn.search.storage._faults import StorageFault, StorageUnavailable
 from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
@@ -50,21 +57,26 @@ __all__ = [
     "create_or_load",
     "created_by_this_launch",
     "default_storage",
+    "defer_user_attrs",
     "disk_fault",
     "fingerprint",
+    "flush_user_attrs",
     "give_back",
     "heartbeat",
     "heartbeat_enabled",
     "is_optuna_trial",
     "make_storage",
     "mark_process",
+    "params_in_one_write",
     "recover_stale",
     "redact",
+    "set_constraint",
     "set_user_attrs",
     "stale_trial_ids",
     "stamp_study",
     "storage_of",
     "study_id_of",
     "study_lock",
+    "tell",
     "trial_id_of",
 ]

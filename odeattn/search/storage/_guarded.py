@@ -17,7 +17,9 @@ one transaction, rolled back on an error) goes through :meth:`GuardedStorage._ca
   naming the file, the cause and the fix.
 
 Several user attributes of a trial are one such call (:meth:`GuardedStorage.set_trial_user_attrs`:
-one transaction, retried as a whole; an upsert, so a repeat writes the same rows again).
+one transaction, retried as a whole; an upsert, so a repeat writes the same rows again), and so
+are several params (:meth:`GuardedStorage.set_trial_params`: inserts, as Optuna's one-param write
+is, so a repeat after a lost answer meets the rows committed, as Optuna's own retried write does).
 
 Errors Optuna raises on purpose (``KeyError``, ``UpdateFinishedTrialError``, duplicate names)
 pass through untouched. Opening the storage is not retried: an unreachable server at start is a
@@ -42,7 +44,11 @@ from odeattn.search.storage._faults import (
     retry_seconds,
     transient,
 )
-from odeattn.search.storage._optuna_private import RDB_CALLS, rdb_set_user_attrs
+from odeattn.search.storage._optuna_private import (
+    RDB_CALLS,
+    rdb_set_trial_params,
+    rdb_set_user_attrs,
+)
 from odeattn.search.storage._storage_url import redact
 
 __all__ = ["GuardedStorage", "sqlite_fault"]
@@ -116,6 +122,10 @@ class GuardedStorage(optuna.storages.RDBStorage):
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         """Several user attributes in one transaction (``rdb_set_user_attrs``), retried as one."""
         self._call(rdb_set_user_attrs, (trial_id, attrs), {})
+
+    def set_trial_params(self, trial_id: int, params: dict[str, Any], known: Any) -> None:
+        """Several params in one transaction (``rdb_set_trial_params``), retried as one."""
+        self._call(rdb_set_trial_params, (trial_id, params, known), {})
 
     def _wait(self, e: Exception, attempt: int) -> None:
         assert self.retry_s is not None

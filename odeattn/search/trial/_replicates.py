@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from odeattn.search.storage import set_user_attrs
+from odeattn.search.storage import set_constraint, set_user_attrs
 from odeattn.search.trial._deadline import Deadline, DeadlinePassed, stop_at
 from odeattn.search.trial._objective import Report, Screen, run_trial
 from odeattn.study import Space, StudyConfig, plan_for
@@ -58,14 +58,14 @@ def aggregate(study: StudyConfig, outs: list[dict[str, float]]) -> dict[str, Any
 
 
 def set_constraints(study: StudyConfig, trial: Any, violations: list[float]) -> dict[str, Any]:
-    """Store the trial's constraint values for the samplers through Optuna's public
-    ``Trial.set_constraint`` (≤ 0 feasible; TPE, NSGA-II/III and GP read them); return the
+    """Store the trial's constraint values for the samplers as Optuna's ``Trial.set_constraint``
+    does (``storage.set_constraint``: ≤ 0 feasible; TPE, NSGA-II/III and GP read them); return the
     ``constraint_violations`` attribute the front, the summary and the dashboard read (the
     caller writes it with the trial's other attributes, in one storage write)."""
     capped = [min(float(v), _UNMEASURED) for v in violations]
     if hasattr(trial, "set_constraint"):  # an optuna.Trial (not a frozen or fake one)
         for c, v in zip(study.constraints, capped, strict=True):
-            trial.set_constraint(c.key, v)
+            set_constraint(trial, c.key, v)
     return {"constraint_violations": capped}
 
 

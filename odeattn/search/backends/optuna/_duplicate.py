@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from odeattn.search.backends.optuna._ledger import ledger
-from odeattn.search.storage import recover_stale, set_user_attrs, study_lock
+from odeattn.search.storage import recover_stale, set_constraint, set_user_attrs, study_lock, tell
 
 __all__ = ["TRAINS", "claim", "find_duplicate", "serve_duplicate", "wait_for"]
 
@@ -78,11 +78,11 @@ def serve_duplicate(s: optuna.Study, trial: optuna.Trial, src: FrozenTrial) -> T
     copied = {k: src.user_attrs[k] for k in _COPIED if k in src.user_attrs}
     set_user_attrs(trial, {**copied, "duplicate_of": src.number})
     for key, value in (src.constraints or {}).items():  # the samplers' view of feasibility
-        trial.set_constraint(key, value)
+        set_constraint(trial, key, value)
     if src.state == TrialState.COMPLETE:
-        s.tell(trial, list(src.values))
+        tell(s, trial, list(src.values))
     else:
-        s.tell(trial, state=TrialState.PRUNED)
+        tell(s, trial, state=TrialState.PRUNED)
     return src.state
 
 

@@ -52,7 +52,9 @@ from odeattn.search.storage import (
     heartbeat,
     make_storage,
     mark_process,
+    params_in_one_write,
     storage_of,
+    tell,
     trial_id_of,
 )
 from odeattn.search.trial import Deadline, DeadlinePassed, trial_function
@@ -108,7 +110,7 @@ def _ask(s: optuna.Study, n_trials: int) -> optuna.Trial | None:
     if not _surplus(s, trial, n_trials):
         return trial
     trial.set_user_attr("odeattn_surplus", True)
-    s.tell(trial, state=TrialState.FAIL)
+    tell(s, trial, state=TrialState.FAIL)
     return None
 
 
@@ -132,7 +134,7 @@ def _requeue(s: optuna.Study, trial: optuna.Trial) -> None:
     """Give the architecture back to the queue: FAIL ``odeattn_stale`` (not counted) + enqueue."""
     trial.set_user_attr("odeattn_stale", True)
     s.enqueue_trial(dict(trial.params), user_attrs={"odeattn_retry_of": trial.number})
-    s.tell(trial, state=TrialState.FAIL)
+    tell(s, trial, state=TrialState.FAIL)
 
 
 def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Progress) -> None:
@@ -140,7 +142,7 @@ def _fail(s: optuna.Study, trial: optuna.Trial, e: BaseException, progress: Prog
     trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
     if isinstance(e, SetupError):  # not counted toward the budget (``_storage.counts``)
         trial.set_user_attr("odeattn_setup", True)
-    s.tell(trial, state=TrialState.FAIL)
+    tell(s, trial, state=TrialState.FAIL)
     progress("fail", {"trial": trial.number, "error": f"{type(e).__name__}: {e}"})
 
 
@@ -177,7 +179,8 @@ def _run_one(
     progress: Progress,
     deadline: Deadline | None,
 ) -> None:
-    sample(trial, space)
+    with params_in_one_write(trial):  # one storage write, not one per param (issue 20)
+        sample(trial, space)
     if _served(s, trial, progress, deadline):
         return
     state = {"pruned": False}
@@ -228,14 +231,14 @@ def _tell(
 ) -> None:
     values = [out.get(n, math.nan) for n in study.objective_names]
     if pruned or out.get("screened_out"):
-        s.tell(trial, state=TrialState.PRUNED)
+        tell(s, trial, state=TrialState.PRUNED)
         progress("pruned", {"trial": trial.number, **out})
     elif not all(math.isfinite(v) for v in values):
         trial.set_user_attr("error", f"non-finite objective values {values}")
-        s.tell(trial, state=TrialState.FAIL)
+        tell(s, trial, state=TrialState.FAIL)
         progress("fail", {"trial": trial.number, "error": f"non-finite objective values {values}"})
     else:
-        s.tell(trial, values)
+        tell(s, trial, values)
         progress("done", {"trial": trial.number, **out})
 
 

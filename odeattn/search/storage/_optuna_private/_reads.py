@@ -1,27 +1,10 @@
-"""The one place odeattn reaches into Optuna's internals, where Optuna has no public API.
-
-Optuna 4/5 expose no public accessor for a study's storage or id, for a live trial's storage id,
-for "is heartbeat on for this storage" or for "which RUNNING trials have a stale heartbeat" (only
-``optuna.storages.fail_stale_trials``, which fails them without telling which). odeattn needs
-these to record heartbeats from its own thread, to label and re-queue stale trials, to tell an
-``optuna.Trial`` from a duck-typed one, to read only the trials that changed (Optuna's
-``get_trials`` builds and sorts the list of every trial at each call: O(N) per read, issue 20),
-to write several user attributes of a trial in one storage write (Optuna has no batch setter
-and a trial writes ~20: :func:`rdb_set_user_attrs`, :func:`journal_set_user_attrs`, issue 20),
-to lock a study for one process at a time (the file of a journal; on a database server the lock
-Optuna takes on the study's row to number a new trial), and to retry every database call of an ``RDBStorage`` through a server outage, which means
-knowing the backend methods Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call, five of
-them private (:data:`RDB_CALLS`). Every such access goes through this module, and
-``tests/test_optuna_private.py`` checks each against the installed Optuna, so an Optuna release
-that moves one fails that test loudly instead of breaking a search at run time.
-"""
+"""Reading through Optuna's internals: ids, the storage under the cache, heartbeats, the
+trials that changed, the study's lock, the database calls to retry (see the package face)."""
 
 from __future__ import annotations
 
 import itertools
-import json
-import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +15,11 @@ from optuna.trial import FrozenTrial
 __all__ = [
     "RDB_CALLS",
     "backend_of",
-    "cache_user_attrs",
     "changed_trials",
     "heartbeat_enabled",
     "is_optuna_trial",
     "journal_file_of",
-    "journal_set_user_attrs",
     "lock_study_row",
-    "rdb_set_user_attrs",
     "stale_trial_ids",
     "storage_of",
     "study_id_of",
@@ -143,79 +123,6 @@ def changed_trials(
         cached = storage._studies[sid].trials  # number -> FrozenTrial, every trial read so far
         n = len(cached)
         return n, {k: cached[k] for k in itertools.chain(range(since, n), numbers) if k in cached}
-
-
-def rdb_set_user_attrs(storage: optuna.storages.RDBStorage, trial_id: int, attrs: Mapping) -> None:
-    """Write ``attrs`` as user attributes of trial ``trial_id`` in one transaction: Optuna's own
-    check (``KeyError``, ``UpdateFinishedTrialError``) once, then one multi-row upsert on SQLite
-    and PostgreSQL (Optuna's ``_set_trial_attr_without_commit`` per key on other databases), the
-    same rows ``set_trial_user_attr`` writes (``value_json = json.dumps(value)``)."""
-    from optuna.storages._rdb import models  # private module: here only
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    model = models.TrialUserAttributeModel
-    engine = storage.engine.name
-    with _create_scoped_session(storage.scoped_session, True) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-        storage.check_trial_is_updatable(trial_id, trial.state)
-        if engine == "postgresql" or (
-            engine == "sqlite" and sqlite3.sqlite_version_info >= (3, 24)
-        ):
-            insert = _dialect_insert(engine)(model).values(
-                [
-                    {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
-                    for k, v in attrs.items()
-                ]
-            )
-            session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[model.trial_id, model.key],
-                    set_={"value_json": insert.excluded.value_json},
-                )
-            )
-            return
-        for k, v in attrs.items():
-            storage._set_trial_attr_without_commit(session, model, trial_id, k, v)
-
-
-def _dialect_insert(engine: str) -> Any:
-    if engine == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-def journal_set_user_attrs(
-    storage: optuna.storages.JournalStorage, trial_id: int, attrs: Mapping
-) -> None:
-    """Append ``attrs`` to a journal in one append (one lock, one write): one record per key, as
-    ``set_trial_user_attr`` writes them (Optuna's replay takes one key per record). Optuna raises
-    this worker's errors (``KeyError``, ``UpdateFinishedTrialError``) while it replays; every
-    record is replayed before the first such error is raised, so none is left for a later read."""
-    from optuna.storages.journal._storage import JournalOperation  # private module: here only
-
-    op = {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "trial_id": trial_id}
-    with storage._thread_lock:
-        worker = storage._replay_result.worker_id
-        storage._backend.append_logs(
-            [{**op, "worker_id": worker, "user_attr": {k: v}} for k, v in attrs.items()]
-        )
-        first: Exception | None = None
-        for _ in range(len(attrs) + 1):
-            try:
-                storage._sync_with_backend()
-                break
-            except (KeyError, optuna.exceptions.UpdateFinishedTrialError) as e:
-                first = first or e  # replay goes on from the record after this one
-        if first is not None:
-            raise first
-
-
-def cache_user_attrs(trial: optuna.Trial, attrs: Mapping) -> None:
-    """Update a live trial's own copy (``Trial._cached_frozen_trial``; ``trial.user_attrs`` reads
-    it) after ``attrs`` were written to its storage, as ``Trial.set_user_attr`` does."""
-    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def journal_file_of(storage: BaseStorage) -> Path | None:

@@ -62,8 +62,11 @@ def space(study):
 
 
 def test_the_plan_fixes_each_part_s_tests_before_the_runs():
-    rank, search, lth, spread = (plan_tests(c) for c in ONESHOT_CLAIMS)
-    for part in (rank, spread):
+    rank, search, lth, spread, elastic = (plan_tests(c) for c in ONESHOT_CLAIMS)
+    assert {t: (v.role, v.rule, v.threshold) for t, v in elastic.items()} == {
+        t: (v.role, v.rule, v.threshold) for t, v in spread.items()
+    }  # (e) is (d)'s test on the elastic space
+    for part in (rank, spread, elastic):
         assert [t for t, v in part.items() if v.role == "primary"] == [
             "recal short tau",
             "recal long tau",
@@ -84,6 +87,7 @@ def test_the_plan_fixes_each_part_s_tests_before_the_runs():
     assert all(CLAIM_RULES[c] == "all" for c in ONESHOT_CLAIMS)
     assert "30 epochs" in rank["recal long tau"].comparison  # the full size's long supernet
     assert "48 epochs" in spread["recal long tau"].comparison
+    assert "48 epochs" in elastic["recal long tau"].comparison
 
 
 def test_the_full_size_meets_the_issue_s_minimums_and_fits_40_minutes():
@@ -399,18 +403,24 @@ def test_part_d_draws_distinct_architectures_of_every_shared_dimension():
         spread_archs(space, 865)  # 3^3 depths × 4 adaptors × 2^3 methods = 864
 
 
-def test_part_d_runs_for_real_and_its_tau_is_scipy_s_of_the_stored_values(tmp_path, monkeypatch):
+@pytest.mark.parametrize("part", ["SPREAD", "ELASTIC"])
+def test_parts_d_and_e_run_for_real_and_their_tau_is_scipy_s_of_the_stored_values(
+    part, tmp_path, monkeypatch
+):
     """The quick size shrunk (4 architectures, 2 seeds, 1 epoch; supernets of 1 and 2 epochs):
-    every stored τ is ``scipy.stats.kendalltau`` of the stored scores and mean accuracies."""
+    every stored τ is ``scipy.stats.kendalltau`` of the stored scores and mean accuracies; each
+    stored parameter count is the stand-alone network's (the elastic part's widths its own)."""
     tiny = RankSize(archs=4, seeds=2, epochs=1, short=1, long=2)
-    monkeypatch.setattr(_oneshot_rank, "SPREAD", replace(_oneshot_rank.SPREAD, quick=tiny))
+    rp = replace(getattr(_oneshot_rank, part), quick=tiny)
+    monkeypatch.setattr(_oneshot_rank, part, rp)
     monkeypatch.setattr(_oneshot_rank, "N_BOOT", 100)
-    assert main(["run", "oneshot_rank_spread", "--quick", "--out", str(tmp_path / "o")]) == 0
-    res = json.loads((tmp_path / "o" / "oneshot_rank_spread" / "result.json").read_text())
-    space = resolve_space(load_study(SPREAD_STUDY))
+    assert main(["run", rp.claim, "--quick", "--out", str(tmp_path / "o")]) == 0
+    res = json.loads((tmp_path / "o" / rp.claim / "result.json").read_text())
+    space = resolve_space(load_study(rp.study))
     rows = res["architectures"]
     assert [r["params"] for r in rows] == spread_archs(space, 4)
-    assert rows[0]["architecture"].startswith("blocks 3-1-3; adaptor none; method")
+    label = "blocks 3-1-3; adaptor none; method" if part == "SPREAD" else "blocks "
+    assert rows[0]["architecture"].startswith(label)
     by = {t["id"]: t for t in res["tests"]}
     accs = np.array([r["accuracy"] for r in rows])  # (architectures, seeds)
     assert accs.shape == (4, 2) and ((accs > 0) & (accs <= 1)).all()
@@ -427,9 +437,12 @@ def test_part_d_runs_for_real_and_its_tau_is_scipy_s_of_the_stored_values(tmp_pa
     assert by["ceiling"]["verdict"] == ("held" if c > 0.6 else "not held")
     runs = res["runs_provenance"]
     assert {p["threads"] for p in runs} == {1} and res["epochs"] == {"short": 1, "long": 2}
-    kw = {"num_classes": 10, "widths": [4, 8, 16]}  # the study's fixed width
-    nets = [create_model("digits_resnet", **kw, **decode(space, r["params"]).model) for r in rows]
+    kw = {"num_classes": 10} | ({"widths": [4, 8, 16]} if part == "SPREAD" else {})
+    models = [decode(space, r["params"]).model for r in rows]
+    nets = [create_model("digits_resnet", **kw, **m) for m in models]
     assert [r["n_params"] for r in rows] == [count_params(n, trainable_only=False) for n in nets]
+    if part == "ELASTIC":  # the widths vary between the drawn architectures
+        assert len({tuple(m["widths"]) for m in models}) > 1
 
 
 def _same(stored: float | None, expected: float) -> bool:

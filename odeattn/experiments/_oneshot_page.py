@@ -1,7 +1,7 @@
 """The tables of docs/results.md §6 (issue 19): plan, commands with their time, and results.
 
 The plan and the commands are rendered from code (:mod:`._oneshot_plan`); the results from
-``docs/data/oneshot_{rank,search,lth4sa,rank_spread}/result.json``. A full-size part's time is an
+``docs/data/oneshot_{rank,search,lth4sa,rank_spread,rank_elastic}/result.json``. A full-size part's time is an
 estimate, not a measurement of the full run: the seconds of its units measured at ``--quick`` and
 single runs on this machine (:data:`UNIT_SECONDS`), times their counts, over 2 parallel jobs.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from odeattn.experiments._oneshot_plan import (
+    ELASTIC_FULL,
     ONESHOT_CLAIMS,
     ONESHOT_FULL,
     ONESHOT_ROWS,
@@ -26,7 +27,7 @@ from odeattn.experiments._oneshot_plan import (
 from odeattn.experiments._stats import fmt_ci, mean_ci
 from odeattn.experiments._tables import ci, load, missing, row, source, table
 
-__all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "estimate", "spread_estimate"]
+__all__ = ["ONESHOT_BLOCKS", "UNIT_SECONDS", "elastic_estimate", "estimate", "spread_estimate"]
 
 #: CPU seconds (``time.process_time``) on one torch thread, AMD EPYC of this machine, measured at
 #: commit 94c81e8 + this change (load average 8–9 from other sessions): ``run_trial`` of the study
@@ -49,6 +50,19 @@ SPREAD_UNITS = {
     "spread_supernet_epoch": 0.28,
     "spread_score_both": 0.10,
 }
+#: Part (e)'s units, CPU seconds on one torch thread measured the same way for
+#: ``studies/elastic_supernet.yaml`` by ``python benchmarks/bench_oneshot_units.py --part
+#: elastic`` (its JSON: ``benchmarks/data/oneshot_units_elastic.json``, at e19ce56 with this
+#: part's registration, load average 3-9): networks of every 4th of its 40 architectures (widths
+#: 4-32 a stage) at 1 and 8 epochs, the supernet (at 32-32-32) at 1 and 6 epochs, a score with
+#: and without recalibration for all 40.
+ELASTIC_UNITS = {
+    "elastic_net_fixed": 0.34,
+    "elastic_net_epoch": 0.34,
+    "elastic_supernet_fixed": 0.18,
+    "elastic_supernet_epoch": 0.95,
+    "elastic_score_both": 0.24,
+}
 UNIT_SECONDS = {
     "net_fixed": 0.4,
     "net_epoch": 0.5,
@@ -58,6 +72,7 @@ UNIT_SECONDS = {
     "trial": 0.92,
     "search_overhead": 1.5,
     **SPREAD_UNITS,
+    **ELASTIC_UNITS,
 }
 
 
@@ -81,6 +96,11 @@ def spread_estimate(size: RankSize = SPREAD_FULL, jobs: int = 2) -> float:
     return _rank_time(size, jobs, "spread_")
 
 
+def elastic_estimate(size: RankSize = ELASTIC_FULL, jobs: int = 2) -> float:
+    """Estimated seconds of part (e) (:data:`ELASTIC_UNITS`; as part (a) in :func:`estimate`)."""
+    return _rank_time(size, jobs, "elastic_")
+
+
 def estimate(size: OneshotSize = ONESHOT_FULL, jobs: int = 2) -> dict[str, float]:
     """Estimated seconds of each part at ``size`` with ``jobs`` parallel runs (module doc).
 
@@ -102,7 +122,11 @@ def _min(seconds: float) -> str:
 
 
 def _commands(data: Path) -> str:
-    f, d, est = ONESHOT_FULL, SPREAD_FULL, estimate() | {"oneshot_rank_spread": spread_estimate()}
+    f, d, e = ONESHOT_FULL, SPREAD_FULL, ELASTIC_FULL
+    est = estimate() | {
+        "oneshot_rank_spread": spread_estimate(),
+        "oneshot_rank_elastic": elastic_estimate(),
+    }
     what = {
         "oneshot_rank": f"supernets of {f.short} and {f.long} epochs; {f.archs} placements × "
         f"{f.seeds} seeds × {f.epochs} epochs",
@@ -112,9 +136,11 @@ def _commands(data: Path) -> str:
         f"{f.epochs} epochs",
         "oneshot_rank_spread": f"supernets of {d.short} and {d.long} epochs; {d.archs} "
         f"architectures × {d.seeds} seeds × {d.epochs} epochs",
+        "oneshot_rank_elastic": f"supernets of {e.short} and {e.long} epochs; {e.archs} "
+        f"architectures × {e.seeds} seeds × {e.epochs} epochs",
     }
     rows = [row(f"`{oneshot_command(c)}`", what[c], _min(est[c])) for c in ONESHOT_CLAIMS]
-    rows.append(row(f"`{oneshot_command()}`", "all four", _min(sum(est.values()))))
+    rows.append(row(f"`{oneshot_command()}`", "all five", _min(sum(est.values()))))
     return table(["command (full size)", "what it runs", "estimated time, 2 cores"], rows)
 
 
@@ -127,6 +153,8 @@ def _plan(data: Path) -> str:
         "oneshot_lth4sa": f"seeds 0–{f.lth_seeds - 1} paired, {f.epochs} epochs",
         "oneshot_rank_spread": f"{SPREAD_FULL.archs} architectures × seeds "
         f"0–{SPREAD_FULL.seeds - 1}, {SPREAD_FULL.epochs} epochs",
+        "oneshot_rank_elastic": f"{ELASTIC_FULL.archs} architectures × seeds "
+        f"0–{ELASTIC_FULL.seeds - 1}, {ELASTIC_FULL.epochs} epochs",
     }
     rows = [row(c, i, role, comp, f"{rule} {t:g}", f"{lvl:.4g}", runs[c])
             for c, i, comp, t, rule, role, lvl in ONESHOT_ROWS]  # fmt: skip
@@ -206,4 +234,7 @@ ONESHOT_BLOCKS: dict[str, Callable[[Path], str]] = {
     "oneshot_search_arms": _result("oneshot_search", _search),
     "oneshot_lth4sa_schemes": _result("oneshot_lth4sa", _lth4sa),
     "oneshot_rank_spread_taus": _result("oneshot_rank_spread", lambda r: _rank(r, "architecture")),
+    "oneshot_rank_elastic_taus": _result(
+        "oneshot_rank_elastic", lambda r: _rank(r, "architecture")
+    ),
 }

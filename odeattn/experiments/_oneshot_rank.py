@@ -11,6 +11,8 @@ architectures are drawn and labelled, the premise and the count the supernet is 
   per stage at a fixed width: the first distinct draws of the supernet's own sampler
   (:func:`spread_archs`); the premise is claim 3's (ceiling point estimate ≥ 0.6); the count is
   parameters.
+* :data:`ELASTIC` (e) — ``studies/elastic_supernet.yaml``, evidence_spread's whole space with the
+  width of every stage shared by elastic width; drawn, judged and counted as (d).
 
 Each architecture is scored by the study's supernet trained ``short`` and ``long`` epochs, with
 and without BatchNorm recalibration, and trained from scratch with ``seeds`` seeds. Kendall τ-b
@@ -35,6 +37,9 @@ from odeattn.experiments._claims import claim_result
 from odeattn.experiments._oneshot import base_study, placement_of, uniform
 from odeattn.experiments._oneshot_plan import (
     ARCH_SEED,
+    ELASTIC_FULL,
+    ELASTIC_QUICK,
+    ELASTIC_STUDY,
     ONESHOT_FULL,
     ONESHOT_QUICK,
     SPREAD_FULL,
@@ -51,11 +56,13 @@ from odeattn.experiments._stats import bootstrap_ci, corr_diff_ci, kendall, nois
 from odeattn.study import Space, decode, draw, resolve_space
 
 __all__ = [
+    "ELASTIC",
     "RANK",
     "SPREAD",
     "RankPart",
     "arch_label",
     "oneshot_rank",
+    "oneshot_rank_elastic",
     "oneshot_rank_spread",
     "rank_archs",
     "rank_claim",
@@ -230,6 +237,19 @@ SPREAD = RankPart(
 )
 
 
+ELASTIC = RankPart(
+    "oneshot_rank_elastic",
+    ELASTIC_STUDY,
+    ELASTIC_FULL,
+    ELASTIC_QUICK,
+    spread_archs,
+    arch_label,
+    "architecture",
+    ("long - params", "n_params", "n_params"),
+    ceiling_ci=False,
+)
+
+
 def oneshot_rank(ctx: Ctx) -> dict[str, Any]:
     """Part (a): :data:`RANK`."""
     return rank_claim(ctx, RANK)
@@ -238,3 +258,8 @@ def oneshot_rank(ctx: Ctx) -> dict[str, Any]:
 def oneshot_rank_spread(ctx: Ctx) -> dict[str, Any]:
     """Part (d): :data:`SPREAD`."""
     return rank_claim(ctx, SPREAD)
+
+
+def oneshot_rank_elastic(ctx: Ctx) -> dict[str, Any]:
+    """Part (e): :data:`ELASTIC`."""
+    return rank_claim(ctx, ELASTIC)

@@ -13,7 +13,11 @@ from typing import Any
 
 from odeattn.experiments._claims import attention_tns, stepnet_vs_se, stiff_blocks, tns_accuracy
 from odeattn.experiments._oneshot import oneshot_lth4sa, oneshot_search
-from odeattn.experiments._oneshot_rank import oneshot_rank, oneshot_rank_spread
+from odeattn.experiments._oneshot_rank import (
+    oneshot_rank,
+    oneshot_rank_elastic,
+    oneshot_rank_spread,
+)
 from odeattn.experiments._papers import dia_sharing, lth4sa
 from odeattn.experiments._sizes import Ctx
 
@@ -51,5 +55,10 @@ ONESHOT: dict[str, tuple[str, Callable[[Ctx], dict[str, Any]]]] = {
         "d. the supernet ranks evidence_spread's depth, adaptor and method (fixed width) like "
         "training from scratch",
         oneshot_rank_spread,
+    ),
+    "oneshot_rank_elastic": (
+        "e. the supernet with elastic width ranks evidence_spread's whole space like training "
+        "from scratch",
+        oneshot_rank_elastic,
     ),
 }

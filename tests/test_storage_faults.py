@@ -187,3 +187,27 @@ def test_several_user_attributes_are_retried_as_one_call_through_an_outage(
     assert len(calls) == 2 and "unreachable (Connection refused)" in capsys.readouterr().err
     again = optuna.load_study(study_name="o", storage=f"sqlite:///{tmp_path}/o.db")
     assert again.trials[0].user_attrs == {"a": 1, "b": [2.0]}
+
+
+def test_an_interrupted_wait_gives_up_and_says_so_not_that_time_ran_out() -> None:
+    clock = _faults.Outage("postgresql+psycopg2://u:***@h/db", 120.0)
+    err = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("Connection refused"))
+    assert clock.failed(err, 0) == 0.5
+    clock.give_up()  # Ctrl-C during the wait
+    with pytest.raises(StorageUnavailable, match=r"unreachable at the interrupt: Connection ref"):
+        clock.failed(err, 0)
+    clock.ok()  # the server answered: a later outage waits again
+    assert clock.failed(err, 0) == 0.5
+
+
+def test_interrupted_sees_a_fault_raised_while_handling_ctrl_c() -> None:
+    def fault_in_handler() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise StorageUnavailable("storage x unreachable at the interrupt: refused") from None
+
+    with pytest.raises(StorageUnavailable) as got:
+        fault_in_handler()
+    assert _faults.interrupted(got.value)  # `from None` hides it from tracebacks, not __context__
+    assert not _faults.interrupted(StorageUnavailable("storage x unreachable for 130 s"))

@@ -16,7 +16,7 @@ from odeattn.search._dryrun import dry_run
 from odeattn.search._run import run_search
 from odeattn.search.backends.ray import check_ray
 from odeattn.search.oneshot import check_supernet, dry_run_supernet
-from odeattn.search.storage import StorageFault, budget_used
+from odeattn.search.storage import StorageFault, budget_used, interrupted
 from odeattn.study import (
     ConfigError,
     SearchFailed,
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace, study: StudyConfig) -> int:
         return 2
     except (SearchFailed, StorageFault) as e:  # every trial failed; the storage failed mid-run
         print(f"error: {e}", file=sys.stderr)
+        if interrupted(e):  # Ctrl-C while the storage was away: an interrupt (exit 130, hint)
+            raise KeyboardInterrupt from None
         return 1
     except OSError as e:  # a full disk or a read-only folder while writing results: one line
         where = e.filename or study.run_dir

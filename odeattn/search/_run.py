@@ -42,6 +42,7 @@ from odeattn.search.storage import (
     check_study,
     check_writable,
     default_storage,
+    interrupted,
     make_storage,
     recover_stale,
     redact,
@@ -121,9 +122,9 @@ def _worker_entry(
     except (ConfigError, SetupError) as e:  # the parent says it once (exit 2), no traceback
         errors.put(str(e))
         sys.exit(SETUP_EXIT)
-    except StorageFault as e:  # one line, no traceback; the parent sees exit 1
+    except StorageFault as e:  # one line, no traceback; the parent sees exit 1 (130: Ctrl-C)
         print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        sys.exit(130 if interrupted(e) else 1)
 
 
 def _warn(message: str) -> None:

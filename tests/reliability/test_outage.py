@@ -9,6 +9,8 @@ re-queues the trial it cut short. The password in the URL never appears in any o
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -94,3 +96,35 @@ def test_server_away_past_the_retry_time_is_one_line_and_the_rerun_continues(
     assert retry.state.name == "COMPLETE" and retry.params == ts[victim.number].params
     assert counted(ts) == 2 and [t.state.name for t in ts].count("COMPLETE") == 2
     assert "RUNNING" not in {t.state.name for t in ts}
+
+
+def test_ctrl_c_while_the_server_is_away_exits_130_and_the_rerun_continues(
+    pg_server, tmp_path: Path
+) -> None:
+    """Ctrl-C during the outage wait: the interrupted trial cannot be given back (the server is
+    away), so it stays RUNNING; that is an interrupt, not lost work — exit 130 and the resume
+    hint (was: exit 1), and the re-run re-queues the trial."""
+    p, args, victim = _stop_mid_trial(pg_server, tmp_path, {})  # 120 s retry: still waiting
+    log = tmp_path / "a.log"
+    try:
+        wait_for("the outage warning", lambda: _lines(log.read_text(), "warning"))
+        os.killpg(p.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+        rc = p.wait(timeout=300)
+    finally:
+        kill_group(p)
+    text = log.read_text()
+    assert rc == 130, text[-3000:]
+    assert "Traceback" not in text and "s3cret-pw" not in text, text[-3000:]
+    assert text.count("interrupted; re-run the same command to continue the study") == 1
+    (error,) = _lines(text, "error")  # what could not be done, not "the retry time ran out"
+    assert error.startswith(f"error: storage {_shown(pg_server.url)} unreachable at the interrupt")
+    assert error.endswith(f"; trial {victim.number} left RUNNING; the next run re-queues it; "
+                          "fix this, then re-run the same command")  # fmt: skip
+    pg_server.start()
+    r = cli(*args, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    ts = _read(pg_server.url)
+    assert ts[victim.number].state.name == "FAIL" and ts[victim.number].user_attrs["odeattn_stale"]
+    (retry,) = [t for t in ts if t.user_attrs.get("odeattn_retry_of") == victim.number]
+    assert retry.state.name == "COMPLETE" and retry.params == ts[victim.number].params
+    assert counted(ts) == 2 and "RUNNING" not in {t.state.name for t in ts}

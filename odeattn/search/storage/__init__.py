@@ -18,7 +18,7 @@ from odeattn.search.storage._attrs import (
     set_user_attrs,
     tell,
 )
-from odeattn.search.storage._faults import StorageFault, StorageUnavailable
+from odeattn.search.storage._faults import StorageFault, StorageUnavailable, interrupted
 from odeattn.search.storage._lock import study_lock
 from odeattn.search.storage._open import check_writable, default_storage, make_storage
 from odeattn.search.storage._optuna_private import (
@@ -64,6 +64,7 @@ __all__ = [
     "give_back",
     "heartbeat",
     "heartbeat_enabled",
+    "interrupted",
     "is_optuna_trial",
     "make_storage",
     "mark_process",

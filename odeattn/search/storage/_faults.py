@@ -15,6 +15,9 @@
   8 s) until one succeeds (the outage is over) or ``ODEATTN_STORAGE_RETRY_S`` seconds (default
   120) have passed since the outage began: then :class:`StorageUnavailable`, and every later call
   of the process gets one try only, until one succeeds.
+* :func:`interrupted`: whether a fault came while handling Ctrl-C (the interrupted trial could not
+  be given back because the server was away): the CLI then exits 130 with the resume hint, as
+  for any interrupt — the trial stays RUNNING and the next run re-queues it, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "StorageFault",
     "StorageUnavailable",
     "cause",
+    "interrupted",
     "outage",
     "retry_seconds",
     "transient",
@@ -115,6 +119,7 @@ class Outage:
         self._lock = threading.Lock()
         self.since: float | None = None
         self.given_up = False
+        self.stopped = False  # given up because the user interrupted a wait
 
     def failed(self, e: BaseException, attempt: int) -> float:
         """Seconds to wait before the next try, or :class:`StorageUnavailable` (time is up)."""
@@ -130,9 +135,13 @@ class Outage:
             waited = now - self.since
             if self.given_up or waited >= self.limit_s:
                 self.given_up = True
+                why = (
+                    "at the interrupt"
+                    if self.stopped
+                    else f"for {waited:.0f} s, longer than ODEATTN_STORAGE_RETRY_S={self.limit_s:g}"
+                )
                 raise StorageUnavailable(
-                    f"storage {self.shown} unreachable for {waited:.0f} s, longer than "
-                    f"ODEATTN_STORAGE_RETRY_S={self.limit_s:g}: {cause(e)}"
+                    f"storage {self.shown} unreachable {why}: {cause(e)}"
                 ) from None
             return min(_FIRST * 2**attempt, _LONGEST, self.limit_s - waited)
 
@@ -140,12 +149,12 @@ class Outage:
         """A call succeeded: the outage (if any) is over."""
         if self.since is not None or self.given_up:
             with self._lock:
-                self.since, self.given_up = None, False
+                self.since, self.given_up, self.stopped = None, False, False
 
     def give_up(self) -> None:
-        """No more waiting in this process (e.g. the user interrupted a wait)."""
+        """No more waiting in this process: the user interrupted a wait."""
         with self._lock:
-            self.given_up = True
+            self.given_up = self.stopped = True
             self.since = self.since if self.since is not None else time.monotonic()
 
 
@@ -159,3 +168,15 @@ def outage(url: str, shown: str, limit_s: float) -> Outage:
         if url not in _OUTAGES:
             _OUTAGES[url] = Outage(shown, limit_s)
         return _OUTAGES[url]
+
+
+def interrupted(e: BaseException) -> bool:
+    """Whether ``e`` was raised while a ``KeyboardInterrupt`` was being handled (its context)."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False

@@ -145,6 +145,21 @@ def test_a_non_dominated_trial_pruned_at_its_final_epoch_enters_the_front(tmp_pa
     assert doc["train"]["epochs"] == 3  # the training settings the search used
 
 
+def test_the_front_lists_each_configuration_once(tmp_path: Path) -> None:
+    """A repeat served from storage copies its source's values; only the source is on the front
+    and in best/ (they are the same configuration)."""
+    study = load_study(_write(tmp_path, runs_dir=str(tmp_path / "runs")))
+    s = optuna.create_study(directions=[MAX, MIN])
+    s.add_trial(_trial(TrialState.COMPLETE, [0.80, 3], 3, 0))
+    s.add_trial(_trial(TrialState.COMPLETE, [0.90, 5], 3, 1))
+    served = _trial(TrialState.COMPLETE, [0.80, 3], 3, 0)
+    served.set_user_attr("duplicate_of", 0)
+    s.add_trial(served)  # trial 2: trial 0's configuration, served
+    assert [t.number for t, _ in finished(study, s)] == [0, 1, 2]
+    assert [t.number for t, _ in best_of(study, s)] == [0, 1]
+    assert [p.name for p in export_best(study, s)] == ["trial_0.yaml", "trial_1.yaml"]
+
+
 def test_exported_train_section_reproduces_the_search_config(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path, train={"epochs": 4, "overrides": {"lr": 0.05}}))
     doc = arch_document(study, {"name": "digits_resnet"}, {"batch_size": 32})

@@ -56,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="torch threads per trial (default: the free cores per worker; ODEATTN_THREADS)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but warnings and errors (no progress, no summary on the console; "
+        "summary.md, summary.json, best/ and the plots are still written)",
+    )
     p.add_argument(
         "--dry-run-configs",
         type=int,

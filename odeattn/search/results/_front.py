@@ -124,8 +124,12 @@ def pareto(
 
 
 def best_of(study: StudyConfig, s: optuna.Study) -> list[tuple[FrozenTrial, list[float]]]:
-    """The Pareto front (several objectives) or the best trial(s) (one) of the finished trials."""
-    return pareto(finished(study, s), study.directions)
+    """The Pareto front (several objectives) or the best trial(s) (one) of the finished trials,
+    each configuration once: a trial served from storage (``duplicate_of``) holds the values of
+    the trial that trained its configuration, which stands for it (a 1,000-trial supernet study
+    had 167 front entries for 11 configurations)."""
+    done = [(t, v) for t, v in finished(study, s) if "duplicate_of" not in t.user_attrs]
+    return pareto(done, study.directions)
 
 
 def as_dict(values: Sequence[float], study: StudyConfig) -> dict[str, Any]:

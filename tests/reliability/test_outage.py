@@ -47,6 +47,20 @@ def _read(url: str) -> list:
         storage.engine.dispose()
 
 
+def _rerun_requeues(pg_server, args: tuple, tmp_path: Path, victim) -> None:
+    """The server back, the same command again: the cut trial is failed as stale and its
+    configuration re-queued and trained; the exact budget (2), nothing RUNNING."""
+    pg_server.start()
+    r = cli(*args, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    ts = _read(pg_server.url)
+    assert ts[victim.number].state.name == "FAIL" and ts[victim.number].user_attrs["odeattn_stale"]
+    (retry,) = [t for t in ts if t.user_attrs.get("odeattn_retry_of") == victim.number]
+    assert retry.state.name == "COMPLETE" and retry.params == ts[victim.number].params
+    assert counted(ts) == 2 and [t.state.name for t in ts].count("COMPLETE") == 2
+    assert "RUNNING" not in {t.state.name for t in ts}
+
+
 def test_server_away_for_15_s_mid_trial_is_waited_out(pg_server, tmp_path: Path) -> None:
     p, _, victim = _stop_mid_trial(pg_server, tmp_path, {})
     try:
@@ -87,15 +101,7 @@ def test_server_away_past_the_retry_time_is_one_line_and_the_rerun_continues(
         f"; trial {victim.number} left RUNNING; the next run re-queues it; fix this, then re-run "
         "the same command"
     )
-    pg_server.start()
-    r = cli(*args, cwd=tmp_path, timeout=900)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    ts = _read(pg_server.url)
-    assert ts[victim.number].state.name == "FAIL" and ts[victim.number].user_attrs["odeattn_stale"]
-    (retry,) = [t for t in ts if t.user_attrs.get("odeattn_retry_of") == victim.number]
-    assert retry.state.name == "COMPLETE" and retry.params == ts[victim.number].params
-    assert counted(ts) == 2 and [t.state.name for t in ts].count("COMPLETE") == 2
-    assert "RUNNING" not in {t.state.name for t in ts}
+    _rerun_requeues(pg_server, args, tmp_path, victim)
 
 
 def test_ctrl_c_while_the_server_is_away_exits_130_and_the_rerun_continues(
@@ -120,11 +126,4 @@ def test_ctrl_c_while_the_server_is_away_exits_130_and_the_rerun_continues(
     assert error.startswith(f"error: storage {_shown(pg_server.url)} unreachable at the interrupt")
     assert error.endswith(f"; trial {victim.number} left RUNNING; the next run re-queues it; "
                           "fix this, then re-run the same command")  # fmt: skip
-    pg_server.start()
-    r = cli(*args, cwd=tmp_path, timeout=900)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    ts = _read(pg_server.url)
-    assert ts[victim.number].state.name == "FAIL" and ts[victim.number].user_attrs["odeattn_stale"]
-    (retry,) = [t for t in ts if t.user_attrs.get("odeattn_retry_of") == victim.number]
-    assert retry.state.name == "COMPLETE" and retry.params == ts[victim.number].params
-    assert counted(ts) == 2 and "RUNNING" not in {t.state.name for t in ts}
+    _rerun_requeues(pg_server, args, tmp_path, victim)

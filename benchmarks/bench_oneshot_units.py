@@ -33,9 +33,10 @@ from odeattn.experiments._oneshot_rank import ELASTIC, SPREAD, spread_archs  # n
 from odeattn.experiments._oneshot_runs import one_thread, study_variant  # noqa: E402
 from odeattn.search import run_trial  # noqa: E402
 from odeattn.search.oneshot import train_supernet  # noqa: E402
+from odeattn.search.trial import loaded_supernet  # noqa: E402
 from odeattn.study import data_for, load_study, resolve_space  # noqa: E402
-from odeattn.supernet import from_study, score, supernet_plan  # noqa: E402
-from odeattn.train import evaluate, load_checkpoint  # noqa: E402
+from odeattn.supernet import score, supernet_plan  # noqa: E402
+from odeattn.train import evaluate  # noqa: E402
 
 PARTS = {"spread": SPREAD, "elastic": ELASTIC}
 
@@ -59,11 +60,8 @@ def measure(part: str, tmp: Path) -> dict[str, float]:
     for ep in (1, 6):
         st = study_variant(base, supernet={"epochs": ep}, runs_dir=str(tmp / f"s{ep}"))
         out[f"supernet_{ep}"] = _cpu(lambda st=st: train_supernet(st, Console(quiet=True)))
-    plan = supernet_plan(st)
-    net = from_study(st)
-    net.load_state_dict(load_checkpoint(plan.checkpoint)["model"])
-    net.eval()
-    data, s = data_for(st), plan.settings
+    net = loaded_supernet(st)  # the 6-epoch supernet, in eval mode
+    data, s = data_for(st), supernet_plan(st).settings
     kw = {"recal_batches": s.recal_batches, "batch_size": s.recal_batch_size, "seed": s.seed}
 
     def both() -> None:

@@ -276,28 +276,34 @@ def _prefill(url: str, n: int) -> None:
     s.add_trials([_trial(rng) for _ in range(n)])
 
 
+def _cell_study(stack: contextlib.ExitStack, args: argparse.Namespace) -> tuple[Path, str, Path]:
+    """A cell's temporary folder, storage URL (its own PostgreSQL server where asked) and study
+    file, the study created (and prefilled with ``--prefill`` finished trials); closed by
+    ``stack``."""
+    tmp = Path(
+        stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir))
+    )
+    pg = stack.enter_context(services.postgres()) if args.storage == "postgresql" else None
+    url = _url(args.storage, tmp, pg)
+    f = fixture.write_study(
+        tmp,
+        ROOT / "studies" / "lth4sa.yaml",
+        n_trials=args.trials + args.prefill,
+        sampler=args.sampler,
+        replicates=args.replicates,
+        history=args.history,
+    )
+    _create(f, url)
+    if args.prefill:  # a study that already holds this many finished trials
+        _prefill(url, args.prefill)
+    return tmp, url, f
+
+
 def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
     """``--profile``: one in-process worker of a cell under cProfile (``--pstats``: also the
     raw statistics, for ``python -m pstats``)."""
     with contextlib.ExitStack() as stack:
-        tmp = Path(
-            stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir)
-            )
-        )
-        pg = stack.enter_context(services.postgres()) if args.storage == "postgresql" else None
-        url = _url(args.storage, tmp, pg)
-        f = fixture.write_study(
-            tmp,
-            ROOT / "studies" / "lth4sa.yaml",
-            n_trials=args.trials + args.prefill,
-            sampler=args.sampler,
-            replicates=args.replicates,
-            history=args.history,
-        )
-        _create(f, url)
-        if args.prefill:  # a study that already holds this many finished trials
-            _prefill(url, args.prefill)
+        tmp, url, f = _cell_study(stack, args)
         got = fixture.profile(str(f), url, str(tmp / "w.jsonl"), args.pstats)
         keys = ("trials", "prefill", "storage", "sampler", "replicates", "history")
         cell = {"cell": {k: getattr(args, k) for k in keys}, "commit": _commit()}
@@ -306,25 +312,7 @@ def profile_cell(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        tmp = Path(
-            stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.tmp_dir)
-            )
-        )
-        pg = stack.enter_context(services.postgres()) if args.storage == "postgresql" else None
-        url = _url(args.storage, tmp, pg)
-        base = ROOT / "studies" / "lth4sa.yaml"
-        study_file = fixture.write_study(
-            tmp,
-            base,
-            n_trials=args.trials + args.prefill,
-            sampler=args.sampler,
-            replicates=args.replicates,
-            history=args.history,
-        )
-        _create(study_file, url)
-        if args.prefill:  # a study that already holds this many finished trials
-            _prefill(url, args.prefill)
+        tmp, url, study_file = _cell_study(stack, args)
         load0 = os.getloadavg()
         run = _run_workers(args, study_file, url, tmp)
         cell: dict[str, Any] = {
